@@ -1,0 +1,164 @@
+"""`agent-runs`: a thin command over `agent_runs_pipeline`. Exit codes: 0 loaded, 1 the load
+failed (nothing committed is lost: the next run resumes from the last committed state),
+2 bad usage or configuration (nothing was requested or written)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import click
+from agent_runs import PROVIDERS, NoProviderConfigured, ProviderError
+from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE
+from agent_runs_pipeline import DEMO_RUNS_PER_PROVIDER, LoadSummary, load_runs, run_demo, status_counts
+from dlt.common.configuration.exceptions import ConfigurationException
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+EXIT_LOAD_FAILED = 1
+EXIT_BAD_CONFIG = 2
+
+
+class UtcDateTime(click.ParamType):
+    """A date or ISO 8601 date-time; one with no offset is read as UTC."""
+
+    name = "datetime"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(
+                f"{value!r} is not a date or ISO 8601 date-time (e.g. 2026-01-31 or 2026-01-31T12:00:00Z)", param, ctx
+            )
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+PROGRESS_OPTION = click.option(
+    "--progress/--no-progress",
+    default=sys.stderr.isatty(),
+    help="Report progress on stderr every few seconds (default: when stderr is a terminal).",
+)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log what the connector does (never the keys).")
+def cli(verbose: bool) -> None:
+    """Load TinyFish and Browserbase agent run history into one `runs` table."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
+@cli.command()
+@click.option(
+    "--provider",
+    "providers",
+    multiple=True,
+    type=click.Choice(sorted(PROVIDERS)),
+    help="Load only this provider (repeatable). Default: every provider with a key.",
+)
+@click.option(
+    "--destination",
+    default="duckdb",
+    show_default=True,
+    help=f"Any dlt destination; duckdb writes ./{DEFAULT_DUCKDB_FILE}, filesystem writes Parquet.",
+)
+@click.option("--dataset", default=DATASET_NAME, show_default=True, help="Dataset (schema) to load into.")
+@click.option("--since", type=UtcDateTime(), help="First load: only runs created at or after this time.")
+@click.option("--until", type=UtcDateTime(), help="Only runs created before this time (a bounded backfill).")
+@click.option("--full-refresh", is_flag=True, help="Drop the loaded runs and the cursor, and load everything again.")
+@PROGRESS_OPTION
+def load(
+    providers: tuple[str, ...],
+    destination: str,
+    dataset: str,
+    since: datetime | None,
+    until: datetime | None,
+    full_refresh: bool,
+    progress: bool,
+) -> None:
+    """Load runs created since the last load (the whole history the first time)."""
+    if since and until and since >= until:
+        raise click.BadParameter(f"--since ({since.isoformat()}) must be before --until ({until.isoformat()})")
+    check_destination(destination)
+    summary = run_load(
+        lambda: load_runs(
+            providers=list(providers) or None,
+            destination=destination,
+            dataset_name=dataset,
+            since=since,
+            until=until,
+            full_refresh=full_refresh,
+            progress=progress,
+        )
+    )
+    click.echo(summary)
+
+
+@cli.command()
+@click.option("--runs", default=DEMO_RUNS_PER_PROVIDER, show_default=True, help="Generated runs per provider.")
+@PROGRESS_OPTION
+def demo(runs: int, progress: bool) -> None:
+    """Load generated runs from both bundled simulators into ./agent-runs.duckdb; no keys needed."""
+    summary = run_load(lambda: run_demo(runs_per_provider=runs, progress=progress))
+    click.echo(summary)
+    click.echo(f"\nRuns by status (SELECT provider, status, count(*) FROM {summary.dataset_name}.runs GROUP BY ALL):")
+    for provider, status, count in status_counts(summary):
+        click.echo(f"  {provider:<12} {status:<10} {count:>7,}")
+    click.echo(f'\nQuery it yourself:  duckdb {summary.location} "SELECT * FROM {summary.dataset_name}.runs LIMIT 5"')
+
+
+def check_destination(name: str) -> None:
+    """Refuse an unknown destination before anything is requested."""
+    from dlt.common.destination.reference import DestinationReference
+
+    try:
+        DestinationReference.from_reference(name)
+    except Exception as error:  # dlt raises several types for an unknown or uninstalled destination
+        first_line = str(error).splitlines()[0]
+        raise click.BadParameter(f"unknown destination {name!r}: {first_line}", param_hint="--destination") from None
+
+
+def run_load(load: Callable[[], LoadSummary]) -> LoadSummary:
+    """Run a load, turning failures into one clear line and the documented exit code."""
+    try:
+        return load()
+    except NoProviderConfigured as error:
+        fail(str(error), EXIT_BAD_CONFIG)
+    except PipelineStepFailed as error:
+        cause = root_cause(error)
+        if isinstance(cause, NoProviderConfigured | ConfigurationException):
+            fail(str(cause), EXIT_BAD_CONFIG)
+        what = str(cause) if isinstance(cause, ProviderError) else f"{type(cause).__name__}: {cause}"
+        fail(f"Load failed in the {error.step} step: {what}", EXIT_LOAD_FAILED)
+    except ConfigurationException as error:
+        fail(str(error), EXIT_BAD_CONFIG)
+    raise AssertionError("unreachable")
+
+
+def root_cause(error: BaseException) -> BaseException:
+    """The innermost error dlt wrapped, or the first of ours on the way down."""
+    while True:
+        if isinstance(error, ProviderError):
+            return error
+        inner = getattr(error, "exception", None) or error.__cause__
+        if inner is None or inner is error:
+            return error
+        error = inner
+
+
+def fail(message: str, exit_code: int) -> None:
+    click.echo(f"agent-runs: {message}", err=True)
+    sys.exit(exit_code)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""Run the agent-runs source into a destination: the function behind `agent-runs load` and
+`agent-runs demo`, for use from Python, a scheduler or the command line.
+
+    python pipelines/agent_runs_pipeline.py      # same as `agent-runs load`
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import dlt
+from agent_runs import agent_runs_source
+from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, TABLE_NAME
+from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator
+from dlt.common.destination import Destination
+from dlt.extract import DltSource
+from dlt.pipeline.pipeline import Pipeline
+
+DEFAULT_FILESYSTEM_DIR = "agent-runs-files"
+DEMO_RUNS_PER_PROVIDER = 3000
+DEMO_DATASET = "agent_runs_demo"
+PROGRESS_EVERY_S = 5.0
+
+
+@dataclass
+class LoadSummary:
+    """What a load did, for the command's summary and for callers that check it."""
+
+    runs_by_provider: dict[str, int]
+    seconds: float
+    destination: str
+    dataset_name: str
+    pipeline_name: str
+    location: str
+    load_ids: list[str] = field(default_factory=list)
+
+    @property
+    def total_runs(self) -> int:
+        return sum(self.runs_by_provider.values())
+
+    def __str__(self) -> str:
+        per_provider = ", ".join(f"{name} {count:,}" for name, count in self.runs_by_provider.items())
+        return (
+            f"Loaded {self.total_runs:,} runs ({per_provider}) into {self.destination} "
+            f"{self.location} dataset {self.dataset_name}, table {TABLE_NAME}, in {self.seconds:.1f} s"
+        )
+
+
+def destination_for(name: str) -> tuple[Destination[Any, Any] | str, str]:
+    """The destination, and where it writes. Local defaults need no configuration: DuckDB goes to
+    ./agent-runs.duckdb and filesystem to ./agent-runs-files as Parquet, unless configured."""
+    if name == "duckdb" and not dlt.config.get("destination.duckdb.credentials"):
+        path = str(Path(DEFAULT_DUCKDB_FILE).resolve())
+        return dlt.destinations.duckdb(path), path
+    if name == "filesystem" and not dlt.config.get("destination.filesystem.bucket_url"):
+        path = str(Path(DEFAULT_FILESYSTEM_DIR).resolve())
+        return dlt.destinations.filesystem(path), path
+    return name, "(as configured)"
+
+
+def make_pipeline(
+    destination: str, dataset_name: str, pipeline_name: str | None = None, progress: bool = False
+) -> tuple[Pipeline, str]:
+    """One pipeline (so one incremental state) per destination and dataset: loading a second
+    destination starts from the beginning instead of inheriting the first one's cursor."""
+    dest, location = destination_for(destination)
+    pipeline = dlt.pipeline(
+        pipeline_name=pipeline_name or f"agent_runs_{destination}_{dataset_name}",
+        destination=dest,
+        dataset_name=dataset_name,
+        progress=dlt.progress.log(PROGRESS_EVERY_S, sys.stderr, dump_system_stats=False) if progress else None,
+    )
+    return pipeline, location
+
+
+def load_runs(
+    *,
+    providers: Sequence[str] | None = None,
+    destination: str = "duckdb",
+    dataset_name: str = DATASET_NAME,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    full_refresh: bool = False,
+    pipeline_name: str | None = None,
+    source: DltSource | None = None,
+    progress: bool = False,
+) -> LoadSummary:
+    """Load new runs (and, with `full_refresh`, the whole history again) into the destination."""
+    source = source or agent_runs_source(providers=providers, since=since, until=until)
+    runs_by_provider = count_runs_per_provider(source)
+    pipeline, location = make_pipeline(destination, dataset_name, pipeline_name, progress)
+    started = time.monotonic()
+    file_format = "parquet" if destination == "filesystem" else None
+    load_info = pipeline.run(source, refresh="drop_sources" if full_refresh else None, loader_file_format=file_format)
+    seconds = time.monotonic() - started
+    return LoadSummary(
+        runs_by_provider=runs_by_provider,
+        seconds=seconds,
+        destination=destination,
+        dataset_name=dataset_name,
+        pipeline_name=pipeline.pipeline_name,
+        location=location,
+        load_ids=list(load_info.loads_ids),
+    )
+
+
+def count_runs_per_provider(source: DltSource) -> dict[str, int]:
+    """Counts filled in as rows pass the incremental filter: both resources write one table, so
+    dlt's own per-table metrics cannot tell the providers apart."""
+    counts: dict[str, int] = {}
+
+    def counter(provider: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        def count(row: dict[str, Any]) -> dict[str, Any]:
+            counts[provider] += 1
+            return row
+
+        return count
+
+    for resource in source.selected_resources.values():
+        provider = resource.name.removesuffix("_runs")
+        counts[provider] = 0
+        resource.add_map(counter(provider))
+    return counts
+
+
+def run_demo(
+    runs_per_provider: int = DEMO_RUNS_PER_PROVIDER, dataset_name: str = DEMO_DATASET, progress: bool = False
+) -> LoadSummary:
+    """Start both simulators on loopback, load them into ./agent-runs.duckdb from scratch."""
+    with (
+        TinyFishSimulator(runs=runs_per_provider) as tinyfish,
+        BrowserbaseSimulator(runs=runs_per_provider) as browserbase,
+    ):
+        source = agent_runs_source(
+            tinyfish_api_key=tinyfish.api_key,
+            browserbase_api_key=browserbase.api_key,
+            tinyfish_base_url=tinyfish.base_url,
+            browserbase_base_url=browserbase.base_url,
+        )
+        return load_runs(
+            source=source,
+            destination="duckdb",
+            dataset_name=dataset_name,
+            full_refresh=True,
+            pipeline_name="agent_runs_demo",
+            progress=progress,
+        )
+
+
+def status_counts(summary: LoadSummary) -> list[tuple[str, str, int]]:
+    """(provider, status, runs) from the loaded table: the demo's sample query."""
+    pipeline, _ = make_pipeline(summary.destination, summary.dataset_name, summary.pipeline_name)
+    with pipeline.sql_client() as client:
+        rows = client.execute_sql(
+            f"SELECT provider, status, count(*) AS runs FROM {TABLE_NAME} GROUP BY 1, 2 ORDER BY 1, 3 DESC"
+        )
+    return [(provider, status, int(runs)) for provider, status, runs in rows]
+
+
+if __name__ == "__main__":
+    print(load_runs())

@@ -1,0 +1,38 @@
+"""Browserbase `GET /v1/agents/runs`: header `X-BB-API-Key`; pages of up to 1000 in no promised
+order; cursor in `nextCursor` (null at the end); the incremental created-at cursor maps to
+`startAt` / `endAt`, both inclusive; records map to the unified row through
+`schema.BROWSERBASE_FIELDS`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import dlt
+
+from .helpers import Provider, isoformat
+from .schema import BROWSERBASE_FIELDS
+from .settings import BROWSERBASE_BASE_URL, BROWSERBASE_PAGE_SIZE
+
+
+def list_params(created_at: dlt.sources.incremental[datetime]) -> dict[str, Any]:
+    params: dict[str, Any] = {"limit": BROWSERBASE_PAGE_SIZE}
+    if created_at.start_value is not None:
+        params["startAt"] = isoformat(created_at.start_value)  # inclusive: ties are re-read, then de-duplicated
+    if created_at.end_value is not None:
+        params["endAt"] = isoformat(created_at.end_value)  # inclusive; dlt drops the end value itself
+    return params
+
+
+BROWSERBASE = Provider(
+    name="browserbase",
+    display_name="Browserbase",
+    default_base_url=BROWSERBASE_BASE_URL,
+    runs_path="/v1/agents/runs",
+    api_key_header="X-BB-API-Key",
+    cursor_path="nextCursor",
+    has_more_path=None,
+    row_order=None,  # no promised order: read every page of the window before moving the cursor
+    list_params=list_params,
+    fields=BROWSERBASE_FIELDS,
+)

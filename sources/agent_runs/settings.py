@@ -1,0 +1,21 @@
+"""Endpoints, page sizes and defaults: the knobs of the source, in one place."""
+
+from datetime import timedelta
+
+DATASET_NAME = "agent_runs"
+TABLE_NAME = "runs"
+PRIMARY_KEY = ("provider", "run_id")
+DEFAULT_DUCKDB_FILE = "agent-runs.duckdb"  # not agent_runs.duckdb: that collides with the schema name
+
+TINYFISH_BASE_URL = "https://agent.tinyfish.ai"
+TINYFISH_RUNS_PATH = "/v1/runs"
+TINYFISH_PAGE_SIZE = 100  # the API's maximum
+
+BROWSERBASE_BASE_URL = "https://api.browserbase.com"
+BROWSERBASE_RUNS_PATH = "/v1/agents/runs"
+BROWSERBASE_PAGE_SIZE = 1000  # the API's maximum
+
+# TinyFish documents `created_after` without saying whether it is inclusive, nor at what
+# precision it compares; asking from a millisecond earlier makes either reading return the runs
+# that share the last loaded timestamp, which dlt's incremental then de-duplicates.
+CREATED_AFTER_OVERLAP = timedelta(milliseconds=1)

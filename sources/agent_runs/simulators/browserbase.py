@@ -1,0 +1,136 @@
+"""Browserbase `GET /v1/agents/runs` and `GET /v1/agents/runs/{runId}`, as documented in the API
+reference and the official SDK's models: camelCase runs whose optional keys are absent rather
+than null, `startAt`/`endAt` inclusive on creation time, `limit` 1-1000, `nextCursor` null at the
+end, and no promised order (newest first here, or by run id with `order="run_id"`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .core import ApiError, SimRun, SimulatorBase, decode_cursor, encode_cursor, parse_time
+
+STATUSES = {
+    "pending": "PENDING",
+    "running": "RUNNING",
+    "paused": "PAUSED",
+    "completed": "COMPLETED",
+    "failed": "FAILED",
+    "cancelled": "STOPPED",
+    "timed_out": "TIMED_OUT",
+}
+CAUSES = (("RUNNER_HEARTBEAT_LOST", "The runner stopped responding"), ("AGENT_ERROR", None))
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 20
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, {"statusCode": 400, "error": "Bad Request", "message": message})
+
+
+@dataclass
+class BrowserbaseSimulator(SimulatorBase):
+    order: str = "newest_first"  # or "run_id": an order unrelated to creation time
+
+    auth_header = "X-BB-API-Key"
+    outcomes = ("completed", "failed", "cancelled", "timed_out")
+    with_pauses = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.by_run_id_order = sorted(self.history, key=lambda run: run.run_id)
+
+    def unauthorized(self) -> dict[str, Any]:
+        return {"statusCode": 401, "error": "Unauthorized", "message": "Invalid API key"}
+
+    def render(self, run: SimRun, now_us: int) -> dict[str, Any]:
+        phase = run.phase(now_us)
+        record: dict[str, Any] = {
+            "runId": run.run_id,
+            "task": run.task,
+            "status": STATUSES[phase],
+            "createdAt": run.time(run.created_us),
+            "updatedAt": run.time(run.updated_us(now_us)),
+            "sessionId": f"sess_{run.run_id[:12]}",
+        }
+        if run.agent_id is not None:
+            record["agentId"] = run.agent_id
+        if run.index % 4 == 0:
+            record["resultSchema"] = {"type": "object", "properties": {"answer": {"type": "string"}}}
+        if run.started_us is not None and run.started_us <= now_us:
+            record["startedAt"] = run.time(run.started_us)
+            record["sandboxId"] = f"sbx_{run.run_id[-8:]}"
+        if phase in ("completed", "failed", "cancelled", "timed_out"):
+            record["endedAt"] = run.time(run.finished_us)
+        if phase == "completed":
+            record["result"] = {"answer": f"done {run.run_id[:8]}", "nested": {"depth": [1, {"two": None}]}}
+        if phase == "failed":
+            code, message = CAUSES[run.index % len(CAUSES)]
+            record["cause"] = {"code": code} if message is None else {"code": code, "message": message}
+        if run.extra_fields:
+            record.update(run.extra_fields)
+        return record
+
+    def route(self, path: str, params: dict[str, str]) -> tuple[dict[str, Any], int]:
+        if path == "/v1/agents/runs":
+            return self.list_runs(params)
+        if path.startswith("/v1/agents/runs/"):
+            run = self.by_id.get(path.removeprefix("/v1/agents/runs/"))
+            if run is None or run.created_us > self.clock.now_us:
+                raise ApiError(404, {"statusCode": 404, "error": "Not Found", "message": "Run not found"})
+            return self.render(run, self.clock.now_us), 1
+        raise ApiError(404, {"statusCode": 404, "error": "Not Found", "message": f"No route {path}"})
+
+    def list_runs(self, params: dict[str, str]) -> tuple[dict[str, Any], int]:
+        try:
+            limit = int(params.get("limit", DEFAULT_LIMIT))
+        except ValueError:
+            raise bad_request("limit must be an integer") from None
+        if not 1 <= limit <= MAX_LIMIT:
+            raise bad_request(f"limit must be between 1 and {MAX_LIMIT}")
+        status = params.get("status")
+        if status is not None and status not in STATUSES.values():
+            raise bad_request(f"invalid status {status!r}")
+        agent_id = params.get("agentId")
+        try:
+            start_at = parse_time(params["startAt"]) if "startAt" in params else None
+            end_at = parse_time(params["endAt"]) if "endAt" in params else None
+        except ValueError:
+            raise bad_request("startAt/endAt must be RFC 3339 date-times") from None
+        try:
+            cursor_index = decode_cursor(params["cursor"], self.history) if "cursor" in params else None
+        except ValueError:
+            raise bad_request("invalid cursor") from None
+
+        now_us = self.clock.now_us
+        candidates = self.created_range(start_at, end_at, inclusive=True)
+
+        def keep(run: SimRun) -> bool:
+            if agent_id is not None and run.agent_id != agent_id:
+                return False
+            return status is None or STATUSES[run.phase(now_us)] == status
+
+        if self.order == "run_id":
+            page, has_more = self.page_by_run_id(candidates, cursor_index, keep, limit)
+        else:
+            page, has_more = self.page_after(candidates, cursor_index, True, keep, self.history, limit)
+        body = {
+            "data": [self.render(run, now_us) for run in page],
+            "limit": limit,
+            "nextCursor": encode_cursor(page[-1]) if has_more else None,
+        }
+        return body, len(page)
+
+    def page_by_run_id(
+        self, candidates: range, cursor_index: int | None, keep: Callable[[SimRun], bool], limit: int
+    ) -> tuple[list[SimRun], bool]:
+        after_id = self.history[cursor_index].run_id if cursor_index is not None else ""
+        page: list[SimRun] = []
+        for run in self.by_run_id_order:
+            if run.run_id <= after_id or run.index not in candidates or not keep(run):
+                continue
+            if len(page) == limit:
+                return page, True
+            page.append(run)
+        return page, False

@@ -1,0 +1,431 @@
+"""What both simulators share: a deterministic run history on a movable clock, and a loopback
+HTTP server with auth, latency and fault injection.
+
+Each run is generated once from the seed as a timeline (created, started, paused, finished);
+what the API shows for it is derived from the simulated clock at request time, so runs move
+from pending to running to a terminal status as a test advances the clock, and runs created
+"in the future" appear only once the clock passes their creation time.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+
+MICROS = 1_000_000
+# How each run writes its timestamps; the value is quantised to what the format can express,
+# so every rendering is exact. Real APIs mix these, the connector must read all of them.
+TIME_FORMATS = ("seconds_z", "millis_z", "micros_z", "micros_offset")
+QUANTUM_US = {"seconds_z": MICROS, "millis_z": 1000, "micros_z": 1, "micros_offset": 1}
+
+TASKS = (
+    "Find all pricing information on {site}",
+    "Extract the product catalogue from {site}",
+    "Log in to {site} and download the latest invoice",
+    "Check whether {site} lists a careers page — и вернуть ссылку",
+    "Summarise the reviews on {site} 🚀",
+    "Collect contact emails from {site}",
+)
+SITES = ("example.com", "acme.io", "shop.test", "linkedin.com", "news.example.org")
+
+
+def format_time(micros: int, time_format: str) -> str:
+    moment = datetime.fromtimestamp(micros // MICROS, UTC)
+    fraction = micros % MICROS
+    base = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if time_format == "seconds_z":
+        return base + "Z"
+    if time_format == "millis_z":
+        return f"{base}.{fraction // 1000:03d}Z"
+    if time_format == "micros_z":
+        return f"{base}.{fraction:06d}Z"
+    return f"{base}.{fraction:06d}+00:00"
+
+
+def parse_time(text: str) -> int:
+    """Parse an RFC 3339 query parameter into epoch microseconds; ValueError when invalid."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return delta // timedelta(microseconds=1)
+
+
+@dataclass(slots=True)
+class SimRun:
+    """One run's whole life, fixed at generation; the API view is derived from the clock."""
+
+    index: int
+    run_id: str
+    created_us: int
+    started_us: int | None  # None: cancelled before it started
+    paused_us: int | None  # start of a pause (Browserbase PAUSED), ends at resumed_us
+    resumed_us: int | None
+    finished_us: int | None  # None: never finishes (a zombie, stuck open)
+    outcome: str  # completed, failed, cancelled, timed_out
+    task: str
+    steps: int
+    time_format: str
+    agent_id: str | None
+    proxy_country: str | None
+    extra_fields: dict[str, Any] | None
+
+    def phase(self, now_us: int) -> str:
+        """pending, running, paused or the terminal outcome, at the simulated time now_us."""
+        if self.finished_us is not None and now_us >= self.finished_us:
+            return self.outcome
+        if self.started_us is None or now_us < self.started_us:
+            return "pending"
+        if self.paused_us is not None and self.paused_us <= now_us < (self.resumed_us or 0):
+            return "paused"
+        return "running"
+
+    def updated_us(self, now_us: int) -> int:
+        moments = (self.created_us, self.started_us, self.paused_us, self.resumed_us, self.finished_us)
+        return max(moment for moment in moments if moment is not None and moment <= now_us)
+
+    def steps_at(self, now_us: int) -> int:
+        """Steps grow while the run works, reaching the final count when it finishes."""
+        if self.started_us is None or now_us < self.started_us:
+            return 0
+        if self.finished_us is None:
+            return min(self.steps, 1 + (now_us - self.started_us) // (30 * MICROS))
+        if now_us >= self.finished_us:
+            return self.steps
+        done = (now_us - self.started_us) / max(1, self.finished_us - self.started_us)
+        return int(self.steps * done)
+
+    def time(self, micros: int | None) -> str | None:
+        return None if micros is None else format_time(micros, self.time_format)
+
+
+class SimulatedClock:
+    """The simulators' notion of now; tests advance it to let runs finish and new ones appear."""
+
+    def __init__(self, now_us: int) -> None:
+        self._now_us = now_us
+        self._lock = threading.Lock()
+
+    @property
+    def now_us(self) -> int:
+        return self._now_us
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now_us += int(seconds * MICROS)
+
+
+def generate_runs(
+    *,
+    seed: int,
+    runs: int,
+    future_runs: int,
+    outcomes: tuple[str, ...],
+    with_pauses: bool,
+    new_fields: bool,
+    mean_gap_s: float = 60.0,
+) -> tuple[list[SimRun], int]:
+    """The history (sorted by created time, then run id) and the clock's start: just after the
+    last of the first `runs` runs, so the `future_runs` appear as the clock moves on."""
+    rng = random.Random(seed)
+    history: list[SimRun] = []
+    created_us = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp()) * MICROS
+    for index in range(runs + future_runs):
+        if index == 0 or rng.random() > 0.08:
+            time_format = rng.choice(TIME_FORMATS)
+            quantum = QUANTUM_US[time_format]
+            created_us += max(quantum, int(rng.expovariate(1 / mean_gap_s) * MICROS))
+            created = created_us - created_us % quantum
+        # else: ~8% of runs share the previous run's created time (and its format) exactly
+        roll = rng.random()
+        started = created + int(rng.uniform(0.2, 30) * MICROS)
+        finished: int | None = started + int(rng.uniform(5, 1800) * MICROS)
+        outcome = "completed"
+        if roll < 0.02:
+            finished = None  # a zombie: stays open forever
+        elif roll < 0.15:
+            outcome = "failed"
+        elif roll < 0.20:
+            outcome = "cancelled"
+            if rng.random() < 0.5:
+                started = None  # cancelled while still queued
+                finished = created + int(rng.uniform(1, 120) * MICROS)
+        elif roll < 0.24:
+            outcome = "timed_out"
+            finished = started + 3600 * MICROS
+        paused = resumed = None
+        if with_pauses and started is not None and finished is not None and rng.random() < 0.06:
+            paused = started + (finished - started) // 3
+            resumed = started + 2 * (finished - started) // 3
+        history.append(
+            SimRun(
+                index=index,
+                run_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                created_us=created,
+                started_us=None if started is None else started - started % quantum,
+                paused_us=None if paused is None else paused - paused % quantum,
+                resumed_us=None if resumed is None else resumed - resumed % quantum,
+                finished_us=None if finished is None else finished - finished % quantum,
+                outcome=outcome if outcome in outcomes else "failed",
+                task=rng.choice(TASKS).format(site=rng.choice(SITES)),
+                steps=rng.randint(1, 60),
+                time_format=time_format,
+                agent_id=f"agent_{rng.randint(1, 5)}" if rng.random() < 0.7 else None,
+                proxy_country=rng.choice(("US", "DE", "GB", None)),
+                extra_fields={"priority": rng.randint(1, 5), "labels": ["sim", time_format]}
+                if new_fields and rng.random() < 0.3
+                else None,
+            )
+        )
+    history.sort(key=lambda run: (run.created_us, run.run_id))
+    for position, run in enumerate(history):
+        run.index = position
+    clock_start = history[runs - 1].created_us + MICROS if runs else created_us
+    return history, clock_start
+
+
+def encode_cursor(run: SimRun) -> str:
+    """Opaque like the real ones: standard base64, so it may hold '+', '/' and '='."""
+    raw = f"{run.index}|{run.created_us}|{run.run_id}".encode()
+    return base64.b64encode(b"\xfb" + raw).decode()
+
+
+def decode_cursor(cursor: str, history: list[SimRun]) -> int:
+    """The index of the run the cursor points after; ValueError for a cursor we never issued."""
+    try:
+        raw = base64.b64decode(cursor, validate=True)
+        index_text, created_text, run_id = raw[1:].decode().split("|")
+        index = int(index_text)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError("invalid cursor") from error
+    if not raw.startswith(b"\xfb") or not 0 <= index < len(history):
+        raise ValueError("invalid cursor")
+    run = history[index]
+    if run.run_id != run_id or str(run.created_us) != created_text:
+        raise ValueError("invalid cursor")
+    return index
+
+
+@dataclass
+class Fault:
+    """An injected failure for the next matching request."""
+
+    status: int  # 429, 500, ...; 0 drops the connection without an answer
+    retry_after: str | None = None
+    body: bytes | None = None  # a raw body to send instead of an error (e.g. truncated JSON)
+
+
+@dataclass
+class RecordedRequest:
+    path: str
+    params: dict[str, str]
+    status: int
+    records: int
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+
+
+@dataclass
+class SimulatorBase:
+    """A provider simulator: subclasses render runs and implement the endpoints."""
+
+    api_key: str = "sim-key"
+    runs: int = 1000
+    future_runs: int = 0
+    seed: int = 7
+    latency_s: float = 0.0
+    fault_rate: float = 0.0  # share of requests answered with a random 429/5xx
+    new_fields: bool = False  # runs carry fields the published API does not have (yet)
+    clock: SimulatedClock | None = None
+    host: str = "127.0.0.1"
+    port: int = 0
+    faults: list[Fault] = field(default_factory=list)
+    requests: list[RecordedRequest] = field(default_factory=list)
+
+    auth_header: ClassVar[str] = ""
+    outcomes: ClassVar[tuple[str, ...]] = ()
+    with_pauses: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        self.history, clock_start = generate_runs(
+            seed=self.seed,
+            runs=self.runs,
+            future_runs=self.future_runs,
+            outcomes=self.outcomes,
+            with_pauses=self.with_pauses,
+            new_fields=self.new_fields,
+        )
+        self.created = [run.created_us for run in self.history]
+        self.by_id = {run.run_id: run for run in self.history}
+        if self.clock is None:
+            self.clock = SimulatedClock(clock_start)
+        self._fault_rng = random.Random(self.seed + 1)
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    # --- what subclasses provide -------------------------------------------------------
+    def render(self, run: SimRun, now_us: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def route(self, path: str, params: dict[str, str]) -> tuple[dict[str, Any], int]:
+        """Answer a GET: (body, number of runs in it); raise ApiError for a 4xx."""
+        raise NotImplementedError
+
+    def unauthorized(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    # --- the history as the API sees it now ----------------------------------------------
+    def visible_end(self, now_us: int) -> int:
+        """Runs [0, visible_end) exist at now_us; later ones are still in the future."""
+        return bisect.bisect_right(self.created, now_us)
+
+    def current_runs(self) -> list[dict[str, Any]]:
+        """Every run the API would list right now, rendered as on the wire (tests compare)."""
+        now_us = self.clock.now_us
+        return [self.render(run, now_us) for run in self.history[: self.visible_end(now_us)]]
+
+    def created_range(self, after_us: int | None, before_us: int | None, *, inclusive: bool) -> range:
+        """Indexes of visible runs created within the bounds, by bisection on the sorted history."""
+        now_end = self.visible_end(self.clock.now_us)
+        if after_us is None:
+            low = 0
+        elif inclusive:
+            low = bisect.bisect_left(self.created, after_us)
+        else:
+            low = bisect.bisect_right(self.created, after_us)
+        if before_us is None:
+            high = now_end
+        elif inclusive:
+            high = min(now_end, bisect.bisect_right(self.created, before_us))
+        else:
+            high = min(now_end, bisect.bisect_left(self.created, before_us))
+        return range(low, max(low, high))
+
+    @staticmethod
+    def page_after(
+        candidates: range,
+        cursor_index: int | None,
+        descending: bool,
+        keep: Callable[[SimRun], bool],
+        history: list[SimRun],
+        limit: int,
+    ) -> tuple[list[SimRun], bool]:
+        """Up to `limit` matching runs after the cursor in the order asked; and whether more follow."""
+        ordered: Iterator[int]
+        if descending:
+            start = candidates.stop - 1 if cursor_index is None else min(candidates.stop, cursor_index) - 1
+            ordered = iter(range(start, candidates.start - 1, -1))
+        else:
+            start = candidates.start if cursor_index is None else max(candidates.start, cursor_index + 1)
+            ordered = iter(range(start, candidates.stop))
+        page: list[SimRun] = []
+        for index in ordered:
+            run = history[index]
+            if keep(run):
+                if len(page) == limit:
+                    return page, True
+                page.append(run)
+        return page, False
+
+    # --- HTTP -------------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "start() the simulator first"
+        return f"http://{self.host}:{self._server.server_address[1]}"
+
+    def start(self) -> SimulatorBase:
+        self._server = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True, name=type(self).__name__).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> SimulatorBase:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def next_fault(self) -> Fault | None:
+        with self._lock:
+            if self.faults:
+                return self.faults.pop(0)
+        if self.fault_rate and self._fault_rng.random() < self.fault_rate:
+            status = self._fault_rng.choice((429, 500, 502, 503, 504))
+            return Fault(status, retry_after="0" if status == 429 else None)
+        return None
+
+    def record(self, path: str, params: dict[str, str], status: int, records: int) -> None:
+        with self._lock:
+            self.requests.append(RecordedRequest(path, params, status, records))
+
+
+def _handler_for(simulator: SimulatorBase) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            """Quiet: tests and benchmarks would drown in access logs."""
+
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            params = {key: values[-1] for key, values in parse_qs(url.query, keep_blank_values=True).items()}
+            if simulator.latency_s:
+                time.sleep(simulator.latency_s)
+            if self.headers.get(simulator.auth_header) != simulator.api_key:
+                self.send(401, orjson.dumps(simulator.unauthorized()))
+                simulator.record(url.path, params, 401, 0)
+                return
+            fault = simulator.next_fault()
+            if fault is not None:
+                simulator.record(url.path, params, fault.status, 0)
+                if fault.status == 0:
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                if fault.body is not None:
+                    self.send(fault.status, fault.body)
+                    return
+                headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+                self.send(fault.status, orjson.dumps({"error": {"message": f"injected {fault.status}"}}), headers)
+                return
+            try:
+                body, count = simulator.route(url.path, params)
+                status = 200
+            except ApiError as error:
+                body, count, status = error.body, 0, error.status
+            simulator.record(url.path, params, status, count)
+            self.send(status, orjson.dumps(body))
+
+        def send(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+
+    return Handler

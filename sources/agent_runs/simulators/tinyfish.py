@@ -1,0 +1,128 @@
+"""TinyFish `GET /v1/runs` and `GET /v1/runs/{run_id}`, as documented in the API reference and the
+official SDK's models: newest first unless `sort_direction=asc`, `created_after`/`created_before`
+exclusive, `limit` 1-100 (400 otherwise), opaque cursors, `pagination.total`/`has_more`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .core import ApiError, SimRun, SimulatorBase, decode_cursor, encode_cursor, parse_time
+
+STATUSES = {"pending": "PENDING", "running": "RUNNING", "paused": "RUNNING"}
+OUTCOME_STATUSES = {"completed": "COMPLETED", "failed": "FAILED", "cancelled": "CANCELLED"}
+ERRORS = (
+    ("service_busy", "SYSTEM_FAILURE", "Browser crashed during execution", 60),
+    ("goal_unreachable", "AGENT_FAILURE", "The agent could not find the requested page", None),
+    ("insufficient_credits", "BILLING_FAILURE", "Out of credits", None),
+)
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 20
+MAX_GOAL_LENGTH = 500
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, {"error": {"code": "invalid_request", "message": message}})
+
+
+class TinyFishSimulator(SimulatorBase):
+    auth_header = "X-API-Key"
+    outcomes = ("completed", "failed", "cancelled")
+
+    def unauthorized(self) -> dict[str, Any]:
+        return {"error": {"code": "unauthorized", "message": "Invalid or missing API key"}}
+
+    def render(self, run: SimRun, now_us: int) -> dict[str, Any]:
+        phase = run.phase(now_us)
+        status = STATUSES.get(phase) or OUTCOME_STATUSES[phase]
+        error = None
+        if status == "FAILED":
+            code, category, message, retry_after = ERRORS[run.index % len(ERRORS)]
+            error = {
+                "message": message,
+                "category": category,
+                "code": code,
+                "retry_after": retry_after,
+                "help_url": "https://docs.tinyfish.ai/prompting-guide",
+                "help_message": "Need help? Check out our goal prompting guide for tips and examples.",
+            }
+        started = run.started_us if run.started_us is not None and run.started_us <= now_us else None
+        record: dict[str, Any] = {
+            "run_id": run.run_id,
+            "status": status,
+            "goal": run.task,
+            "created_at": run.time(run.created_us),
+            "started_at": run.time(started),
+            "finished_at": run.time(run.finished_us) if status in OUTCOME_STATUSES.values() else None,
+            "num_of_steps": run.steps_at(now_us),
+            "result": {"answer": f"result of {run.run_id[:8]}", "items": list(range(run.steps % 5))}
+            if status == "COMPLETED"
+            else None,
+            "output_schema": {"type": "object", "properties": {"answer": {"type": "string"}}}
+            if run.index % 3 == 0
+            else None,
+            "error": error,
+            "streaming_url": f"https://stream.agent.tinyfish.ai/session/{run.run_id}" if started else None,
+            "browser_config": {"proxy_enabled": run.proxy_country is not None, "proxy_country_code": run.proxy_country},
+        }
+        if run.extra_fields:
+            record.update(run.extra_fields)
+        return record
+
+    def route(self, path: str, params: dict[str, str]) -> tuple[dict[str, Any], int]:
+        if path == "/v1/runs":
+            return self.list_runs(params)
+        if path.startswith("/v1/runs/"):
+            run = self.by_id.get(path.removeprefix("/v1/runs/"))
+            if run is None or run.created_us > self.clock.now_us:
+                raise ApiError(404, {"error": {"code": "not_found", "message": "Run not found"}})
+            return self.render(run, self.clock.now_us), 1
+        raise ApiError(404, {"error": {"code": "not_found", "message": f"No route {path}"}})
+
+    def list_runs(self, params: dict[str, str]) -> tuple[dict[str, Any], int]:
+        try:
+            limit = int(params.get("limit", DEFAULT_LIMIT))
+        except ValueError:
+            raise bad_request("limit must be an integer") from None
+        if not 1 <= limit <= MAX_LIMIT:
+            raise bad_request(f"limit must be between 1 and {MAX_LIMIT}")
+        direction = params.get("sort_direction", "desc")
+        if direction not in ("asc", "desc"):
+            raise bad_request("sort_direction must be asc or desc")
+        status = params.get("status")
+        if status is not None and status not in ("PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"):
+            raise bad_request(f"invalid status {status!r}")
+        goal = params.get("goal")
+        if goal is not None and len(goal) > MAX_GOAL_LENGTH:
+            raise bad_request(f"goal must be at most {MAX_GOAL_LENGTH} characters")
+        try:
+            after = parse_time(params["created_after"]) if "created_after" in params else None
+            before = parse_time(params["created_before"]) if "created_before" in params else None
+        except ValueError:
+            raise bad_request("created_after/created_before must be ISO 8601 date-times") from None
+        try:
+            cursor_index = decode_cursor(params["cursor"], self.history) if "cursor" in params else None
+        except ValueError:
+            raise bad_request("invalid cursor") from None
+
+        now_us = self.clock.now_us
+        candidates = self.created_range(after, before, inclusive=False)
+
+        def keep(run: SimRun) -> bool:
+            if goal is not None and goal.lower() not in run.task.lower():
+                return False
+            return status is None or self.render(run, now_us)["status"] == status
+
+        if status is None and goal is None:
+            total = len(candidates)
+        else:
+            total = sum(1 for index in candidates if keep(self.history[index]))
+        page, has_more = self.page_after(candidates, cursor_index, direction == "desc", keep, self.history, limit)
+        body = {
+            "data": [self.render(run, now_us) for run in page],
+            "pagination": {
+                "total": total,
+                "has_more": has_more,
+                "next_cursor": encode_cursor(page[-1]) if has_more else None,
+            },
+        }
+        return body, len(page)
