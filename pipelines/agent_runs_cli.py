@@ -10,11 +10,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import click
+from dlt.common.configuration.exceptions import ConfigurationException
+from dlt.pipeline.exceptions import PipelineStepFailed
+
 from agent_runs import PROVIDERS, NoProviderConfigured, ProviderError
 from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE
 from agent_runs_pipeline import DEMO_RUNS_PER_PROVIDER, LoadSummary, load_runs, run_demo, status_counts
-from dlt.common.configuration.exceptions import ConfigurationException
-from dlt.pipeline.exceptions import PipelineStepFailed
 
 EXIT_LOAD_FAILED = 1
 EXIT_BAD_CONFIG = 2

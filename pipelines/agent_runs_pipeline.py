@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import dlt
-from agent_runs import agent_runs_source
-from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, TABLE_NAME
-from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator
 from dlt.common.destination import Destination
 from dlt.extract import DltSource
 from dlt.pipeline.pipeline import Pipeline
+
+from agent_runs import agent_runs_source
+from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, TABLE_NAME
+from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator
 
 DEFAULT_FILESYSTEM_DIR = "agent-runs-files"
 DEMO_RUNS_PER_PROVIDER = 3000
@@ -93,14 +94,13 @@ def load_runs(
 ) -> LoadSummary:
     """Load new runs (and, with `full_refresh`, the whole history again) into the destination."""
     source = source or agent_runs_source(providers=providers, since=since, until=until)
-    runs_by_provider = count_runs_per_provider(source)
     pipeline, location = make_pipeline(destination, dataset_name, pipeline_name, progress)
     started = time.monotonic()
     file_format = "parquet" if destination == "filesystem" else None
     load_info = pipeline.run(source, refresh="drop_sources" if full_refresh else None, loader_file_format=file_format)
     seconds = time.monotonic() - started
     return LoadSummary(
-        runs_by_provider=runs_by_provider,
+        runs_by_provider=runs_loaded(pipeline, load_info.loads_ids, providers_of(source)),
         seconds=seconds,
         destination=destination,
         dataset_name=dataset_name,
@@ -110,22 +110,20 @@ def load_runs(
     )
 
 
-def count_runs_per_provider(source: DltSource) -> dict[str, int]:
-    """Counts filled in as rows pass the incremental filter: both resources write one table, so
-    dlt's own per-table metrics cannot tell the providers apart."""
-    counts: dict[str, int] = {}
+def providers_of(source: DltSource) -> list[str]:
+    return [resource.name.removesuffix("_runs") for resource in source.selected_resources.values()]
 
-    def counter(provider: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-        def count(row: dict[str, Any]) -> dict[str, Any]:
-            counts[provider] += 1
-            return row
 
-        return count
-
-    for resource in source.selected_resources.values():
-        provider = resource.name.removesuffix("_runs")
-        counts[provider] = 0
-        resource.add_map(counter(provider))
+def runs_loaded(pipeline: Pipeline, load_ids: Sequence[str], providers: Sequence[str]) -> dict[str, int]:
+    """Rows each provider added or updated in these loads, read back from the destination (both
+    providers share one table, so dlt's per-table metrics cannot tell them apart)."""
+    counts = dict.fromkeys(providers, 0)
+    if load_ids:
+        quoted = ", ".join(f"'{load_id}'" for load_id in load_ids)
+        query = f"SELECT provider, count(*) FROM {TABLE_NAME} WHERE _dlt_load_id IN ({quoted}) GROUP BY provider"
+        with pipeline.sql_client() as client:
+            for provider, count in client.execute_sql(query):
+                counts[provider] = int(count)
     return counts
 
 

@@ -63,9 +63,9 @@ def runs_resource(
         columns=RUNS_COLUMNS,
     )
     created_at = dlt.sources.incremental[datetime](
-        "created_at", initial_value=since, end_value=until, row_order=provider.row_order
+        "created_at", initial_value=since, end_value=until, row_order=provider.row_order, primary_key=PRIMARY_KEY
     )
-    return resource(provider, api_key, base_url or provider.default_base_url, created_at)
+    return resource(provider, api_key, base_url or provider.default_base_url, created_at=created_at)
 
 
 @dlt.source(name=SOURCE_NAME, section=SOURCE_NAME, max_table_nesting=0)

@@ -1,8 +1,6 @@
 """HTTP details both providers share: the authenticated client, a strict cursor paginator and
 the translation of HTTP failures into errors that name the provider and say what to do."""
 
-from __future__ import annotations
-
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime

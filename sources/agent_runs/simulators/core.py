@@ -126,6 +126,10 @@ class SimulatedClock:
         with self._lock:
             self._now_us += int(seconds * MICROS)
 
+    def set(self, now_us: int) -> None:
+        with self._lock:
+            self._now_us = now_us
+
 
 def generate_runs(
     *,

@@ -1,0 +1,114 @@
+"""Incremental loading, for both providers: the second load asks only for what is new, nothing is
+lost or duplicated at page boundaries, at timestamp ties or at the inclusive `startAt` boundary,
+and --since/--until narrow a load exactly."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator
+from agent_runs_pipeline import load_runs
+from conftest import read_runs
+
+PROVIDERS = ["tinyfish", "browserbase"]
+ID_FIELD = {"tinyfish": "run_id", "browserbase": "runId"}
+CREATED_FIELD = {"tinyfish": "created_at", "browserbase": "createdAt"}
+LIST_PATH = {"tinyfish": "/v1/runs", "browserbase": "/v1/agents/runs"}
+
+
+@pytest.fixture
+def simulators(tinyfish: TinyFishSimulator, browserbase: BrowserbaseSimulator) -> dict[str, Any]:
+    return {"tinyfish": tinyfish, "browserbase": browserbase}
+
+
+def created(provider: str, record: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(record[CREATED_FIELD[provider]])
+
+
+def loaded_ids(workdir: Path, provider: str) -> set[str]:
+    return {run_id for (name, run_id) in read_runs(workdir / "agent-runs.duckdb") if name == provider}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_second_load_asks_only_for_new_runs(
+    provider: str, provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path
+) -> None:
+    simulator = simulators[provider]
+    load_runs(providers=[provider])
+    first_view = simulator.current_runs()
+    last_loaded = max(created(provider, record) for record in first_view)
+
+    simulator.requests.clear()
+    simulator.clock.advance(3 * 3600)  # new runs appear
+    summary = load_runs(providers=[provider])
+
+    view = simulator.current_runs()
+    assert loaded_ids(workdir, provider) == {record[ID_FIELD[provider]] for record in view}
+    new_runs = [record for record in view if created(provider, record) > last_loaded]
+    assert len(new_runs) >= 100, "the scenario should add a few pages of runs"
+    assert summary.runs_by_provider == {provider: len(new_runs)}
+
+    list_requests = [request for request in simulator.requests if request.path == LIST_PATH[provider]]
+    if provider == "tinyfish":
+        asked_from = last_loaded - timedelta(milliseconds=1)
+        assert {request.params["created_after"] for request in list_requests} == {
+            asked_from.isoformat().replace("+00:00", "Z")
+        }
+        assert {request.params["sort_direction"] for request in list_requests} == {"asc"}
+        re_read = [record for record in view if asked_from < created(provider, record) <= last_loaded]
+    else:
+        assert {request.params["startAt"] for request in list_requests} == {
+            last_loaded.isoformat().replace("+00:00", "Z")
+        }
+        re_read = [record for record in view if created(provider, record) == last_loaded]
+    # The API served the new runs and the boundary's own timestamp again, nothing older.
+    assert sum(request.records for request in list_requests) == len(new_runs) + len(re_read)
+
+    rows = read_runs(workdir / "agent-runs.duckdb")
+    for record in new_runs:
+        row = rows[provider, record[ID_FIELD[provider]]]
+        assert row["provider_status"] == record["status"]
+        assert row["created_at"] == created(provider, record)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_ties_at_page_and_load_boundaries(
+    provider: str,
+    provider_env: dict[str, str],
+    simulators: dict[str, Any],
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    simulator = simulators[provider]
+    monkeypatch.setattr(f"agent_runs.{provider}.{provider.upper()}_PAGE_SIZE", 7)  # many page boundaries
+    ties = Counter(run.created_us for run in simulator.history[:400])
+    tied_time = max(moment for moment, count in ties.items() if count >= 2)
+    simulator.clock.set(tied_time)  # the first load ends on a timestamp several runs share
+    load_runs(providers=[provider])
+    first_view = simulator.current_runs()
+    assert Counter(created(provider, record) for record in first_view).most_common(1)[0][1] >= 2
+    assert loaded_ids(workdir, provider) == {record[ID_FIELD[provider]] for record in first_view}
+
+    simulator.clock.advance(2 * 3600)
+    load_runs(providers=[provider])
+    view = simulator.current_runs()
+    assert loaded_ids(workdir, provider) == {
+        record[ID_FIELD[provider]] for record in view
+    }  # read_runs checks no duplicates
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_since_and_until_narrow_the_load_exactly(
+    provider: str, provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path
+) -> None:
+    view = simulators[provider].current_runs()
+    moments = sorted(created(provider, record) for record in view)
+    since, until = moments[len(moments) // 4], moments[len(moments) // 2]
+    load_runs(providers=[provider], since=since, until=until)
+    expected = {record[ID_FIELD[provider]] for record in view if since <= created(provider, record) < until}
+    assert loaded_ids(workdir, provider) == expected
