@@ -1,0 +1,116 @@
+"""The `agent-runs` command as a user runs it (a subprocess in a fresh directory): exit codes,
+messages, the demo, Parquet output, and API keys that never reach the disk or the terminal."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator
+from conftest import BROWSERBASE_KEY, TINYFISH_KEY, cli_env, read_runs
+
+AGENT_RUNS = str(Path(sys.executable).parent / "agent-runs")
+
+
+def agent_runs(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [AGENT_RUNS, *args], cwd=workdir, env=cli_env(env or {}, workdir), capture_output=True, text=True, timeout=300
+    )
+
+
+def files_containing(root: Path, secret: str) -> list[Path]:
+    needle = secret.encode()
+    return [path for path in root.rglob("*") if path.is_file() and needle in path.read_bytes()]
+
+
+def test_no_key_at_all_is_a_configuration_error(workdir: Path) -> None:
+    result = agent_runs(workdir, "load")
+    assert result.returncode == 2
+    assert "TINYFISH_API_KEY" in result.stderr and "agent-runs demo" in result.stderr
+    assert not (workdir / "agent-runs.duckdb").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["--since", "last tuesday"], "not a date"),
+        (["--since", "2026-03-01", "--until", "2026-02-01"], "must be before --until"),
+        (["--provider", "openai"], "openai"),
+        (["--destination", "nowhere"], "unknown destination"),
+    ],
+)
+def test_bad_options_exit_2_before_any_request(
+    workdir: Path, tinyfish: TinyFishSimulator, args: list[str], complaint: str
+) -> None:
+    env = {"TINYFISH_API_KEY": TINYFISH_KEY, "TINYFISH_BASE_URL": tinyfish.base_url}
+    result = agent_runs(workdir, "load", *args, env=env)
+    assert result.returncode == 2 and complaint in result.stderr
+    assert tinyfish.requests == [] and not (workdir / "agent-runs.duckdb").exists()
+
+
+def test_rejected_key_names_the_provider_and_never_shows_the_key(workdir: Path, tinyfish: TinyFishSimulator) -> None:
+    wrong_key = "tf-wrong-key-5a5a5a5a5a5a"
+    env = {"TINYFISH_API_KEY": wrong_key, "TINYFISH_BASE_URL": tinyfish.base_url}
+    result = agent_runs(workdir, "--verbose", "load", env=env)
+    assert result.returncode == 1
+    assert "TinyFish rejected the API key (HTTP 401" in result.stderr
+    assert wrong_key not in result.stdout + result.stderr
+    assert files_containing(workdir, wrong_key) == []
+
+
+def test_keys_appear_nowhere_after_a_load(
+    workdir: Path, tinyfish: TinyFishSimulator, browserbase: BrowserbaseSimulator
+) -> None:
+    # One key from the environment, one from .dlt/secrets.toml, as users configure them.
+    (workdir / ".dlt").mkdir()
+    (workdir / ".dlt" / "secrets.toml").write_text(f'[sources.agent_runs]\nbrowserbase_api_key = "{BROWSERBASE_KEY}"\n')
+    env = {"TINYFISH_API_KEY": TINYFISH_KEY, "TINYFISH_BASE_URL": tinyfish.base_url}
+    env["BROWSERBASE_BASE_URL"] = browserbase.base_url
+    result = agent_runs(workdir, "--verbose", "load", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Loaded 2,750 runs (tinyfish 450, browserbase 2,300)" in result.stdout
+    for key in (TINYFISH_KEY, BROWSERBASE_KEY):
+        assert key not in result.stdout + result.stderr
+        assert [path.name for path in files_containing(workdir, key)] == ["secrets.toml"] * (key == BROWSERBASE_KEY)
+    rows = read_runs(workdir / "agent-runs.duckdb")
+    assert len(rows) == 2750
+
+
+def test_filesystem_destination_writes_parquet_duckdb_reads_the_same_rows(
+    workdir: Path, tinyfish: TinyFishSimulator, browserbase: BrowserbaseSimulator
+) -> None:
+    env = {
+        "TINYFISH_API_KEY": TINYFISH_KEY,
+        "TINYFISH_BASE_URL": tinyfish.base_url,
+        "BROWSERBASE_API_KEY": BROWSERBASE_KEY,
+        "BROWSERBASE_BASE_URL": browserbase.base_url,
+    }
+    assert agent_runs(workdir, "load", env=env).returncode == 0
+    result = agent_runs(workdir, "load", "--destination", "filesystem", env=env)
+    assert result.returncode == 0, result.stderr
+    parquet_files = list((workdir / "agent-runs-files" / "agent_runs" / "runs").glob("*.parquet"))
+    assert parquet_files
+    columns = (
+        "provider, run_id, status, provider_status, task, created_at, started_at, finished_at, num_steps, duration_s"
+    )
+    with duckdb.connect() as connection:
+        connection.execute("SET TimeZone = 'UTC'")
+        from_parquet = connection.execute(
+            f"SELECT {columns} FROM read_parquet('{workdir}/agent-runs-files/agent_runs/runs/*.parquet') ORDER BY 1, 2"
+        ).fetchall()
+        from_duckdb = connection.execute(
+            f"ATTACH '{workdir}/agent-runs.duckdb' AS db (READ_ONLY); SELECT {columns} FROM db.agent_runs.runs ORDER BY 1, 2"
+        ).fetchall()
+    assert len(from_parquet) == 2750 and from_parquet == from_duckdb
+
+
+def test_demo_needs_no_keys_and_prints_a_summary_and_a_query(workdir: Path) -> None:
+    result = agent_runs(workdir, "demo", "--runs", "200")
+    assert result.returncode == 0, result.stderr
+    assert "Loaded 400 runs (tinyfish 200, browserbase 200)" in result.stdout
+    assert "SELECT * FROM agent_runs_demo.runs" in result.stdout
+    assert len(read_runs(workdir / "agent-runs.duckdb", dataset="agent_runs_demo")) == 400

@@ -1,0 +1,103 @@
+"""Contract tests: the official SDKs page through the simulators and validate every run; the
+documented filters, limits and errors behave as the providers' reference pages say."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import browserbase as browserbase_sdk
+import pytest
+import requests
+import tinyfish as tinyfish_sdk
+from tinyfish._utils.exceptions import AuthenticationError, BadRequestError
+
+from agent_runs.simulators import BrowserbaseSimulator, Fault, TinyFishSimulator
+from sdk_views import browserbase_runs, tinyfish_runs
+
+
+def test_tinyfish_sdk_reads_every_run_and_filter(tinyfish: TinyFishSimulator) -> None:
+    runs = tinyfish_runs(tinyfish)
+    assert len(runs) == 450 and len({run.run_id for run in runs}) == 450
+    assert [run.created_at for run in runs] == sorted((run.created_at for run in runs), reverse=True)  # default desc
+    ascending = tinyfish_runs(tinyfish, sort_direction="asc")
+    assert [run.run_id for run in ascending] == [run.run_id for run in reversed(runs)]
+    failed = tinyfish_runs(tinyfish, status="FAILED")
+    assert failed and all(run.status == "FAILED" and run.error is not None for run in failed)
+    assert {run.run_id for run in tinyfish_runs(tinyfish, goal="LINKEDIN")} == {
+        run.run_id for run in runs if "linkedin" in run.goal.lower()
+    }
+    pivot = runs[100].created_at.isoformat()
+    after = tinyfish_runs(tinyfish, created_after=pivot)
+    before = tinyfish_runs(tinyfish, created_before=pivot)
+    assert all(run.created_at > runs[100].created_at for run in after)  # exclusive
+    assert all(run.created_at < runs[100].created_at for run in before)
+    at_pivot = sum(run.created_at == runs[100].created_at for run in runs)
+    assert len(after) + len(before) + at_pivot == len(runs)
+
+
+def test_tinyfish_rejects_what_the_api_rejects(tinyfish: TinyFishSimulator) -> None:
+    sdk = tinyfish_sdk.TinyFish(api_key=tinyfish.api_key, base_url=tinyfish.base_url)
+    with pytest.raises(BadRequestError):
+        sdk.runs.list(limit=101)
+    with pytest.raises(BadRequestError):
+        sdk.runs.list(cursor="bm90LWEtY3Vyc29y")
+    with pytest.raises(BadRequestError):
+        sdk.runs.list(goal="x" * 501)
+    with pytest.raises(AuthenticationError):
+        tinyfish_sdk.TinyFish(api_key="wrong", base_url=tinyfish.base_url).runs.list()
+
+
+def test_browserbase_sdk_reads_every_run_and_filter(browserbase: BrowserbaseSimulator) -> None:
+    runs = browserbase_runs(browserbase)
+    assert len(runs) == 2300 and len({run.run_id for run in runs}) == 2300
+    paused = browserbase_runs(browserbase, status="PAUSED")
+    assert all(run.status == "PAUSED" for run in paused)
+    agent = browserbase_runs(browserbase, agent_id="agent_2")
+    assert agent and {run.run_id for run in agent} == {run.run_id for run in runs if run.agent_id == "agent_2"}
+    pivot = sorted(run.created_at for run in runs)[1000]
+    start = browserbase_runs(browserbase, start_at=pivot)
+    end = browserbase_runs(browserbase, end_at=pivot)
+    assert all(run.created_at >= pivot for run in start) and all(run.created_at <= pivot for run in end)
+    assert len(start) + len(end) == len(runs) + sum(run.created_at == pivot for run in runs)  # both inclusive
+    ad_hoc = next(record for record in browserbase.current_runs() if "agentId" not in record)
+    assert "agentId" not in ad_hoc  # optional keys are absent, not null
+
+
+def test_browserbase_rejects_what_the_api_rejects(browserbase: BrowserbaseSimulator) -> None:
+    client = browserbase_sdk.Browserbase(api_key=browserbase.api_key, base_url=browserbase.base_url)
+    with pytest.raises(browserbase_sdk.BadRequestError):
+        client.agents.runs.list(limit=1001)
+    with pytest.raises(browserbase_sdk.AuthenticationError):
+        browserbase_sdk.Browserbase(api_key="wrong", base_url=browserbase.base_url).agents.runs.list()
+
+
+def test_runs_move_over_simulated_time() -> None:
+    with TinyFishSimulator(runs=50, future_runs=20, seed=3) as simulator:
+        before = {record["run_id"]: record for record in simulator.current_runs()}
+        assert len(before) == 50 and any(record["status"] in ("PENDING", "RUNNING") for record in before.values())
+        simulator.clock.advance(2 * 3600)
+        after = {record["run_id"]: record for record in simulator.current_runs()}
+    assert len(after) == 70
+    finished = [run_id for run_id, record in before.items() if record["status"] != after[run_id]["status"]]
+    assert finished and all(after[run_id]["finished_at"] for run_id in finished)
+
+
+def test_cursors_are_opaque_base64_and_timestamps_vary_in_format(tinyfish: TinyFishSimulator) -> None:
+    body = requests.get(
+        f"{tinyfish.base_url}/v1/runs", params={"limit": 5}, headers={"X-API-Key": tinyfish.api_key}, timeout=5
+    ).json()
+    assert set("+/=") & set(body["pagination"]["next_cursor"])
+    suffixes = {record["created_at"][-6:] for record in tinyfish.current_runs()}
+    assert any(s.endswith("+00:00") for s in suffixes) and any(s.endswith("Z") for s in suffixes)
+    assert all(datetime.fromisoformat(record["created_at"]) for record in tinyfish.current_runs())
+
+
+def test_injected_faults_answer_as_configured(tinyfish: TinyFishSimulator) -> None:
+    tinyfish.faults.append(Fault(429, retry_after="2"))
+    tinyfish.faults.append(Fault(503))
+    headers = {"X-API-Key": tinyfish.api_key}
+    first = requests.get(f"{tinyfish.base_url}/v1/runs", headers=headers, timeout=5)
+    second = requests.get(f"{tinyfish.base_url}/v1/runs", headers=headers, timeout=5)
+    third = requests.get(f"{tinyfish.base_url}/v1/runs", headers=headers, timeout=5)
+    assert (first.status_code, first.headers["Retry-After"]) == (429, "2")
+    assert second.status_code == 503 and third.status_code == 200
