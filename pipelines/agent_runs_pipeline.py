@@ -19,7 +19,7 @@ from dlt.common.destination import Destination
 from dlt.extract import DltSource
 from dlt.pipeline.pipeline import Pipeline
 
-from agent_runs import agent_runs_source
+from agent_runs import PROVIDERS, SOURCE_NAME, agent_runs_source
 from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, TABLE_NAME
 from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator
 
@@ -40,6 +40,7 @@ class LoadSummary:
     pipeline_name: str
     location: str
     load_ids: list[str] = field(default_factory=list)
+    open_runs_refresh: dict[str, dict[str, int]] = field(default_factory=dict)  # per provider, see open_runs.py
 
     @property
     def total_runs(self) -> int:
@@ -47,10 +48,19 @@ class LoadSummary:
 
     def __str__(self) -> str:
         per_provider = ", ".join(f"{name} {count:,}" for name, count in self.runs_by_provider.items())
-        return (
+        lines = [
             f"Loaded {self.total_runs:,} runs ({per_provider}) into {self.destination} "
             f"{self.location} dataset {self.dataset_name}, table {TABLE_NAME}, in {self.seconds:.1f} s"
-        )
+        ]
+        for name, report in self.open_runs_refresh.items():
+            if report.get("open"):
+                lines.append(
+                    f"  {name}: refreshed {report['open']:,} open runs: {report['by_listing']:,} by re-listing "
+                    f"({report['listing_pages']:,} pages), {report['by_id']:,} fetched by id, "
+                    f"{report['missing']:,} gone from the API, {report['given_up']:,} past the age limit; "
+                    f"{report['still_open']:,} still open"
+                )
+        return "\n".join(lines)
 
 
 def destination_for(name: str) -> tuple[Destination[Any, Any] | str, str]:
@@ -107,11 +117,18 @@ def load_runs(
         pipeline_name=pipeline.pipeline_name,
         location=location,
         load_ids=list(load_info.loads_ids),
+        open_runs_refresh=open_runs_reports(pipeline, providers_of(source)),
     )
 
 
+def open_runs_reports(pipeline: Pipeline, providers: Sequence[str]) -> dict[str, dict[str, int]]:
+    """What each provider's open-runs refresh did in this load (kept in its resource state)."""
+    resources = pipeline.state.get("sources", {}).get(SOURCE_NAME, {}).get("resources", {})
+    return {name: dict(resources.get(f"{name}_runs", {}).get("last_refresh", {})) for name in providers}
+
+
 def providers_of(source: DltSource) -> list[str]:
-    return [resource.name.removesuffix("_runs") for resource in source.selected_resources.values()]
+    return [name for name in PROVIDERS if f"{name}_runs" in source.selected_resources]
 
 
 def runs_loaded(pipeline: Pipeline, load_ids: Sequence[str], providers: Sequence[str]) -> dict[str, int]:

@@ -51,9 +51,16 @@ def test_second_load_asks_only_for_new_runs(
     assert loaded_ids(workdir, provider) == {record[ID_FIELD[provider]] for record in view}
     new_runs = [record for record in view if created(provider, record) > last_loaded]
     assert len(new_runs) >= 100, "the scenario should add a few pages of runs"
-    assert summary.runs_by_provider == {provider: len(new_runs)}
+    refreshed = summary.open_runs_refresh[provider]["open"]
+    assert refreshed == sum(record["status"] in ("PENDING", "RUNNING", "PAUSED") for record in first_view)
+    assert summary.runs_by_provider == {provider: len(new_runs) + refreshed}  # new rows + open rows updated
 
-    list_requests = [request for request in simulator.requests if request.path == LIST_PATH[provider]]
+    # The incremental listing (the open-runs refresh asks with an upper bound, or by id).
+    list_requests = [
+        request
+        for request in simulator.requests
+        if request.path == LIST_PATH[provider] and not {"created_before", "endAt"} & set(request.params)
+    ]
     if provider == "tinyfish":
         asked_from = last_loaded - timedelta(milliseconds=1)
         assert {request.params["created_after"] for request in list_requests} == {

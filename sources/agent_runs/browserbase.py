@@ -8,19 +8,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import dlt
-
 from .helpers import Provider, isoformat
 from .schema import BROWSERBASE_FIELDS
 from .settings import BROWSERBASE_BASE_URL, BROWSERBASE_PAGE_SIZE
 
 
-def list_params(created_at: dlt.sources.incremental[datetime]) -> dict[str, Any]:
+def window_params(start: datetime | None, end: datetime | None) -> dict[str, Any]:
+    """Runs created in [start, end]: `startAt` and `endAt` are both inclusive."""
     params: dict[str, Any] = {"limit": BROWSERBASE_PAGE_SIZE}
-    if created_at.start_value is not None:
-        params["startAt"] = isoformat(created_at.start_value)  # inclusive: ties are re-read, then de-duplicated
-    if created_at.end_value is not None:
-        params["endAt"] = isoformat(created_at.end_value)  # inclusive; dlt drops the end value itself
+    if start is not None:
+        params["startAt"] = isoformat(start)
+    if end is not None:
+        params["endAt"] = isoformat(end)
     return params
 
 
@@ -33,6 +32,7 @@ BROWSERBASE = Provider(
     cursor_path="nextCursor",
     has_more_path=None,
     row_order=None,  # no promised order: read every page of the window before moving the cursor
-    list_params=list_params,
+    window_params=window_params,
+    page_size=BROWSERBASE_PAGE_SIZE,
     fields=BROWSERBASE_FIELDS,
 )

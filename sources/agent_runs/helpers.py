@@ -5,8 +5,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import quote
 
-import dlt
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
@@ -40,8 +40,12 @@ class Provider:
     cursor_path: str
     has_more_path: str | None
     row_order: Literal["asc"] | None
-    list_params: Callable[[dlt.sources.incremental[datetime]], dict[str, Any]]
+    window_params: Callable[[datetime | None, datetime | None], dict[str, Any]]  # created in [start, end]
+    page_size: int
     fields: FieldMap
+
+    def run_path(self, run_id: str) -> str:
+        return f"{self.runs_path}/{quote(run_id, safe='')}"
 
 
 def isoformat(moment: datetime) -> str:
@@ -89,20 +93,12 @@ def body_has_more(body: Mapping[str, Any], path: str) -> bool:
     return value is True
 
 
-def list_runs(
-    provider: Provider,
-    api_key: str,
-    base_url: str,
-    created_at: dlt.sources.incremental[datetime],
-) -> Iterator[list[dict[str, Any]]]:
-    """Every page of the provider's list-runs endpoint within the incremental window, as unified rows."""
-    client = runs_client(base_url, provider.api_key_header, api_key)
+def paginate_rows(provider: Provider, client: RESTClient, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+    """Each page of the list endpoint for these query parameters, as unified rows."""
     paginator = StrictCursorPaginator(provider.display_name, provider.cursor_path, provider.has_more_path)
     path = provider.runs_path
     try:
-        for page in client.paginate(
-            path, params=provider.list_params(created_at), paginator=paginator, data_selector="data"
-        ):
+        for page in client.paginate(path, params=params, paginator=paginator, data_selector="data"):
             try:
                 yield [to_row(provider.name, provider.fields, record) for record in page]
             except InvalidRecord as error:
@@ -113,6 +109,20 @@ def list_runs(
         raise MalformedPage(
             f"{provider.display_name}: {path} answered with something that is not JSON ({error})"
         ) from error
+
+
+def fetch_run(provider: Provider, client: RESTClient, run_id: str) -> dict[str, Any] | None:
+    """One run by id as a unified row; None when the API no longer knows it (404)."""
+    path = provider.run_path(run_id)
+    response = client.get(path)
+    if response.status_code == 404:
+        return None
+    if not response.ok:
+        raise http_failure(provider.display_name, path, response)
+    try:
+        return to_row(provider.name, provider.fields, response.json())
+    except (InvalidRecord, JSONDecodeError) as error:
+        raise MalformedPage(f"{provider.display_name}: {path}: {error}") from None
 
 
 def http_failure(display_name: str, path: str, response: Response | None) -> ProviderError:

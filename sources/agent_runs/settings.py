@@ -19,3 +19,12 @@ BROWSERBASE_PAGE_SIZE = 1000  # the API's maximum
 # precision it compares; asking from a millisecond earlier makes either reading return the runs
 # that share the last loaded timestamp, which dlt's incremental then de-duplicates.
 CREATED_AFTER_OVERLAP = timedelta(milliseconds=1)
+
+# Open runs (not yet terminal) are brought up to date on every load: by re-listing the recent
+# created-at window where they are dense, and by id for older stragglers, whichever costs fewer
+# requests. The cost of a window is estimated from how many runs were created per hour, kept for
+# this many days; older open runs are always fetched by id.
+CREATED_PER_HOUR_DAYS = 14
+REFRESH_WORKERS = 8  # concurrent fetches by id (429s are retried after Retry-After)
+MISSING_RUNS_TABLE = "missing_runs"  # runs the API answered 404 for: flagged here, kept in `runs`
+ROWS_PER_YIELD = 200  # refreshed-by-id rows handed to dlt at a time

@@ -8,19 +8,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import dlt
-
 from .helpers import Provider, isoformat
 from .schema import TINYFISH_FIELDS
 from .settings import CREATED_AFTER_OVERLAP, TINYFISH_BASE_URL, TINYFISH_PAGE_SIZE
 
 
-def list_params(created_at: dlt.sources.incremental[datetime]) -> dict[str, Any]:
+def window_params(start: datetime | None, end: datetime | None) -> dict[str, Any]:
+    """Runs created in [start, end], oldest first. The bounds are widened by the overlap because the
+    API's `created_after` / `created_before` are exclusive (or compare coarser); extra runs at the
+    edges are dropped by the incremental filter or by id."""
     params: dict[str, Any] = {"limit": TINYFISH_PAGE_SIZE, "sort_direction": "asc"}
-    if created_at.start_value is not None:
-        params["created_after"] = isoformat(created_at.start_value - CREATED_AFTER_OVERLAP)
-    if created_at.end_value is not None:
-        params["created_before"] = isoformat(created_at.end_value)
+    if start is not None:
+        params["created_after"] = isoformat(start - CREATED_AFTER_OVERLAP)
+    if end is not None:
+        params["created_before"] = isoformat(end + CREATED_AFTER_OVERLAP)
     return params
 
 
@@ -33,6 +34,7 @@ TINYFISH = Provider(
     cursor_path="pagination.next_cursor",
     has_more_path="pagination.has_more",
     row_order="asc",  # the cursor only moves forward, and --until can stop early
-    list_params=list_params,
+    window_params=window_params,
+    page_size=TINYFISH_PAGE_SIZE,
     fields=TINYFISH_FIELDS,
 )

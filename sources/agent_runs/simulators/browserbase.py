@@ -76,8 +76,8 @@ class BrowserbaseSimulator(SimulatorBase):
         if path == "/v1/agents/runs":
             return self.list_runs(params)
         if path.startswith("/v1/agents/runs/"):
-            run = self.by_id.get(path.removeprefix("/v1/agents/runs/"))
-            if run is None or run.created_us > self.clock.now_us:
+            run = self.get_run(path.removeprefix("/v1/agents/runs/"))
+            if run is None:
                 raise ApiError(404, {"statusCode": 404, "error": "Not Found", "message": "Run not found"})
             return self.render(run, self.clock.now_us), 1
         raise ApiError(404, {"statusCode": 404, "error": "Not Found", "message": f"No route {path}"})
@@ -107,6 +107,8 @@ class BrowserbaseSimulator(SimulatorBase):
         candidates = self.created_range(start_at, end_at, inclusive=True)
 
         def keep(run: SimRun) -> bool:
+            if run.run_id in self.removed:
+                return False
             if agent_id is not None and run.agent_id != agent_id:
                 return False
             return status is None or STATUSES[run.phase(now_us)] == status

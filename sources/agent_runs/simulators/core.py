@@ -260,7 +260,8 @@ class SimulatorBase:
     clock: SimulatedClock | None = None
     host: str = "127.0.0.1"
     port: int = 0
-    faults: list[Fault] = field(default_factory=list)
+    faults: list[Fault | None] = field(default_factory=list)  # consumed in order; None answers normally
+    removed: set[str] = field(default_factory=set)  # run ids the API no longer knows (404, unlisted)
     requests: list[RecordedRequest] = field(default_factory=list)
 
     auth_header: ClassVar[str] = ""
@@ -303,7 +304,14 @@ class SimulatorBase:
     def current_runs(self) -> list[dict[str, Any]]:
         """Every run the API would list right now, rendered as on the wire (tests compare)."""
         now_us = self.clock.now_us
-        return [self.render(run, now_us) for run in self.history[: self.visible_end(now_us)]]
+        return [self.render(run, now_us) for run in self.history[: self.visible_end(now_us)] if self.exists(run)]
+
+    def exists(self, run: SimRun) -> bool:
+        return run.run_id not in self.removed and run.created_us <= self.clock.now_us
+
+    def get_run(self, run_id: str) -> SimRun | None:
+        run = self.by_id.get(run_id)
+        return run if run is not None and self.exists(run) else None
 
     def created_range(self, after_us: int | None, before_us: int | None, *, inclusive: bool) -> range:
         """Indexes of visible runs created within the bounds, by bisection on the sorted history."""
@@ -342,7 +350,7 @@ class SimulatorBase:
         page: list[SimRun] = []
         for index in ordered:
             run = history[index]
-            if keep(run):
+            if keep(run):  # keep() also drops removed runs
                 if len(page) == limit:
                     return page, True
                 page.append(run)

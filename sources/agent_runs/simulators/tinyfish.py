@@ -72,8 +72,8 @@ class TinyFishSimulator(SimulatorBase):
         if path == "/v1/runs":
             return self.list_runs(params)
         if path.startswith("/v1/runs/"):
-            run = self.by_id.get(path.removeprefix("/v1/runs/"))
-            if run is None or run.created_us > self.clock.now_us:
+            run = self.get_run(path.removeprefix("/v1/runs/"))
+            if run is None:
                 raise ApiError(404, {"error": {"code": "not_found", "message": "Run not found"}})
             return self.render(run, self.clock.now_us), 1
         raise ApiError(404, {"error": {"code": "not_found", "message": f"No route {path}"}})
@@ -108,11 +108,13 @@ class TinyFishSimulator(SimulatorBase):
         candidates = self.created_range(after, before, inclusive=False)
 
         def keep(run: SimRun) -> bool:
+            if run.run_id in self.removed:
+                return False
             if goal is not None and goal.lower() not in run.task.lower():
                 return False
             return status is None or self.render(run, now_us)["status"] == status
 
-        if status is None and goal is None:
+        if status is None and goal is None and not self.removed:
             total = len(candidates)
         else:
             total = sum(1 for index in candidates if keep(self.history[index]))

@@ -1,0 +1,91 @@
+"""Keeping runs that were loaded while still open (pending, running, paused) up to date until
+they end: a created-at cursor alone never sees them again.
+
+The listing resource remembers, in its dlt resource state, every loaded run that is not terminal
+and how many runs were created per hour. Each load then refreshes the open runs the cheapest
+way: one re-list of the created-at window from some open run up to the newest one (a request per
+page of everything created in it) plus one request per older open run fetched by id. The window
+start is chosen to minimise the requests; a run stuck open for weeks costs one request by id,
+never a re-read of weeks of history. State is saved by dlt only with the load it describes.
+"""
+
+import bisect
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .schema import TERMINAL_STATUSES
+from .settings import CREATED_PER_HOUR_DAYS
+
+HOUR_S = 3600
+
+
+def hour_of(moment: datetime) -> int:
+    return int(moment.timestamp()) // HOUR_S
+
+
+class OpenRuns:
+    """The open runs and the created-per-hour counts, kept in the listing resource's state."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.state = state
+        self.runs: dict[str, str] = state.setdefault("open_runs", {})  # run_id -> created_at (ISO)
+        self.created_per_hour: dict[str, int] = state.setdefault("created_per_hour", {})
+
+    def note_listed(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            hour = str(hour_of(row["created_at"]))
+            self.created_per_hour[hour] = self.created_per_hour.get(hour, 0) + 1
+            if row["status"] not in TERMINAL_STATUSES:
+                self.runs[row["run_id"]] = row["created_at"].isoformat()
+        if len(self.created_per_hour) > CREATED_PER_HOUR_DAYS * 24:
+            newest = max(int(hour) for hour in self.created_per_hour)
+            for hour in [hour for hour in self.created_per_hour if int(hour) < newest - CREATED_PER_HOUR_DAYS * 24]:
+                del self.created_per_hour[hour]
+
+    def note_refreshed(self, row: dict[str, Any]) -> None:
+        if row["status"] in TERMINAL_STATUSES:
+            self.runs.pop(row["run_id"], None)
+
+    def created(self) -> dict[str, datetime]:
+        return {run_id: datetime.fromisoformat(created) for run_id, created in self.runs.items()}
+
+
+@dataclass
+class RefreshPlan:
+    window_start: datetime | None = None  # re-list runs created in [window_start, window_end]
+    window_end: datetime | None = None
+    in_window: set[str] = field(default_factory=set)
+    by_id: list[str] = field(default_factory=list)
+    estimated_requests: int = 0
+
+
+def plan_refresh(open_runs: Mapping[str, datetime], created_per_hour: Mapping[str, int], page_size: int) -> RefreshPlan:
+    """Choose the window start (an open run's creation time, or none) that minimises
+    requests = open runs older than it (by id) + pages to re-list the window."""
+    oldest_first = sorted(open_runs.items(), key=lambda item: item[1])
+    if not oldest_first:
+        return RefreshPlan()
+    hours = sorted((int(hour), count) for hour, count in created_per_hour.items())
+    hour_keys = [hour for hour, _ in hours]
+    runs_from_hour = [0] * (len(hours) + 1)  # runs created in hours[i:] up to the newest open run
+    newest_hour = hour_of(oldest_first[-1][1])
+    for index in range(len(hours) - 1, -1, -1):
+        hour, count = hours[index]
+        runs_from_hour[index] = runs_from_hour[index + 1] + (count if hour <= newest_hour else 0)
+
+    best_cost, best_start = len(oldest_first), len(oldest_first)  # everything by id
+    for position, (_, created) in enumerate(oldest_first):
+        if not hours or hour_of(created) < hour_keys[0]:
+            continue  # older than what we counted: the window's size is unknown
+        listed = runs_from_hour[bisect.bisect_left(hour_keys, hour_of(created))]
+        cost = position + max(1, math.ceil(listed / page_size))
+        if cost < best_cost:
+            best_cost, best_start = cost, position
+    plan = RefreshPlan(estimated_requests=best_cost, by_id=[run_id for run_id, _ in oldest_first[:best_start]])
+    if best_start < len(oldest_first):
+        plan.window_start, plan.window_end = oldest_first[best_start][1], oldest_first[-1][1]
+        plan.in_window = {run_id for run_id, _ in oldest_first[best_start:]}
+    return plan
