@@ -21,7 +21,7 @@ from .browserbase import BROWSERBASE
 from .helpers import ApiKeyRejected, MalformedPage, Provider, ProviderError, fetch_run, paginate_rows, runs_client
 from .open_runs import OpenRuns, plan_refresh
 from .schema import RUNS_COLUMNS, TERMINAL_STATUSES, UNIFIED_STATUSES
-from .settings import MISSING_RUNS_TABLE, PRIMARY_KEY, REFRESH_WORKERS, ROWS_PER_YIELD, TABLE_NAME
+from .settings import PRIMARY_KEY, REFRESH_WORKERS, ROWS_PER_YIELD, TABLE_NAME
 from .tinyfish import TINYFISH
 
 PROVIDERS: dict[str, Provider] = {TINYFISH.name: TINYFISH, BROWSERBASE.name: BROWSERBASE}
@@ -63,7 +63,7 @@ def refresh_open_runs(
     provider: Provider, api_key: str, base_url: str, max_age: timedelta | None = None
 ) -> Iterator[Any]:
     """Current rows for every open run the listing resource remembers (merged over the stale ones);
-    runs the API no longer knows (404) are flagged in `missing_runs`, their rows kept."""
+    a run the API no longer knows (404) keeps its last-seen row, with `missing_from_api_at` set."""
     open_runs = OpenRuns(dlt.current.resource_state(f"{provider.name}_runs"))
     created = open_runs.created()
     report = {"open": len(created), "by_listing": 0, "listing_pages": 0, "by_id": 0, "missing": 0, "given_up": 0}
@@ -92,18 +92,10 @@ def refresh_open_runs(
         batch: list[dict[str, Any]] = []
         for run_id, row in zip(by_id, pool.map(lambda run_id: fetch_run(provider, client, run_id), by_id), strict=True):
             report["by_id"] += 1
-            if row is None:
+            if row is None:  # gone from the API: keep the last-seen row, flagged, and stop following it
                 report["missing"] += 1
-                open_runs.runs.pop(run_id, None)
-                yield dlt.mark.with_hints(
-                    {"provider": provider.name, "run_id": run_id, "missing_since": datetime.now(UTC)},
-                    dlt.mark.make_hints(
-                        table_name=MISSING_RUNS_TABLE,
-                        write_disposition="merge",
-                        primary_key=["provider", "run_id"],
-                        columns={"missing_since": {"data_type": "timestamp", "timezone": True}},
-                    ),
-                )
+                row = {**open_runs.runs.pop(run_id), "missing_from_api_at": datetime.now(UTC)}
+                batch.append(row)
                 continue
             open_runs.note_refreshed(row)
             batch.append(row)

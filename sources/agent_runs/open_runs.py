@@ -27,11 +27,12 @@ def hour_of(moment: datetime) -> int:
 
 
 class OpenRuns:
-    """The open runs and the created-per-hour counts, kept in the listing resource's state."""
+    """The open runs (their last-seen rows, small while a run is open) and the created-per-hour
+    counts, kept in the listing resource's state."""
 
     def __init__(self, state: dict[str, Any]) -> None:
         self.state = state
-        self.runs: dict[str, str] = state.setdefault("open_runs", {})  # run_id -> created_at (ISO)
+        self.runs: dict[str, dict[str, Any]] = state.setdefault("open_runs", {})  # run_id -> last-seen row
         self.created_per_hour: dict[str, int] = state.setdefault("created_per_hour", {})
 
     def note_listed(self, rows: list[dict[str, Any]]) -> None:
@@ -39,7 +40,7 @@ class OpenRuns:
             hour = str(hour_of(row["created_at"]))
             self.created_per_hour[hour] = self.created_per_hour.get(hour, 0) + 1
             if row["status"] not in TERMINAL_STATUSES:
-                self.runs[row["run_id"]] = row["created_at"].isoformat()
+                self.runs[row["run_id"]] = row
         if len(self.created_per_hour) > CREATED_PER_HOUR_DAYS * 24:
             newest = max(int(hour) for hour in self.created_per_hour)
             for hour in [hour for hour in self.created_per_hour if int(hour) < newest - CREATED_PER_HOUR_DAYS * 24]:
@@ -48,9 +49,11 @@ class OpenRuns:
     def note_refreshed(self, row: dict[str, Any]) -> None:
         if row["status"] in TERMINAL_STATUSES:
             self.runs.pop(row["run_id"], None)
+        else:
+            self.runs[row["run_id"]] = row
 
     def created(self) -> dict[str, datetime]:
-        return {run_id: datetime.fromisoformat(created) for run_id, created in self.runs.items()}
+        return {run_id: row["created_at"] for run_id, row in self.runs.items()}
 
 
 @dataclass

@@ -52,6 +52,9 @@ RUNS_COLUMNS: TTableSchemaColumns = {
     "proxy_country_code": _column("text", "TinyFish browser_config.proxy_country_code"),
     "duration_s": _column("double", "finished_at - started_at, in seconds"),
     "extra": _column("json", "every field the API sent that has no column above"),
+    "missing_from_api_at": _timestamp(
+        "set when the API answered 404 for a run it had listed; the row keeps its last-seen values"
+    ),
 }
 
 FieldMap = Mapping[str, tuple[str, ...]]

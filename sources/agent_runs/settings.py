@@ -26,5 +26,4 @@ CREATED_AFTER_OVERLAP = timedelta(milliseconds=1)
 # this many days; older open runs are always fetched by id.
 CREATED_PER_HOUR_DAYS = 14
 REFRESH_WORKERS = 8  # concurrent fetches by id (429s are retried after Retry-After)
-MISSING_RUNS_TABLE = "missing_runs"  # runs the API answered 404 for: flagged here, kept in `runs`
 ROWS_PER_YIELD = 200  # refreshed-by-id rows handed to dlt at a time

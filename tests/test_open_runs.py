@@ -1,0 +1,126 @@
+"""Runs loaded while open are followed until they end: after every load each row equals the
+API's current view, at a cost bounded by new + open runs, surviving a load that fails part-way."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from agent_runs import PROVIDERS
+from agent_runs.open_runs import plan_refresh
+from agent_runs.schema import RUNS_COLUMNS, TERMINAL_STATUSES, to_row
+from agent_runs.simulators import Fault
+from agent_runs_pipeline import load_runs
+from conftest import read_runs
+
+ID_FIELD = {"tinyfish": "run_id", "browserbase": "runId"}
+
+
+@pytest.fixture
+def simulators(tinyfish: Any, browserbase: Any) -> dict[str, Any]:
+    return {"tinyfish": tinyfish, "browserbase": browserbase}
+
+
+def assert_table_equals_api(workdir: Path, provider: str, simulator: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    rows = read_runs(workdir / "agent-runs.duckdb")
+    expected = {
+        record[ID_FIELD[provider]]: to_row(provider, PROVIDERS[provider].fields, record)
+        for record in simulator.current_runs()
+    }
+    assert {run_id for (name, run_id) in rows if name == provider} == set(expected)
+    for run_id, want in expected.items():
+        got = rows[provider, run_id]
+        assert {column: got[column] for column in RUNS_COLUMNS} == want, run_id
+    return rows
+
+
+def open_count(rows: dict[tuple[str, str], dict[str, Any]], provider: str) -> int:
+    return sum(row["status"] not in TERMINAL_STATUSES for (name, _), row in rows.items() if name == provider)
+
+
+@pytest.mark.parametrize("provider", ["tinyfish", "browserbase"])
+def test_open_runs_are_followed_until_they_end(
+    provider: str, provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path
+) -> None:
+    simulator = simulators[provider]
+    load_runs(providers=[provider])
+    first = assert_table_equals_api(workdir, provider, simulator)
+    open_before = open_count(first, provider)
+    assert open_before >= 10, "the scenario needs runs loaded while open"
+
+    for _ in range(3):  # runs finish (or not), new runs arrive, each load catches up
+        simulator.requests.clear()
+        visible_before = len(simulator.current_runs())
+        simulator.clock.advance(40 * 60)
+        new_runs = len(simulator.current_runs()) - visible_before
+        summary = load_runs(providers=[provider])
+        rows = assert_table_equals_api(workdir, provider, simulator)
+        report = summary.open_runs_refresh[provider]
+        assert report["open"] == open_before and report["by_listing"] + report["by_id"] == open_before
+        # Cost: pages for the new runs (plus the boundary), and at most one request per open run.
+        page_size = PROVIDERS[provider].page_size
+        assert len(simulator.requests) <= math.ceil((new_runs + 10) / page_size) + 1 + open_before
+        by_id = [request for request in simulator.requests if request.path.count("/") > 2 + (provider == "browserbase")]
+        assert len(by_id) == report["by_id"] and all(request.records == 1 for request in by_id)
+        open_before = open_count(rows, provider)
+
+
+def test_a_zombie_costs_one_request_by_id_not_a_re_read_of_history() -> None:
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    hours = {str(int((now - timedelta(hours=h)).timestamp()) // 3600): 400 for h in range(14 * 24)}  # 134k runs
+    zombie = {"zombie": now - timedelta(days=12)}
+    assert plan_refresh(zombie, hours, 100).by_id == ["zombie"]
+    assert plan_refresh(zombie, hours, 100).estimated_requests == 1
+    recent = {f"recent-{i}": now - timedelta(minutes=i) for i in range(300)}  # dense in the last hour
+    plan = plan_refresh({**zombie, **recent}, hours, 1000)
+    assert plan.by_id == ["zombie"] and plan.in_window == set(recent)
+    assert plan.window_start == now - timedelta(minutes=299) and plan.window_end == now
+    assert plan.estimated_requests == 1 + 3  # the zombie, and ~2,400 runs of six hours in pages of 1000
+    assert plan_refresh(recent, {}, 1000).by_id == sorted(recent, key=recent.get)  # nothing counted: by id
+
+
+@pytest.mark.parametrize("provider", ["tinyfish", "browserbase"])
+def test_a_load_that_fails_part_way_forgets_no_open_run(
+    provider: str,
+    provider_env: dict[str, str],
+    simulators: dict[str, Any],
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    simulator = simulators[provider]
+    monkeypatch.setattr(f"agent_runs.{provider}.{provider.upper()}_PAGE_SIZE", 50)  # more pages to fail between
+    load_runs(providers=[provider])
+    simulator.clock.advance(40 * 60)
+    monkeypatch.setenv("RUNTIME__REQUEST_MAX_ATTEMPTS", "2")
+    simulator.faults.extend([None, None, None, Fault(500), Fault(500)])  # a few pages succeed, then it fails
+    with pytest.raises(PipelineStepFailed, match="HTTP 500"):
+        load_runs(providers=[provider])
+    load_runs(providers=[provider])
+    assert_table_equals_api(workdir, provider, simulator)
+
+
+def test_a_run_gone_from_the_api_is_kept_and_flagged(
+    provider_env: dict[str, str], tinyfish: Any, workdir: Path
+) -> None:
+    load_runs(providers=["tinyfish"])
+    rows = read_runs(workdir / "agent-runs.duckdb")
+    gone = next(run_id for (name, run_id), row in rows.items() if row["status"] == "running")
+    tinyfish.removed.add(gone)
+    tinyfish.clock.advance(600)
+    summary = load_runs(providers=["tinyfish"])
+    assert summary.open_runs_refresh["tinyfish"]["missing"] == 1
+    after = read_runs(workdir / "agent-runs.duckdb")
+    kept = after["tinyfish", gone]
+    assert {column: kept[column] for column in RUNS_COLUMNS if column != "missing_from_api_at"} == {
+        column: rows["tinyfish", gone][column] for column in RUNS_COLUMNS if column != "missing_from_api_at"
+    }  # kept as last seen
+    assert kept["missing_from_api_at"] is not None
+    assert [key for key, row in after.items() if row["missing_from_api_at"] is not None] == [("tinyfish", gone)]
+    tinyfish.requests.clear()
+    load_runs(providers=["tinyfish"])
+    assert not any(gone in request.path for request in tinyfish.requests)  # no longer followed
