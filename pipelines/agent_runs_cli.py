@@ -72,6 +72,11 @@ def cli(verbose: bool) -> None:
 @click.option("--since", type=UtcDateTime(), help="First load: only runs created at or after this time.")
 @click.option("--until", type=UtcDateTime(), help="Only runs created before this time (a bounded backfill).")
 @click.option("--full-refresh", is_flag=True, help="Drop the loaded runs and the cursor, and load everything again.")
+@click.option(
+    "--open-runs-max-age-days",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop following open runs created longer ago than this (default: follow every open run until it ends).",
+)
 @PROGRESS_OPTION
 def load(
     providers: tuple[str, ...],
@@ -80,6 +85,7 @@ def load(
     since: datetime | None,
     until: datetime | None,
     full_refresh: bool,
+    open_runs_max_age_days: float | None,
     progress: bool,
 ) -> None:
     """Load runs created since the last load (the whole history the first time)."""
@@ -94,6 +100,7 @@ def load(
             since=since,
             until=until,
             full_refresh=full_refresh,
+            open_runs_max_age_days=open_runs_max_age_days,
             progress=progress,
         )
     )
@@ -110,7 +117,9 @@ def demo(runs: int, progress: bool) -> None:
     click.echo(f"\nRuns by status (SELECT provider, status, count(*) FROM {summary.dataset_name}.runs GROUP BY ALL):")
     for provider, status, count in status_counts(summary):
         click.echo(f"  {provider:<12} {status:<10} {count:>7,}")
-    click.echo(f'\nQuery it yourself:  duckdb {summary.location} "SELECT * FROM {summary.dataset_name}.runs LIMIT 5"')
+    query = f"SELECT * FROM {summary.dataset_name}.runs LIMIT 5"
+    python_query = f"import duckdb; duckdb.connect('{summary.location}').sql('{query}').show()"
+    click.echo(f'\nQuery it yourself:  .venv/bin/python -c "{python_query}"')
 
 
 def check_destination(name: str) -> None:

@@ -99,11 +99,14 @@ def load_runs(
     until: datetime | None = None,
     full_refresh: bool = False,
     pipeline_name: str | None = None,
+    open_runs_max_age_days: float | None = None,
     source: DltSource | None = None,
     progress: bool = False,
 ) -> LoadSummary:
-    """Load new runs (and, with `full_refresh`, the whole history again) into the destination."""
-    source = source or agent_runs_source(providers=providers, since=since, until=until)
+    """Load new runs and bring open ones up to date (with `full_refresh`, the whole history again)."""
+    source = source or agent_runs_source(
+        providers=providers, since=since, until=until, open_runs_max_age_days=open_runs_max_age_days
+    )
     pipeline, location = make_pipeline(destination, dataset_name, pipeline_name, progress)
     started = time.monotonic()
     file_format = "parquet" if destination == "filesystem" else None
