@@ -42,6 +42,16 @@ def browserbase() -> Iterator[BrowserbaseSimulator]:
 
 
 @pytest.fixture
+def simulators(tinyfish: TinyFishSimulator, browserbase: BrowserbaseSimulator) -> dict[str, Any]:
+    """Both simulators by provider name, for tests parametrised over providers."""
+    return {"tinyfish": tinyfish, "browserbase": browserbase}
+
+
+# The run id's key in each API's records.
+ID_FIELD = {"tinyfish": "run_id", "browserbase": "runId"}
+
+
+@pytest.fixture
 def provider_env(
     workdir: Path, tinyfish: TinyFishSimulator, browserbase: BrowserbaseSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, str]:

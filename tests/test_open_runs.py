@@ -16,14 +16,7 @@ from agent_runs.open_runs import plan_refresh
 from agent_runs.schema import RUNS_COLUMNS, TERMINAL_STATUSES, to_row
 from agent_runs.simulators import Fault
 from agent_runs_pipeline import load_runs
-from conftest import read_runs
-
-ID_FIELD = {"tinyfish": "run_id", "browserbase": "runId"}
-
-
-@pytest.fixture
-def simulators(tinyfish: Any, browserbase: Any) -> dict[str, Any]:
-    return {"tinyfish": tinyfish, "browserbase": browserbase}
+from conftest import ID_FIELD, read_runs
 
 
 def assert_table_equals_api(workdir: Path, provider: str, simulator: Any) -> dict[tuple[str, str], dict[str, Any]]:

@@ -11,19 +11,12 @@ from typing import Any
 
 import pytest
 
-from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator
 from agent_runs_pipeline import load_runs
-from conftest import read_runs
+from conftest import ID_FIELD, read_runs
 
 PROVIDERS = ["tinyfish", "browserbase"]
-ID_FIELD = {"tinyfish": "run_id", "browserbase": "runId"}
 CREATED_FIELD = {"tinyfish": "created_at", "browserbase": "createdAt"}
 LIST_PATH = {"tinyfish": "/v1/runs", "browserbase": "/v1/agents/runs"}
-
-
-@pytest.fixture
-def simulators(tinyfish: TinyFishSimulator, browserbase: BrowserbaseSimulator) -> dict[str, Any]:
-    return {"tinyfish": tinyfish, "browserbase": browserbase}
 
 
 def created(provider: str, record: dict[str, Any]) -> datetime:

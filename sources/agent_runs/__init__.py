@@ -8,7 +8,7 @@ pipeline.run(agent_runs_source())
 """
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -112,6 +112,18 @@ class NoProviderConfigured(ValueError):
     """No API key for any provider asked for: a configuration problem, not a failed load."""
 
 
+def into_runs_table(generator: Callable[..., Iterator[Any]], name: str) -> DltResource:
+    """A resource that merges rows into the unified `runs` table: the table's contract in one place."""
+    return dlt.resource(
+        generator,
+        name=name,
+        table_name=TABLE_NAME,
+        primary_key=PRIMARY_KEY,
+        write_disposition="merge",
+        columns=RUNS_COLUMNS,
+    )
+
+
 def runs_resource(
     provider: Provider,
     api_key: str,
@@ -121,14 +133,7 @@ def runs_resource(
 ) -> DltResource:
     """New runs of a provider as a merge resource into `runs`, incremental on created_at; its own
     state (named `<provider>_runs`) keeps each provider's cursor and open runs apart."""
-    resource = dlt.resource(
-        list_runs,
-        name=f"{provider.name}_runs",
-        table_name=TABLE_NAME,
-        primary_key=PRIMARY_KEY,
-        write_disposition="merge",
-        columns=RUNS_COLUMNS,
-    )
+    resource = into_runs_table(list_runs, f"{provider.name}_runs")
     created_at = dlt.sources.incremental[datetime](
         "created_at", initial_value=since, end_value=until, row_order=provider.row_order, primary_key=PRIMARY_KEY
     )
@@ -139,14 +144,7 @@ def open_runs_resource(
     provider: Provider, api_key: str, base_url: str | None = None, max_age: timedelta | None = None
 ) -> DltResource:
     """The provider's open runs brought up to date, merged over their rows in `runs`."""
-    resource = dlt.resource(
-        refresh_open_runs,
-        name=f"{provider.name}_open_runs",
-        table_name=TABLE_NAME,
-        primary_key=PRIMARY_KEY,
-        write_disposition="merge",
-        columns=RUNS_COLUMNS,
-    )
+    resource = into_runs_table(refresh_open_runs, f"{provider.name}_open_runs")
     return resource(provider, api_key, base_url or provider.default_base_url, max_age)
 
 
