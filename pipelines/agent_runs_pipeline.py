@@ -108,6 +108,8 @@ def load_runs(
         providers=providers, since=since, until=until, open_runs_max_age_days=open_runs_max_age_days
     )
     pipeline, location = make_pipeline(destination, dataset_name, pipeline_name, progress)
+    # The source hands dlt Arrow tables; stamp them with the load id, as dlt does for rows.
+    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
     started = time.monotonic()
     file_format = "parquet" if destination == "filesystem" else None
     load_info = pipeline.run(source, refresh="drop_sources" if full_refresh else None, loader_file_format=file_format)

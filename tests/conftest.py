@@ -12,6 +12,8 @@ from typing import Any
 import duckdb
 import pytest
 
+from agent_runs import PROVIDERS
+from agent_runs.schema import to_table
 from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator
 
 TINYFISH_KEY = "tf-test-key-3f9a1c77d2e84b1a"
@@ -67,6 +69,19 @@ def provider_env(
     return env
 
 
+JSON_COLUMNS = ("result", "result_schema", "extra")
+
+
+def expected_rows(provider: str, records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The `runs` rows the schema module makes of these API records, by run id, JSON decoded."""
+    rows = to_table(provider, PROVIDERS[provider].fields, records).to_pylist() if records else []
+    for row in rows:
+        for column in JSON_COLUMNS:
+            if row[column] is not None:
+                row[column] = json.loads(row[column])
+    return {row["run_id"]: row for row in rows}
+
+
 def read_runs(database: Path, dataset: str = "agent_runs") -> dict[tuple[str, str], dict[str, Any]]:
     """The loaded `runs` table keyed by (provider, run_id), JSON columns decoded, times in UTC."""
     with duckdb.connect(str(database), read_only=True) as connection:
@@ -75,7 +90,7 @@ def read_runs(database: Path, dataset: str = "agent_runs") -> dict[tuple[str, st
         names = [column[0] for column in cursor.description]
         rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
     for row in rows:
-        for column in ("result", "result_schema", "extra"):
+        for column in JSON_COLUMNS:
             if row[column] is not None:
                 row[column] = json.loads(row[column])
     keyed = {(row["provider"], row["run_id"]): row for row in rows}

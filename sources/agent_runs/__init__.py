@@ -11,14 +11,30 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any
 
 import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.common.typing import TSecretStrValue
 from dlt.extract import DltResource
+from dlt.sources.helpers.rest_client import RESTClient
 
+from .backfill import plan_windows, walk_windows
 from .browserbase import BROWSERBASE
-from .helpers import ApiKeyRejected, MalformedPage, Provider, ProviderError, fetch_run, paginate_rows, runs_client
+from .helpers import (
+    ApiKeyRejected,
+    MalformedPage,
+    Provider,
+    ProviderError,
+    RateLimit,
+    RunsPage,
+    fetch_run,
+    paginate_runs,
+    runs_client,
+    runs_table,
+)
 from .open_runs import OpenRuns, plan_refresh
 from .schema import RUNS_COLUMNS, TERMINAL_STATUSES, UNIFIED_STATUSES
 from .settings import PRIMARY_KEY, REFRESH_WORKERS, ROWS_PER_YIELD, TABLE_NAME
@@ -27,6 +43,17 @@ from .tinyfish import TINYFISH
 PROVIDERS: dict[str, Provider] = {TINYFISH.name: TINYFISH, BROWSERBASE.name: BROWSERBASE}
 SOURCE_NAME = "agent_runs"
 logger = logging.getLogger(SOURCE_NAME)
+
+
+class JsonTextIsIntended(logging.Filter):
+    """JSON columns travel in Arrow as JSON text (the form dlt itself gives them); dlt would warn on
+    every page that the Arrow type (text) differs from the column's hint (json)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "when merging arrow schema with dlt schema" not in record.getMessage()
+
+
+logging.getLogger("dlt").addFilter(JsonTextIsIntended())
 
 __all__ = [
     "PROVIDERS",
@@ -49,19 +76,28 @@ def list_runs(
     api_key: str,
     base_url: str,
     created_at: dlt.sources.incremental[datetime],
-) -> Iterator[list[dict[str, Any]]]:
-    """Every page of the provider's list-runs endpoint within the incremental window, as unified
-    rows; runs still open are remembered so later loads bring them up to date."""
+    workers: int = 1,
+) -> Iterator[pa.Table]:
+    """Every page of the provider's list-runs endpoint within the incremental window, as Arrow
+    tables of `runs` rows; runs still open are remembered so later loads bring them up to date."""
     open_runs = OpenRuns(dlt.current.resource_state())
-    client = runs_client(base_url, provider.api_key_header, api_key)
-    for rows in paginate_rows(provider, client, provider.window_params(created_at.start_value, created_at.end_value)):
-        open_runs.note_listed(rows)
-        yield rows
+    rate_limit = RateLimit()
+
+    def new_client() -> RESTClient:
+        return runs_client(base_url, provider.api_key_header, api_key, rate_limit)
+
+    windows = plan_windows(provider, new_client, created_at.start_value, created_at.end_value, workers)
+    if len(windows) > 1:
+        logger.info("%s: walking %d created-at windows with %d workers", provider.display_name, len(windows), workers)
+    for page in walk_windows(provider, new_client, windows, workers):
+        open_runs.note_listed(page)
+        if page.table.num_rows:
+            yield page.table
 
 
 def refresh_open_runs(
     provider: Provider, api_key: str, base_url: str, max_age: timedelta | None = None
-) -> Iterator[Any]:
+) -> Iterator[pa.Table]:
     """Current rows for every open run the listing resource remembers (merged over the stale ones);
     a run the API no longer knows (404) keeps its last-seen row, with `missing_from_api_at` set."""
     open_runs = OpenRuns(dlt.current.resource_state(f"{provider.name}_runs"))
@@ -77,35 +113,40 @@ def refresh_open_runs(
 
     seen: set[str] = set()
     if plan.window_start is not None:
-        for rows in paginate_rows(provider, client, provider.window_params(plan.window_start, plan.window_end)):
+        wanted = pa.array(sorted(plan.in_window))
+        for page in paginate_runs(provider, client, provider.window_params(plan.window_start, plan.window_end)):
             report["listing_pages"] += 1
-            mine = [row for row in rows if row["run_id"] in plan.in_window]
-            for row in mine:
-                open_runs.note_refreshed(row)
-                seen.add(row["run_id"])
-            report["by_listing"] += len(mine)
-            if mine:
-                yield mine
+            mine = pc.is_in(page.table["run_id"], wanted)
+            if not pc.any(mine).as_py():
+                continue
+            page = page.where(mine)
+            open_runs.note_refreshed(page)
+            seen.update(page.table["run_id"].to_pylist())
+            report["by_listing"] += page.table.num_rows
+            yield page.table
 
     by_id = plan.by_id + sorted(plan.in_window - seen)  # in the window but not listed: ask directly
     with ThreadPoolExecutor(max_workers=REFRESH_WORKERS) as pool:
-        batch: list[dict[str, Any]] = []
-        for run_id, row in zip(by_id, pool.map(lambda run_id: fetch_run(provider, client, run_id), by_id), strict=True):
-            report["by_id"] += 1
-            if row is None:  # gone from the API: keep the last-seen row, flagged, and stop following it
-                report["missing"] += 1
-                row = {**open_runs.runs.pop(run_id), "missing_from_api_at": datetime.now(UTC)}
-                batch.append(row)
-                continue
-            open_runs.note_refreshed(row)
-            batch.append(row)
-            if len(batch) >= ROWS_PER_YIELD:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+        fetched = zip(by_id, pool.map(lambda run_id: fetch_run(provider, client, run_id), by_id), strict=True)
+        while batch := list(islice(fetched, ROWS_PER_YIELD)):
+            report["by_id"] += len(batch)
+            found = [record for _, record in batch if record is not None]
+            if found:
+                page = RunsPage(found, runs_table(provider, found, f"{provider.runs_path}/{{run_id}}"))
+                open_runs.note_refreshed(page)
+                yield page.table
+            gone = [open_runs.runs.pop(run_id)["record"] for run_id, record in batch if record is None]
+            if gone:  # gone from the API: keep the last-seen row, flagged, and stop following it
+                report["missing"] += len(gone)
+                yield flagged_missing(runs_table(provider, gone, "open runs state"))
     report["still_open"] = len(open_runs.runs)
     open_runs.state["last_refresh"] = report
+
+
+def flagged_missing(table: pa.Table) -> pa.Table:
+    column = table.schema.get_field_index("missing_from_api_at")
+    now = pa.array([datetime.now(UTC)] * table.num_rows, table.schema.field(column).type)
+    return table.set_column(column, table.schema.field(column), now)
 
 
 class NoProviderConfigured(ValueError):
@@ -130,14 +171,16 @@ def runs_resource(
     base_url: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    workers: int = 1,
 ) -> DltResource:
     """New runs of a provider as a merge resource into `runs`, incremental on created_at; its own
-    state (named `<provider>_runs`) keeps each provider's cursor and open runs apart."""
+    state (named `<provider>_runs`) keeps each provider's cursor and open runs apart. With
+    `workers` > 1 a long range is walked as created-at windows in parallel (see backfill.py)."""
     resource = into_runs_table(list_runs, f"{provider.name}_runs")
     created_at = dlt.sources.incremental[datetime](
         "created_at", initial_value=since, end_value=until, row_order=provider.row_order, primary_key=PRIMARY_KEY
     )
-    return resource(provider, api_key, base_url or provider.default_base_url, created_at=created_at)
+    return resource(provider, api_key, base_url or provider.default_base_url, created_at=created_at, workers=workers)
 
 
 def open_runs_resource(
@@ -158,6 +201,7 @@ def agent_runs_source(
     since: datetime | None = None,
     until: datetime | None = None,
     open_runs_max_age_days: float | None = None,
+    workers: int = 1,
 ) -> list[DltResource]:
     """Run history of every provider that has an API key (or of `providers` only).
 
@@ -165,8 +209,11 @@ def agent_runs_source(
     .dlt/secrets.toml; base URLs likewise from `TINYFISH_BASE_URL` / `BROWSERBASE_BASE_URL`.
     `since` / `until` narrow the first load (later loads continue from the stored cursor).
     Runs loaded while open are refreshed on every load until they end; `open_runs_max_age_days`
-    stops following those created longer ago than that.
+    stops following those created longer ago than that. `workers` > 1 walks a long history (a
+    first load, a backfill) as that many concurrent created-at windows per provider.
     """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     max_age = timedelta(days=open_runs_max_age_days) if open_runs_max_age_days else None
     keys = {TINYFISH.name: tinyfish_api_key, BROWSERBASE.name: browserbase_api_key}
     base_urls = {TINYFISH.name: tinyfish_base_url, BROWSERBASE.name: browserbase_base_url}
@@ -180,7 +227,7 @@ def agent_runs_source(
         if keys[name]:
             # The refresh goes first, so it works on the open runs of earlier loads only.
             resources.append(open_runs_resource(provider, keys[name], base_urls[name], max_age))
-            resources.append(runs_resource(provider, keys[name], base_urls[name], since, until))
+            resources.append(runs_resource(provider, keys[name], base_urls[name], since, until, workers))
         elif providers:
             raise NoProviderConfigured(f"no API key for {provider.display_name}: set {name.upper()}_API_KEY")
         else:

@@ -1,19 +1,26 @@
-"""HTTP details both providers share: the authenticated client, a strict cursor paginator and
-the translation of HTTP failures into errors that name the provider and say what to do."""
+"""HTTP details both providers share: the authenticated client (keys only ever sent to the
+configured host, one rate limit shared by every worker), pages decoded once, a strict cursor
+paginator, and HTTP failures turned into errors that name the provider and say what to do."""
 
+import json
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
-from urllib.parse import quote
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal, NamedTuple
+from urllib.parse import quote, urlsplit
 
+import orjson
+import pyarrow as pa
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
-from requests import HTTPError, Response
-from requests.exceptions import JSONDecodeError
+from requests import HTTPError, PreparedRequest, Response
+from requests.adapters import HTTPAdapter
 
-from .schema import FieldMap, InvalidRecord, to_row
+from .schema import FieldMap, InvalidRecord, to_table
 
 
 class ProviderError(Exception):
@@ -53,13 +60,77 @@ def isoformat(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def runs_client(base_url: str, api_key_header: str, api_key: str) -> RESTClient:
+class RateLimit:
+    """One per provider, shared by all its workers: when the API answers 429, every worker waits
+    out the Retry-After, not just the one that was told (dlt's retry then repeats that request)."""
+
+    def __init__(self) -> None:
+        self._resume_at = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        while (delay := self._resume_at - time.monotonic()) > 0:
+            time.sleep(delay)
+
+    def hold(self, seconds: float) -> None:
+        with self._lock:
+            self._resume_at = max(self._resume_at, time.monotonic() + seconds)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """`Retry-After` as seconds: either a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value)
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+class ProviderTransport(HTTPAdapter):
+    """Every request of a provider's client passes here: it waits for the shared rate limit, and the
+    API key header goes only to the configured origin (requests itself keeps custom headers on a
+    redirect to another host; it only drops `Authorization`)."""
+
+    def __init__(self, base_url: str, api_key_header: str, rate_limit: RateLimit) -> None:
+        super().__init__()
+        self.origin = urlsplit(base_url)[:2]
+        self.api_key_header = api_key_header
+        self.rate_limit = rate_limit
+
+    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
+        if urlsplit(request.url)[:2] != self.origin:
+            request.headers.pop(self.api_key_header, None)
+        self.rate_limit.wait()
+        response = super().send(request, *args, **kwargs)
+        if response.status_code == 429:
+            self.rate_limit.hold(retry_after_seconds(response.headers.get("Retry-After")) or 1.0)
+        return response
+
+
+def runs_client(base_url: str, api_key_header: str, api_key: str, rate_limit: RateLimit | None = None) -> RESTClient:
     """A client whose requests go through dlt's retrying session (429 with Retry-After, 5xx,
-    connection errors; limits under `[runtime]` in config.toml)."""
-    return RESTClient(
-        base_url=base_url.rstrip("/"),
-        auth=APIKeyAuth(name=api_key_header, api_key=api_key, location="header"),
-    )
+    connection errors; limits under `[runtime]` in config.toml) and the provider's transport."""
+    base_url = base_url.rstrip("/")
+    client = RESTClient(base_url=base_url, auth=APIKeyAuth(name=api_key_header, api_key=api_key, location="header"))
+    transport = ProviderTransport(base_url, api_key_header, rate_limit or RateLimit())
+    client.session.mount("http://", transport)
+    client.session.mount("https://", transport)
+    return client
+
+
+def decode_json_once(response: Response, *args: Any, **kwargs: Any) -> Response:
+    """A response hook: raise for HTTP errors (dlt's retry handles them), then decode the body once
+    with orjson and serve that to dlt's client and paginator, which would each parse it again."""
+    response.raise_for_status()
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        body = json.loads(response.content)  # valid JSON orjson refuses (integers beyond 64 bits)
+    response.json = lambda **_: body  # type: ignore[method-assign]
+    return response
 
 
 class StrictCursorPaginator(JSONResponseCursorPaginator):
@@ -93,26 +164,43 @@ def body_has_more(body: Mapping[str, Any], path: str) -> bool:
     return value is True
 
 
-def paginate_rows(provider: Provider, client: RESTClient, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
-    """Each page of the list endpoint for these query parameters, as unified rows."""
+class RunsPage(NamedTuple):
+    records: list[dict[str, Any]]  # as the API sent them (open runs are remembered in this form)
+    table: pa.Table  # the same runs as `runs` rows
+
+    def where(self, mask: pa.ChunkedArray | pa.Array) -> "RunsPage":
+        """Only the runs the boolean mask selects."""
+        keep = mask.to_pylist()
+        return RunsPage(
+            [record for record, kept in zip(self.records, keep, strict=True) if kept], self.table.filter(mask)
+        )
+
+
+def paginate_runs(provider: Provider, client: RESTClient, params: dict[str, Any]) -> Iterator[RunsPage]:
+    """Each page of the list endpoint for these query parameters."""
     paginator = StrictCursorPaginator(provider.display_name, provider.cursor_path, provider.has_more_path)
     path = provider.runs_path
+    hooks = {"response": [decode_json_once]}
     try:
-        for page in client.paginate(path, params=params, paginator=paginator, data_selector="data"):
-            try:
-                yield [to_row(provider.name, provider.fields, record) for record in page]
-            except InvalidRecord as error:
-                raise MalformedPage(f"{provider.display_name}: {error} (page {page.response.url})") from None
+        for page in client.paginate(path, params=params, paginator=paginator, data_selector="data", hooks=hooks):
+            yield RunsPage(page, runs_table(provider, page, page.response.url))
     except HTTPError as error:
         raise http_failure(provider.display_name, path, error.response) from error
-    except JSONDecodeError as error:
+    except json.JSONDecodeError as error:
         raise MalformedPage(
             f"{provider.display_name}: {path} answered with something that is not JSON ({error})"
         ) from error
 
 
+def runs_table(provider: Provider, records: list[dict[str, Any]], where: str) -> pa.Table:
+    try:
+        return to_table(provider.name, provider.fields, records)
+    except InvalidRecord as error:
+        raise MalformedPage(f"{provider.display_name}: {error} (page {where})") from None
+
+
 def fetch_run(provider: Provider, client: RESTClient, run_id: str) -> dict[str, Any] | None:
-    """One run by id as a unified row; None when the API no longer knows it (404)."""
+    """One run by id, as the API sends it; None when the API no longer knows it (404)."""
     path = provider.run_path(run_id)
     response = client.get(path)
     if response.status_code == 404:
@@ -120,9 +208,12 @@ def fetch_run(provider: Provider, client: RESTClient, run_id: str) -> dict[str, 
     if not response.ok:
         raise http_failure(provider.display_name, path, response)
     try:
-        return to_row(provider.name, provider.fields, response.json())
-    except (InvalidRecord, JSONDecodeError) as error:
-        raise MalformedPage(f"{provider.display_name}: {path}: {error}") from None
+        record = orjson.loads(response.content)
+    except orjson.JSONDecodeError as error:
+        raise MalformedPage(f"{provider.display_name}: {path}: not JSON ({error})") from None
+    if not isinstance(record, dict):
+        raise MalformedPage(f"{provider.display_name}: {path}: expected a run object")
+    return record
 
 
 def http_failure(display_name: str, path: str, response: Response | None) -> ProviderError:

@@ -16,7 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .schema import TERMINAL_STATUSES
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .helpers import RunsPage
+from .schema import TERMINAL_STATUSES, parse_timestamp
 from .settings import CREATED_PER_HOUR_DAYS
 
 HOUR_S = 3600
@@ -27,33 +31,41 @@ def hour_of(moment: datetime) -> int:
 
 
 class OpenRuns:
-    """The open runs (their last-seen rows, small while a run is open) and the created-per-hour
-    counts, kept in the listing resource's state."""
+    """The open runs (each with its creation time and its last-seen record, as the API sent it) and
+    the created-per-hour counts, kept in the listing resource's state."""
 
     def __init__(self, state: dict[str, Any]) -> None:
         self.state = state
-        self.runs: dict[str, dict[str, Any]] = state.setdefault("open_runs", {})  # run_id -> last-seen row
+        self.runs: dict[str, dict[str, Any]] = state.setdefault("open_runs", {})  # run_id -> created_at, record
         self.created_per_hour: dict[str, int] = state.setdefault("created_per_hour", {})
 
-    def note_listed(self, rows: list[dict[str, Any]]) -> None:
-        for row in rows:
-            hour = str(hour_of(row["created_at"]))
-            self.created_per_hour[hour] = self.created_per_hour.get(hour, 0) + 1
-            if row["status"] not in TERMINAL_STATUSES:
-                self.runs[row["run_id"]] = row
+    def note_listed(self, page: RunsPage) -> None:
+        hours = pc.divide(page.table["created_at"].cast(pa.int64()), HOUR_S * 1_000_000)
+        for item in pc.value_counts(hours).to_pylist():
+            hour = str(item["values"])
+            self.created_per_hour[hour] = self.created_per_hour.get(hour, 0) + item["counts"]
+        self.note_refreshed(page, only_open=True)
         if len(self.created_per_hour) > CREATED_PER_HOUR_DAYS * 24:
             newest = max(int(hour) for hour in self.created_per_hour)
             for hour in [hour for hour in self.created_per_hour if int(hour) < newest - CREATED_PER_HOUR_DAYS * 24]:
                 del self.created_per_hour[hour]
 
-    def note_refreshed(self, row: dict[str, Any]) -> None:
-        if row["status"] in TERMINAL_STATUSES:
-            self.runs.pop(row["run_id"], None)
-        else:
-            self.runs[row["run_id"]] = row
+    def note_refreshed(self, page: RunsPage, only_open: bool = False) -> None:
+        """Remember the page's open runs; forget the ones that ended (unless only_open: a first sight)."""
+        terminal = pc.is_in(page.table["status"], pa.array(sorted(TERMINAL_STATUSES))).to_pylist()
+        if only_open and all(terminal):
+            return
+        run_ids = page.table["run_id"].to_pylist()
+        created = page.table["created_at"].to_pylist()
+        for run_id, moment, record, ended in zip(run_ids, created, page.records, terminal, strict=True):
+            if ended:
+                if not only_open:
+                    self.runs.pop(run_id, None)
+            else:
+                self.runs[run_id] = {"created_at": moment.isoformat(), "record": record}
 
     def created(self) -> dict[str, datetime]:
-        return {run_id: row["created_at"] for run_id, row in self.runs.items()}
+        return {run_id: parse_timestamp(run["created_at"]) for run_id, run in self.runs.items()}
 
 
 @dataclass

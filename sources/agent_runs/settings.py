@@ -1,6 +1,6 @@
 """Endpoints, page sizes and defaults: the knobs of the source, in one place."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 DATASET_NAME = "agent_runs"
 TABLE_NAME = "runs"
@@ -27,3 +27,12 @@ CREATED_AFTER_OVERLAP = timedelta(milliseconds=1)
 CREATED_PER_HOUR_DAYS = 14
 REFRESH_WORKERS = 8  # concurrent fetches by id (429s are retried after Retry-After)
 ROWS_PER_YIELD = 200  # refreshed-by-id rows handed to dlt at a time
+
+# Parallel backfill (`workers` > 1): the created-at range is cut into about this many windows per
+# worker, none shorter than MIN_BACKFILL_WINDOW (so an hourly load stays one cursor walk). A
+# first load finds its oldest run by probing from EARLIEST_RUN_PROBE to within PROBE_RESOLUTION;
+# runs older than that are still loaded, by the first window, which has no lower bound.
+WINDOWS_PER_WORKER = 4
+MIN_BACKFILL_WINDOW = timedelta(hours=1)
+EARLIEST_RUN_PROBE = datetime(2020, 1, 1, tzinfo=UTC)
+PROBE_RESOLUTION = timedelta(hours=1)

@@ -1,0 +1,55 @@
+"""Serve both simulators until interrupted, e.g. to point `agent-runs load` or a benchmark at them:
+
+    python -m agent_runs.simulators --runs 100000 --latency 0.1
+
+Prints one JSON line with each simulator's base URL and API key, then serves; on SIGUSR1 it prints
+another line with the number of requests each has answered so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import threading
+
+import orjson
+
+from . import BrowserbaseSimulator, TinyFishSimulator
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m agent_runs.simulators", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3000, help="runs of history per provider")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds each request waits before answering")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    simulators = {
+        "tinyfish": TinyFishSimulator(
+            api_key="tf-sim-key", runs=args.runs, seed=args.seed, latency_s=args.latency, keep_requests=False
+        ),
+        "browserbase": BrowserbaseSimulator(
+            api_key="bb-sim-key", runs=args.runs, seed=args.seed + 1, latency_s=args.latency, keep_requests=False
+        ),
+    }
+    for simulator in simulators.values():
+        simulator.start()
+    ready = {name: {"base_url": sim.base_url, "api_key": sim.api_key} for name, sim in simulators.items()}
+    print_line(ready)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGUSR1, lambda *_: print_line({name: sim.served for name, sim in simulators.items()}))
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+    for simulator in simulators.values():
+        simulator.stop()
+
+
+def print_line(message: dict[str, object]) -> None:
+    sys.stdout.write(orjson.dumps(message).decode() + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
