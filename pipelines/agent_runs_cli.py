@@ -77,6 +77,13 @@ def cli(verbose: bool) -> None:
     type=click.FloatRange(min=0, min_open=True),
     help="Stop following open runs created longer ago than this (default: follow every open run until it ends).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Walk a long history (a first load, a backfill) as this many concurrent created-at windows per provider.",
+)
 @PROGRESS_OPTION
 def load(
     providers: tuple[str, ...],
@@ -86,6 +93,7 @@ def load(
     until: datetime | None,
     full_refresh: bool,
     open_runs_max_age_days: float | None,
+    workers: int,
     progress: bool,
 ) -> None:
     """Load runs created since the last load (the whole history the first time)."""
@@ -101,6 +109,7 @@ def load(
             until=until,
             full_refresh=full_refresh,
             open_runs_max_age_days=open_runs_max_age_days,
+            workers=workers,
             progress=progress,
         )
     )

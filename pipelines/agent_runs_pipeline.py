@@ -102,10 +102,15 @@ def load_runs(
     open_runs_max_age_days: float | None = None,
     source: DltSource | None = None,
     progress: bool = False,
+    workers: int = 1,
 ) -> LoadSummary:
     """Load new runs and bring open ones up to date (with `full_refresh`, the whole history again)."""
     source = source or agent_runs_source(
-        providers=providers, since=since, until=until, open_runs_max_age_days=open_runs_max_age_days
+        providers=providers,
+        since=since,
+        until=until,
+        open_runs_max_age_days=open_runs_max_age_days,
+        workers=workers,
     )
     pipeline, location = make_pipeline(destination, dataset_name, pipeline_name, progress)
     # The source hands dlt Arrow tables; stamp them with the load id, as dlt does for rows.

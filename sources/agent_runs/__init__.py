@@ -37,7 +37,7 @@ from .helpers import (
 )
 from .open_runs import OpenRuns, plan_refresh
 from .schema import RUNS_COLUMNS, TERMINAL_STATUSES, UNIFIED_STATUSES
-from .settings import PRIMARY_KEY, REFRESH_WORKERS, ROWS_PER_YIELD, TABLE_NAME
+from .settings import PRIMARY_KEY, REFRESH_WORKERS, ROWS_PER_TABLE, ROWS_PER_YIELD, TABLE_NAME
 from .tinyfish import TINYFISH
 
 PROVIDERS: dict[str, Provider] = {TINYFISH.name: TINYFISH, BROWSERBASE.name: BROWSERBASE}
@@ -89,10 +89,16 @@ def list_runs(
     windows = plan_windows(provider, new_client, created_at.start_value, created_at.end_value, workers)
     if len(windows) > 1:
         logger.info("%s: walking %d created-at windows with %d workers", provider.display_name, len(windows), workers)
+    tables, rows = [], 0
     for page in walk_windows(provider, new_client, windows, workers):
         open_runs.note_listed(page)
-        if page.table.num_rows:
-            yield page.table
+        tables.append(page.table)
+        rows += page.table.num_rows
+        if rows >= ROWS_PER_TABLE:  # dlt's cost per item is fixed: hand it a few thousand rows at a time
+            yield pa.concat_tables(tables)
+            tables, rows = [], 0
+    if rows:
+        yield pa.concat_tables(tables)
 
 
 def refresh_open_runs(

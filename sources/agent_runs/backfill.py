@@ -47,55 +47,64 @@ def plan_windows(
     provider: Provider, new_client: NewClient, start: datetime | None, end: datetime | None, workers: int
 ) -> list[Window]:
     """One window for a single worker or a short range (an hourly load); otherwise about
-    WINDOWS_PER_WORKER windows a worker, of equal time, so a dense stretch does not hold up the rest."""
+    WINDOWS_PER_WORKER windows a worker, of equal time over the span that holds runs, so a dense
+    stretch does not hold up the rest. The first and last windows stay open towards the range's ends."""
     if workers <= 1:
         return [Window(start, end)]
-    until = end or datetime.now(UTC)
-    floor = start or find_oldest(provider, new_client, until, workers)
-    if floor is None:  # nothing to load
+    span = history_span(provider, new_client, start, end or datetime.now(UTC), workers)
+    if span is None:  # nothing to load
         return [Window(start, end)]
-    count = min(workers * WINDOWS_PER_WORKER, int((until - floor) / MIN_BACKFILL_WINDOW))
+    oldest, newest = span
+    count = min(workers * WINDOWS_PER_WORKER, int((newest - oldest) / MIN_BACKFILL_WINDOW))
     if count <= 1:
         return [Window(start, end)]
-    step = (until - floor) / count
-    bounds: list[datetime | None] = [start, *(floor + step * index for index in range(1, count)), end]
+    step = (newest - oldest) / count
+    bounds: list[datetime | None] = [start, *(oldest + step * index for index in range(1, count)), end]
     return [Window(low, high) for low, high in pairwise(bounds)]
 
 
-def find_oldest(provider: Provider, new_client: NewClient, until: datetime, workers: int) -> datetime | None:
-    """A moment no later than the oldest run, within PROBE_RESOLUTION of it; None when there are no
-    runs. Each round asks `workers` prefixes of the range at once whether they hold any run."""
-    low, high = EARLIEST_RUN_PROBE, until
+def history_span(
+    provider: Provider, new_client: NewClient, start: datetime | None, until: datetime, workers: int
+) -> tuple[datetime, datetime] | None:
+    """Moments around the oldest and the newest run in [start, until], within PROBE_RESOLUTION;
+    None when there is none. Found by `limit=1` requests, `workers` at a time for each end."""
+    floor = start or EARLIEST_RUN_PROBE
     clients = threading.local()
 
-    def any_run(before: datetime) -> bool:
+    def any_run(low: datetime, high: datetime) -> bool:
         if not hasattr(clients, "client"):
             clients.client = new_client()
-        params = {**provider.window_params(EARLIEST_RUN_PROBE, before), "limit": 1}
+        params = {**provider.window_params(low, high), "limit": 1}
         response = clients.client.get(provider.runs_path, params=params)
         if not response.ok:
             raise http_failure(provider.display_name, provider.runs_path, response)
         return bool(orjson.loads(response.content).get("data"))
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        if not any_run(until):
+    with ThreadPoolExecutor(max_workers=2 * workers + 2) as pool:  # two searches and their probes
+
+        def turning_point(predicate: Callable[[datetime], bool]) -> tuple[datetime, datetime]:
+            """Narrow [floor, until] around where the monotone predicate turns from false to true."""
+            low, high = floor, until
+            while high - low > PROBE_RESOLUTION:
+                points = [low + (high - low) * index / (workers + 1) for index in range(1, workers + 1)]
+                answers = list(pool.map(predicate, points))
+                turn = answers.index(True) if True in answers else len(points)
+                low, high = (points[turn - 1] if turn else low), (points[turn] if turn < len(points) else high)
+            return low, high
+
+        if (start is not None and start >= until) or not any_run(floor, until):
             return None
-        while high - low > PROBE_RESOLUTION:
-            points = [low + (high - low) * index / (workers + 1) for index in range(1, workers + 1)]
-            found = list(pool.map(any_run, points))
-            first = found.index(True) if True in found else len(points)
-            low, high = (points[first - 1] if first else low), (points[first] if first < len(points) else high)
-    return low
+        # Both ends at once, each with `workers` probes a round.
+        oldest_search = pool.submit(turning_point, lambda moment: any_run(floor, moment))
+        newest_search = pool.submit(turning_point, lambda moment: not any_run(moment, until))
+        oldest, newest = oldest_search.result()[0], newest_search.result()[1]
+    return oldest, newest
 
 
 def walk_windows(provider: Provider, new_client: NewClient, windows: list[Window], workers: int) -> Iterator[RunsPage]:
-    """Every page of every window, trimmed to it; windows walked `workers` at a time. At most a few
-    pages a worker wait in memory, so memory stays flat however long the history."""
-    if len(windows) == 1:
-        yield from (
-            windows[0].trim(page) for page in paginate_runs(provider, new_client(), params_of(provider, windows[0]))
-        )
-        return
+    """Every page of every window, trimmed to it; windows walked `workers` at a time, in threads, so
+    the next pages are fetched while dlt writes this one. At most a few pages a worker wait in
+    memory, so memory stays flat however long the history."""
     pages: queue.Queue[RunsPage] = queue.Queue(maxsize=2 * workers)
     stop = threading.Event()
 

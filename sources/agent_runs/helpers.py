@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit
 
 import orjson
 import pyarrow as pa
+from dlt.common.jsonpath import compile_path
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
@@ -164,6 +165,9 @@ def body_has_more(body: Mapping[str, Any], path: str) -> bool:
     return value is True
 
 
+DATA = compile_path("data")  # compiled once: dlt would parse the selector again on every page
+
+
 class RunsPage(NamedTuple):
     records: list[dict[str, Any]]  # as the API sent them (open runs are remembered in this form)
     table: pa.Table  # the same runs as `runs` rows
@@ -182,7 +186,7 @@ def paginate_runs(provider: Provider, client: RESTClient, params: dict[str, Any]
     path = provider.runs_path
     hooks = {"response": [decode_json_once]}
     try:
-        for page in client.paginate(path, params=params, paginator=paginator, data_selector="data", hooks=hooks):
+        for page in client.paginate(path, params=params, paginator=paginator, data_selector=DATA, hooks=hooks):
             yield RunsPage(page, runs_table(provider, page, page.response.url))
     except HTTPError as error:
         raise http_failure(provider.display_name, path, error.response) from error

@@ -52,15 +52,15 @@ class OpenRuns:
 
     def note_refreshed(self, page: RunsPage, only_open: bool = False) -> None:
         """Remember the page's open runs; forget the ones that ended (unless only_open: a first sight)."""
-        terminal = pc.is_in(page.table["status"], pa.array(sorted(TERMINAL_STATUSES))).to_pylist()
-        if only_open and all(terminal):
-            return
+        ended = pc.is_in(page.table["status"], pa.array(sorted(TERMINAL_STATUSES)))
+        if only_open:
+            page = page.where(pc.invert(ended))
+            ended = pa.array([False] * page.table.num_rows)
         run_ids = page.table["run_id"].to_pylist()
         created = page.table["created_at"].to_pylist()
-        for run_id, moment, record, ended in zip(run_ids, created, page.records, terminal, strict=True):
-            if ended:
-                if not only_open:
-                    self.runs.pop(run_id, None)
+        for run_id, moment, record, is_ended in zip(run_ids, created, page.records, ended.to_pylist(), strict=True):
+            if is_ended:
+                self.runs.pop(run_id, None)
             else:
                 self.runs[run_id] = {"created_at": moment.isoformat(), "record": record}
 

@@ -1,0 +1,180 @@
+"""Throughput, memory and parallel backfill of `agent-runs load`, against the bundled simulators
+served from a separate process, compared in the same run with the fetch floor (plain requests +
+orjson, nothing loaded) and with dlt's own `rest_api` source (the peer).
+
+    .venv/bin/python benchmarks/run_benchmark.py                      # 100k and 1M runs per provider
+    .venv/bin/python benchmarks/run_benchmark.py --runs 20000 --latency-runs 5000   # a quick look
+
+Each contender is its own process; wall time, client CPU (user + system) and peak RSS come from
+os.wait4. Prints a Markdown table (also written to benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import orjson
+
+HERE = Path(__file__).resolve().parent
+PYTHON = sys.executable
+AGENT_RUNS = str(Path(PYTHON).with_name("agent-runs"))
+
+
+@dataclass
+class Measured:
+    wall_s: float
+    cpu_s: float
+    peak_rss_mib: float
+
+
+class Simulators:
+    """`python -m agent_runs.simulators` in its own process, so its CPU is not the client's."""
+
+    def __init__(self, runs: int, latency: float = 0.0) -> None:
+        command = [PYTHON, "-m", "agent_runs.simulators", "--runs", str(runs), "--latency", str(latency)]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        ready = orjson.loads(self.process.stdout.readline())
+        self.env = {
+            f"{name.upper()}_{key.upper()}": value
+            for name, settings in ready.items()
+            for key, value in settings.items()
+        }
+
+    def requests_served(self) -> int:
+        assert self.process.stdout is not None
+        self.process.send_signal(signal.SIGUSR1)
+        return sum(orjson.loads(self.process.stdout.readline()).values())
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait()
+
+
+def measure(command: list[str], env: dict[str, str], cwd: Path) -> Measured:
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=cwd, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(command)} failed with exit code {os.waitstatus_to_exitcode(status)}")
+    return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def fresh_dir(root: Path, name: str) -> Path:
+    path = root / name
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir()
+    return path
+
+
+def load_env(directory: Path) -> dict[str, str]:
+    return {"DLT_DATA_DIR": str(directory / "dlt"), "RUNTIME__LOG_LEVEL": "WARNING"}
+
+
+def runs_in(database: Path, table: str = "agent_runs.runs") -> list[tuple[object, ...]]:
+    """Every loaded row without dlt's load id, sorted: what two loads must agree on."""
+    with duckdb.connect(str(database), read_only=True) as connection:
+        columns = [row[0] for row in connection.execute(f"DESCRIBE {table}").fetchall() if row[0] != "_dlt_load_id"]
+        return connection.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY provider, run_id").fetchall()
+
+
+def throughput(runs: int, root: Path, peer_max_runs: int) -> list[tuple[str, str, Measured, str]]:
+    rows: list[tuple[str, str, Measured, str]] = []
+    simulators = Simulators(runs)
+    label = f"{runs:,} runs x 2 providers"
+    try:
+        floor = measure([PYTHON, str(HERE / "fetch_floor.py")], simulators.env, fresh_dir(root, "floor"))
+        rows.append((label, "fetch floor (requests + orjson, nothing loaded)", floor, ""))
+        work = fresh_dir(root, "agent-runs")
+        env = {**simulators.env, **load_env(work)}
+        first = measure([AGENT_RUNS, "load"], env, work)
+        rows.append(
+            (label, "agent-runs load (first load, DuckDB)", first, f"CPU {first.cpu_s / floor.cpu_s:.1f}x floor")
+        )
+        before = simulators.requests_served()
+        again = measure([AGENT_RUNS, "load"], env, work)
+        requests = simulators.requests_served() - before
+        rows.append((label, "agent-runs load (again, nothing new)", again, f"{requests:,} requests incl. open runs"))
+        if runs <= peer_max_runs:
+            peer_dir = fresh_dir(root, "peer")
+            peer = measure(
+                [PYTHON, str(HERE / "rest_api_peer.py"), str(peer_dir / "peer.duckdb")],
+                {**simulators.env, **load_env(peer_dir)},
+                peer_dir,
+            )
+            rows.append((label, "dlt rest_api (peer, DuckDB)", peer, f"CPU {peer.cpu_s / floor.cpu_s:.1f}x floor"))
+    finally:
+        simulators.stop()
+    return rows
+
+
+def parallel_backfill(runs: int, latency: float, workers: int, root: Path) -> list[tuple[str, str, Measured, str]]:
+    simulators = Simulators(runs, latency)
+    label = f"{runs:,} runs x 2, {latency * 1000:.0f} ms a page"
+    try:
+        results = {}
+        for count in (1, workers):
+            work = fresh_dir(root, f"workers-{count}")
+            results[count] = (
+                measure([AGENT_RUNS, "load", "--workers", str(count)], {**simulators.env, **load_env(work)}, work),
+                runs_in(work / "agent-runs.duckdb"),
+            )
+    finally:
+        simulators.stop()
+    (one, one_rows), (many, many_rows) = results[1], results[workers]
+    identical = "identical rows" if one_rows == many_rows else "ROWS DIFFER"
+    return [
+        (label, "agent-runs load --workers 1", one, f"{len(one_rows):,} rows"),
+        (label, f"agent-runs load --workers {workers}", many, f"{one.wall_s / many.wall_s:.1f}x faster, {identical}"),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, nargs="+", default=[100_000, 1_000_000], help="runs per provider")
+    parser.add_argument("--peer-max-runs", type=int, default=100_000, help="skip dlt rest_api above this size")
+    parser.add_argument("--latency-runs", type=int, default=20_000)
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    args = parser.parse_args()
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="agent-runs-bench-") as temporary:
+        root = Path(temporary)
+        for runs in args.runs:
+            rows += throughput(runs, root, args.peer_max_runs)
+            print(f"done: {runs:,} runs", file=sys.stderr)
+        rows += parallel_backfill(args.latency_runs, args.latency, args.workers, root)
+
+    command = "python benchmarks/run_benchmark.py " + " ".join(sys.argv[1:])
+    lines = [
+        f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()} ({os.cpu_count()} cores), "
+        f"Python {platform.python_version()}, with `{command.strip()}`.",
+        "",
+        "| data | what | wall s | client CPU s | peak RSS MiB | note |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for label, what, measured, note in rows:
+        lines.append(
+            f"| {label} | {what} | {measured.wall_s:.1f} | {measured.cpu_s:.1f} | {measured.peak_rss_mib:.0f} | {note} |"
+        )
+    report = "\n".join(lines) + "\n"
+    print(report)
+    args.out.write_text(report)
+
+
+if __name__ == "__main__":
+    main()
