@@ -126,6 +126,8 @@ def decode_json_once(response: Response, *args: Any, **kwargs: Any) -> Response:
     """A response hook: raise for HTTP errors (dlt's retry handles them), then decode the body once
     with orjson and serve that to dlt's client and paginator, which would each parse it again."""
     response.raise_for_status()
+    if response.is_redirect:  # requests follows it; the hook runs again on the final answer
+        return response
     try:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:

@@ -1,0 +1,85 @@
+"""Parallel backfill: windows walked concurrently load exactly what one cursor walk loads, a run
+on a window boundary lands in one window only, and the windows cover the span that holds runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent_runs import PROVIDERS
+from agent_runs.backfill import Window, history_span, plan_windows
+from agent_runs.helpers import RateLimit, RunsPage, runs_client
+from agent_runs.schema import to_table
+from agent_runs_pipeline import load_runs
+from conftest import read_runs
+
+WINDOW_PARAMS = {"tinyfish": ("created_after", "created_before"), "browserbase": ("startAt", "endAt")}
+
+
+def without_load_ids(rows: dict[tuple[str, str], dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {key: {name: value for name, value in row.items() if name != "_dlt_load_id"} for key, row in rows.items()}
+
+
+@pytest.mark.parametrize("provider", ["tinyfish", "browserbase"])
+def test_workers_load_exactly_what_one_cursor_walk_loads(
+    provider: str, provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path
+) -> None:
+    simulator = simulators[provider]
+    load_runs(providers=[provider], dataset_name="one_walk", workers=1)
+    simulator.requests.clear()
+    load_runs(providers=[provider], dataset_name="four_workers", workers=4)
+
+    database = workdir / "agent-runs.duckdb"
+    parallel = read_runs(database, "four_workers")
+    assert without_load_ids(parallel) == without_load_ids(read_runs(database, "one_walk"))
+    assert len(parallel) == len(simulator.current_runs())
+    # It really was parallel: limit=1 probes, then several windows each walked with its own bounds.
+    assert any(request.params.get("limit") == "1" for request in simulator.requests)
+    low, high = WINDOW_PARAMS[provider]
+    windows = {
+        (request.params.get(low), request.params.get(high))
+        for request in simulator.requests
+        if request.params.get("limit") != "1" and "cursor" not in request.params
+    }
+    assert len(windows) >= 4
+
+
+def test_a_run_on_a_window_boundary_lands_in_one_window() -> None:
+    boundary = datetime(2026, 1, 2, tzinfo=UTC)
+    records = [
+        {"runId": name, "createdAt": moment.isoformat()}
+        for name, moment in (("before", boundary - timedelta(microseconds=1)), ("on", boundary), ("after", boundary))
+    ]
+    page = RunsPage(records, to_table("browserbase", PROVIDERS["browserbase"].fields, records))
+    earlier, later = Window(None, boundary), Window(boundary, None)
+    assert earlier.trim(page).table["run_id"].to_pylist() == ["before"]
+    assert later.trim(page).table["run_id"].to_pylist() == ["on", "after"]
+    assert [record["runId"] for record in later.trim(page).records] == ["on", "after"]
+
+
+def test_windows_cover_the_span_that_holds_runs(simulators: dict[str, Any]) -> None:
+    simulator = simulators["browserbase"]
+    provider = PROVIDERS["browserbase"]
+    rate_limit = RateLimit()
+
+    def new_client() -> Any:
+        return runs_client(simulator.base_url, provider.api_key_header, simulator.api_key, rate_limit)
+
+    runs = simulator.current_runs()
+    oldest = min(datetime.fromisoformat(record["createdAt"]) for record in runs)
+    newest = max(datetime.fromisoformat(record["createdAt"]) for record in runs)
+    now = datetime.now(UTC)  # months after the simulated history: the windows must not spread to here
+    span = history_span(provider, new_client, None, now, workers=4)
+    assert span is not None
+    assert oldest - timedelta(hours=1) <= span[0] <= oldest and newest <= span[1] <= newest + timedelta(hours=1)
+
+    windows = plan_windows(provider, new_client, None, None, workers=4)
+    assert windows[0].start is None and windows[-1].end is None  # nothing outside the probed span is lost
+    assert all(low.end == high.start for low, high in pairwise(windows))
+    assert len(windows) == 16 and windows[-1].start < newest
+    assert plan_windows(provider, new_client, None, None, workers=1) == [Window(None, None)]
+    assert plan_windows(provider, new_client, now, None, workers=4) == [Window(now, None)]  # nothing after now

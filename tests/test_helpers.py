@@ -1,0 +1,75 @@
+"""The HTTP layer both providers share: one rate limit across a provider's workers that honours
+429 Retry-After, and an API key that is only ever sent to the configured origin."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from agent_runs import PROVIDERS, ApiKeyRejected
+from agent_runs.helpers import RateLimit, paginate_runs, retry_after_seconds, runs_client
+from agent_runs.simulators import Fault, TinyFishSimulator
+
+
+def test_retry_after_in_seconds_or_as_an_http_date() -> None:
+    assert retry_after_seconds("3") == 3.0
+    in_ten_seconds = format_datetime(datetime.now(UTC) + timedelta(seconds=10), usegmt=True)
+    assert 8 <= (retry_after_seconds(in_ten_seconds) or 0) <= 10
+    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+def test_a_429_pauses_every_worker_of_the_provider(tinyfish: TinyFishSimulator) -> None:
+    provider = PROVIDERS["tinyfish"]
+    rate_limit = RateLimit()
+    tinyfish.faults.append(Fault(429, retry_after="2"))
+    first = runs_client(tinyfish.base_url, provider.api_key_header, tinyfish.api_key, rate_limit)
+    second = runs_client(tinyfish.base_url, provider.api_key_header, tinyfish.api_key, rate_limit)
+
+    told = threading.Thread(target=lambda: first.get(provider.runs_path, params={"limit": 1}))
+    told.start()
+    while not tinyfish.requests:  # wait for the 429 to be answered
+        time.sleep(0.01)
+    started = time.monotonic()
+    response = second.get(provider.runs_path, params={"limit": 1})  # a worker that was not told
+    waited = time.monotonic() - started
+    told.join()
+    assert response.status_code == 200 and waited >= 1.5
+    assert [request.status for request in tinyfish.requests] == [429, 200, 200]
+
+
+@pytest.fixture
+def redirect_to(tinyfish: TinyFishSimulator) -> Iterator[str]:
+    """A server on another origin that redirects every request to the simulator, like a hostile
+    or misconfigured proxy; the base URL a user might configure by mistake."""
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", tinyfish.base_url + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_api_key_is_not_sent_across_a_redirect_to_another_origin(
+    tinyfish: TinyFishSimulator, redirect_to: str
+) -> None:
+    provider = PROVIDERS["tinyfish"]
+    client = runs_client(redirect_to, provider.api_key_header, tinyfish.api_key)
+    with pytest.raises(ApiKeyRejected):
+        list(paginate_runs(provider, client, provider.window_params(None, None)))
+    assert [request.status for request in tinyfish.requests] == [401]  # it arrived without the key
