@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ import duckdb
 import pytest
 
 from agent_runs import PROVIDERS
-from agent_runs.schema import to_table
+from agent_runs.schema import RUNS_COLUMNS, to_table
 from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator
 
 TINYFISH_KEY = "tf-test-key-3f9a1c77d2e84b1a"
@@ -96,6 +98,26 @@ def read_runs(database: Path, dataset: str = "agent_runs") -> dict[tuple[str, st
     keyed = {(row["provider"], row["run_id"]): row for row in rows}
     assert len(keyed) == len(rows), "duplicate (provider, run_id) rows"
     return keyed
+
+
+def assert_table_equals_api(workdir: Path, provider: str, simulator: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    rows = read_runs(workdir / "agent-runs.duckdb")
+    expected = expected_rows(provider, simulator.current_runs())
+    assert {run_id for (name, run_id) in rows if name == provider} == set(expected)
+    for run_id, want in expected.items():
+        got = rows[provider, run_id]
+        assert {column: got[column] for column in RUNS_COLUMNS} == want, run_id
+    return rows
+
+
+AGENT_RUNS = str(Path(sys.executable).parent / "agent-runs")
+
+
+def agent_runs(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`agent-runs ARGS` as a user runs it: a subprocess in workdir, with only the given keys."""
+    return subprocess.run(
+        [AGENT_RUNS, *args], cwd=workdir, env=cli_env(env or {}, workdir), capture_output=True, text=True, timeout=300
+    )
 
 
 def cli_env(extra: dict[str, str], workdir: Path) -> dict[str, str]:

@@ -3,23 +3,13 @@ messages, the demo, Parquet output, and API keys that never reach the disk or th
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator
-from conftest import BROWSERBASE_KEY, TINYFISH_KEY, cli_env, read_runs
-
-AGENT_RUNS = str(Path(sys.executable).parent / "agent-runs")
-
-
-def agent_runs(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [AGENT_RUNS, *args], cwd=workdir, env=cli_env(env or {}, workdir), capture_output=True, text=True, timeout=300
-    )
+from conftest import BROWSERBASE_KEY, TINYFISH_KEY, agent_runs, read_runs
 
 
 def files_containing(root: Path, secret: str) -> list[Path]:

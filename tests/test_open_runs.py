@@ -16,17 +16,7 @@ from agent_runs.open_runs import plan_refresh
 from agent_runs.schema import RUNS_COLUMNS, TERMINAL_STATUSES
 from agent_runs.simulators import Fault
 from agent_runs_pipeline import load_runs
-from conftest import expected_rows, read_runs
-
-
-def assert_table_equals_api(workdir: Path, provider: str, simulator: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    rows = read_runs(workdir / "agent-runs.duckdb")
-    expected = expected_rows(provider, simulator.current_runs())
-    assert {run_id for (name, run_id) in rows if name == provider} == set(expected)
-    for run_id, want in expected.items():
-        got = rows[provider, run_id]
-        assert {column: got[column] for column in RUNS_COLUMNS} == want, run_id
-    return rows
+from conftest import assert_table_equals_api, read_runs
 
 
 def open_count(rows: dict[tuple[str, str], dict[str, Any]], provider: str) -> int:

@@ -293,6 +293,6 @@ def to_table(provider: str, fields: FieldMap, records: list[dict[str, Any]]) -> 
     return pa.Table.from_arrays(columns, schema=RUNS_ARROW_SCHEMA)
 
 
-def _preview(record: Mapping[str, Any], limit: int = 200) -> str:
-    text = repr(dict(record))
+def _preview(record: Any, limit: int = 200) -> str:
+    text = repr(dict(record) if isinstance(record, Mapping) else record)
     return text if len(text) <= limit else text[:limit] + "..."

@@ -226,9 +226,10 @@ def decode_cursor(cursor: str, history: list[SimRun]) -> int:
 class Fault:
     """An injected failure for the next matching request."""
 
-    status: int  # 429, 500, ...; 0 drops the connection without an answer
+    status: int  # 429, 500, ...; 0 drops the connection without an answer; 200 answers normally
     retry_after: str | None = None
     body: bytes | None = None  # a raw body to send instead of an error (e.g. truncated JSON)
+    delay_s: float = 0.0  # wait this long before answering (a read timeout on the client)
 
 
 @dataclass
@@ -417,6 +418,10 @@ def _handler_for(simulator: SimulatorBase) -> type[BaseHTTPRequestHandler]:
                 simulator.record(url.path, params, 401, 0)
                 return
             fault = simulator.next_fault()
+            if fault is not None and fault.delay_s:
+                time.sleep(fault.delay_s)
+            if fault is not None and fault.status == 200 and fault.body is None:
+                fault = None  # only slow: answer as usual
             if fault is not None:
                 simulator.record(url.path, params, fault.status, 0)
                 if fault.status == 0:
