@@ -16,6 +16,7 @@ from typing import Any
 
 import dlt
 from dlt.common.destination import Destination
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.extract import DltSource
 from dlt.pipeline.pipeline import Pipeline
 
@@ -27,6 +28,9 @@ DEFAULT_FILESYSTEM_DIR = "agent-runs-files"
 DEMO_RUNS_PER_PROVIDER = 3000
 DEMO_DATASET = "agent_runs_demo"
 PROGRESS_EVERY_S = 5.0
+# DuckDB would take most of the machine's memory for the merge of a big first load; capped, it
+# spills to disk instead, so a small scheduler worker can load millions of runs.
+DUCKDB_SETTINGS = {"memory_limit": "128MB", "preserve_insertion_order": False}
 
 
 @dataclass
@@ -68,7 +72,7 @@ def destination_for(name: str) -> tuple[Destination[Any, Any] | str, str]:
     ./agent-runs.duckdb and filesystem to ./agent-runs-files as Parquet, unless configured."""
     if name == "duckdb" and not dlt.config.get("destination.duckdb.credentials"):
         path = str(Path(DEFAULT_DUCKDB_FILE).resolve())
-        return dlt.destinations.duckdb(path), path
+        return dlt.destinations.duckdb(DuckDbCredentials(path, global_config=DUCKDB_SETTINGS)), path
     if name == "filesystem" and not dlt.config.get("destination.filesystem.bucket_url"):
         path = str(Path(DEFAULT_FILESYSTEM_DIR).resolve())
         return dlt.destinations.filesystem(path), path
