@@ -15,7 +15,14 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from agent_runs import PROVIDERS, NoProviderConfigured, ProviderError
 from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE
-from agent_runs_pipeline import DEMO_RUNS_PER_PROVIDER, LoadSummary, load_runs, run_demo, status_counts
+from agent_runs_pipeline import (
+    DEMO_RUNS_PER_PROVIDER,
+    LoadAlreadyRunning,
+    LoadSummary,
+    load_runs,
+    run_demo,
+    status_counts,
+)
 
 EXIT_LOAD_FAILED = 1
 EXIT_BAD_CONFIG = 2
@@ -148,6 +155,8 @@ def run_load(load: Callable[[], LoadSummary]) -> LoadSummary:
         return load()
     except NoProviderConfigured as error:
         fail(str(error), EXIT_BAD_CONFIG)
+    except LoadAlreadyRunning as error:
+        fail(str(error), EXIT_LOAD_FAILED)
     except PipelineStepFailed as error:
         cause = root_cause(error)
         if isinstance(cause, NoProviderConfigured | ConfigurationException):

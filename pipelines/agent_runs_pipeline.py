@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from dlt.common.destination import Destination
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.extract import DltSource
 from dlt.pipeline.pipeline import Pipeline
+from filelock import FileLock, Timeout
 
 from agent_runs import PROVIDERS, SOURCE_NAME, agent_runs_source
 from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, TABLE_NAME
@@ -121,7 +123,10 @@ def load_runs(
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
     started = time.monotonic()
     file_format = "parquet" if destination == "filesystem" else None
-    load_info = pipeline.run(source, refresh="drop_sources" if full_refresh else None, loader_file_format=file_format)
+    with only_load_of(pipeline):
+        load_info = pipeline.run(
+            source, refresh="drop_sources" if full_refresh else None, loader_file_format=file_format
+        )
     seconds = time.monotonic() - started
     return LoadSummary(
         runs_by_provider=runs_loaded(pipeline, load_info.loads_ids, providers_of(source)),
@@ -133,6 +138,28 @@ def load_runs(
         load_ids=list(load_info.loads_ids),
         open_runs_refresh=open_runs_reports(pipeline, providers_of(source)),
     )
+
+
+class LoadAlreadyRunning(RuntimeError):
+    """Another load of the same pipeline holds its lock; this one did nothing."""
+
+
+@contextmanager
+def only_load_of(pipeline: Pipeline) -> Iterator[None]:
+    """Hold the pipeline's lock for the load: two loads of one pipeline at once (an overlapping
+    schedule) would race on its state and files. The OS frees the lock if the process dies."""
+    lock = FileLock(Path(pipeline.working_dir) / "agent-runs.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise LoadAlreadyRunning(
+            f"another load of pipeline {pipeline.pipeline_name} is running (lock {lock.lock_file}); "
+            "this one did nothing. Let it finish, or schedule loads further apart."
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def open_runs_reports(pipeline: Pipeline, providers: Sequence[str]) -> dict[str, dict[str, int]]:

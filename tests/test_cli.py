@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator
+from agent_runs.simulators import BrowserbaseSimulator, Fault, TinyFishSimulator
 from conftest import BROWSERBASE_KEY, TINYFISH_KEY, agent_runs, read_runs
 
 
@@ -31,6 +31,8 @@ def test_no_key_at_all_is_a_configuration_error(workdir: Path) -> None:
         (["--since", "2026-03-01", "--until", "2026-02-01"], "must be before --until"),
         (["--provider", "openai"], "openai"),
         (["--destination", "nowhere"], "unknown destination"),
+        (["--workers", "0"], "--workers"),
+        (["--open-runs-max-age-days", "-1"], "--open-runs-max-age-days"),
     ],
 )
 def test_bad_options_exit_2_before_any_request(
@@ -50,6 +52,17 @@ def test_rejected_key_names_the_provider_and_never_shows_the_key(workdir: Path, 
     assert "TinyFish rejected the API key (HTTP 401" in result.stderr
     assert wrong_key not in result.stdout + result.stderr
     assert files_containing(workdir, wrong_key) == []
+
+
+def test_keys_stay_out_of_debug_logs_and_failures(workdir: Path, tinyfish: TinyFishSimulator) -> None:
+    """The noisiest output there is: dlt's debug log of a load that fails part-way through."""
+    tinyfish.faults.extend([None, Fault(200, body=b"<html>truncated")])
+    env = {"TINYFISH_API_KEY": TINYFISH_KEY, "TINYFISH_BASE_URL": tinyfish.base_url, "RUNTIME__LOG_LEVEL": "DEBUG"}
+    result = agent_runs(workdir, "--verbose", "load", env=env)
+    assert result.returncode == 1 and "not JSON" in result.stderr
+    assert "GET request" in result.stderr  # the requests were logged, the header was not
+    assert TINYFISH_KEY not in result.stdout + result.stderr
+    assert files_containing(workdir, TINYFISH_KEY) == []
 
 
 def test_keys_appear_nowhere_after_a_load(

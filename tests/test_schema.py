@@ -3,12 +3,30 @@ nothing dropped (unknown or mistyped fields land in `extra`), unusable records r
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from enum import Enum
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
+import browserbase.types.agents.run_list_response as browserbase_types
+import pydantic
 import pytest
+import tinyfish.runs.types as tinyfish_types
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from agent_runs.schema import RUNS_ARROW_SCHEMA, RUNS_COLUMNS, TINYFISH_FIELDS, InvalidRecord, to_table, unified_status
+from agent_runs import PROVIDERS
+from agent_runs.schema import (
+    CONVERTERS,
+    RUNS_ARROW_SCHEMA,
+    RUNS_COLUMNS,
+    TINYFISH_FIELDS,
+    UNIFIED_STATUSES,
+    InvalidRecord,
+    to_table,
+    unified_status,
+)
 from conftest import expected_rows
 
 TINYFISH_RECORD = {
@@ -131,3 +149,132 @@ def test_one_odd_value_leaves_the_rest_of_the_page_exact() -> None:
 def test_a_page_becomes_an_arrow_table_in_the_runs_schema() -> None:
     table = to_table("tinyfish", TINYFISH_FIELDS, [TINYFISH_RECORD] * 3)
     assert table.schema == RUNS_ARROW_SCHEMA and table.num_rows == 3
+
+
+# --- Property tests: pages generated from the official SDKs' models, valid but adversarial ------
+
+JSON_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers()  # beyond 64 bits too
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=2000)
+)
+JSON_VALUES = st.recursive(
+    JSON_LEAVES,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=40,
+)
+TIMESTAMPS = st.datetimes(
+    min_value=datetime(2000, 1, 1),
+    max_value=datetime(2100, 1, 1),
+    timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]),
+).map(lambda moment: moment.isoformat().replace("+00:00", "Z"))
+
+
+def strategy_for(annotation: Any) -> st.SearchStrategy[Any]:
+    """Values of a model field's type as they appear on the wire, or anything at all (a type the
+    API changed, a null where none was promised) now and then."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (Union, UnionType):
+        return st.one_of([strategy_for(arg) for arg in args])
+    if annotation is type(None):
+        return st.none()
+    if origin is Literal:
+        return st.sampled_from(args)
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return st.sampled_from([member.value for member in annotation])
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        return wire_records(annotation)
+    if annotation is datetime:
+        return TIMESTAMPS
+    if annotation is str:
+        return st.text(max_size=300)
+    if annotation is bool:
+        return st.booleans()
+    if annotation is int:
+        return st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    return JSON_VALUES  # dict[str, object] and the like
+
+
+def wire_records(model: type[pydantic.BaseModel]) -> st.SearchStrategy[dict[str, Any]]:
+    fields = {
+        info.alias or name: st.one_of(strategy_for(info.annotation), JSON_LEAVES)
+        if name not in REQUIRED
+        else strategy_for(info.annotation)
+        for name, info in model.model_fields.items()
+    }
+    return st.fixed_dictionaries({}, optional=fields).flatmap(
+        lambda record: st.dictionaries(st.text(min_size=1, max_size=12), JSON_VALUES, max_size=3).map(
+            lambda unknown: {**unknown, **record}  # fields the published models do not have (yet)
+        )
+    )
+
+
+REQUIRED = {"run_id", "created_at"}
+SDK_MODELS = {"tinyfish": tinyfish_types.Run, "browserbase": browserbase_types.Data}
+
+
+def assert_nothing_lost(provider: str, record: dict[str, Any], row: dict[str, Any]) -> None:
+    """Every value the API sent is in its column (read the same way the per-value path reads it)
+    or, as sent, in `extra`."""
+    fields = PROVIDERS[provider].fields
+    extra = json.loads(row["extra"]) if row["extra"] is not None else {}
+    by_path = {path: column for column, path in fields.items()}
+    for key, value in record.items():
+        if (key,) in by_path:
+            column = by_path[(key,)]
+            if value is None:
+                continue
+            if row[column] is None:
+                assert extra[key] == value, (key, value)
+            else:
+                assert holds(column, row[column], value)
+        elif any(path[0] == key for path in by_path):
+            if not isinstance(value, dict):
+                assert value is None or extra[key] == value
+                continue
+            for sub_key, sub_value in value.items():
+                column = by_path.get((key, sub_key))
+                if column is None or (sub_value is not None and row[column] is None):
+                    assert extra[key][sub_key] == sub_value
+                elif sub_value is not None:
+                    assert holds(column, row[column], sub_value)
+        else:
+            assert extra[key] == value
+
+
+def holds(column: str, stored: Any, sent: Any) -> bool:
+    """The column holds the value sent: JSON exactly, anything else as the per-value path reads it."""
+    data_type = RUNS_COLUMNS[column]["data_type"]
+    return json.loads(stored) == sent if data_type == "json" else stored == CONVERTERS[data_type](sent)
+
+
+@pytest.mark.parametrize("provider", ["tinyfish", "browserbase"])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example])
+@given(data=st.data())
+def test_generated_pages_lose_nothing_and_never_crash(provider: str, data: st.DataObject) -> None:
+    records = data.draw(st.lists(wire_records(SDK_MODELS[provider]), min_size=1, max_size=8), label="page")
+    fields = PROVIDERS[provider].fields
+    try:
+        table = to_table(provider, fields, records)
+    except InvalidRecord:
+        # Only a run without a usable key may stop the load.
+        assert any(
+            not isinstance(record.get(fields[column][0]), str) or not valid(record, fields, column)
+            for record in records
+            for column in ("run_id", "created_at")
+        )
+        return
+    assert table.schema == RUNS_ARROW_SCHEMA
+    for record, row in zip(records, table.to_pylist(), strict=True):
+        assert row["status"] in UNIFIED_STATUSES | {"unknown"}
+        assert_nothing_lost(provider, record, row)
+
+
+def valid(record: dict[str, Any], fields: Any, column: str) -> bool:
+    try:
+        CONVERTERS[RUNS_COLUMNS[column]["data_type"]](record[fields[column][0]])
+    except (TypeError, ValueError):
+        return False
+    return True
