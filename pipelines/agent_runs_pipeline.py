@@ -25,6 +25,7 @@ from filelock import FileLock, Timeout
 from agent_runs import PROVIDERS, SOURCE_NAME, agent_runs_source
 from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, TABLE_NAME
 from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator
+from agent_runs.views import view_statements
 
 DEFAULT_FILESYSTEM_DIR = "agent-runs-files"
 DEMO_RUNS_PER_PROVIDER = 3000
@@ -127,6 +128,7 @@ def load_runs(
         load_info = pipeline.run(
             source, refresh="drop_sources" if full_refresh else None, loader_file_format=file_format
         )
+    create_views(pipeline, destination)
     seconds = time.monotonic() - started
     return LoadSummary(
         runs_by_provider=runs_loaded(pipeline, load_info.loads_ids, providers_of(source)),
@@ -138,6 +140,19 @@ def load_runs(
         load_ids=list(load_info.loads_ids),
         open_runs_refresh=open_runs_reports(pipeline, providers_of(source)),
     )
+
+
+def create_views(pipeline: Pipeline, destination: str) -> None:
+    """(Re)create the analytics views (views.py) beside `runs`, in the destination's dialect; file
+    destinations have no views, and neither does a dataset that has no `runs` table yet."""
+    dialect = pipeline.destination.capabilities().sqlglot_dialect
+    if destination == "filesystem" or dialect is None or TABLE_NAME not in pipeline.default_schema.data_table_names():
+        return
+    with pipeline.sql_client() as client:
+        for statement in view_statements(
+            client.make_qualified_table_name(TABLE_NAME), client.make_qualified_table_name, dialect
+        ):
+            client.execute_sql(statement)
 
 
 class LoadAlreadyRunning(RuntimeError):

@@ -1,0 +1,64 @@
+"""Analytics views over `runs`, created (or replaced) in the dataset after each load, so analysts and
+BI dashboards share one definition instead of each writing the same SQL.
+
+Each view is written once, in PostgreSQL's dialect (standard SQL where it can be), and sqlglot
+turns it into the destination's dialect. Days are UTC days whatever the session's time zone.
+"""
+
+from collections.abc import Callable
+
+import sqlglot
+
+from .schema import TERMINAL_STATUSES
+
+TERMINAL = ", ".join(f"'{status}'" for status in sorted(TERMINAL_STATUSES))
+DAY = "CAST(created_at AT TIME ZONE 'UTC' AS DATE)"
+QUEUE_S = "EXTRACT(EPOCH FROM started_at - created_at)"
+
+
+def _percentiles(expression: str, name: str) -> str:
+    return ", ".join(
+        f"PERCENTILE_CONT({fraction}) WITHIN GROUP (ORDER BY {expression}) AS {name}_p{label}"
+        for fraction, label in ((0.5, 50), (0.9, 90), (0.99, 99))
+    )
+
+
+# name -> SELECT over {runs}, the qualified `runs` table.
+VIEWS: dict[str, str] = {
+    "runs_daily": f"""
+        SELECT {DAY} AS day, provider, status, COUNT(*) AS runs,
+               CAST(SUM(CASE WHEN status IN ({TERMINAL}) THEN 1 ELSE 0 END) AS BIGINT) AS terminal_runs,
+               CAST(SUM(CASE WHEN status IN ({TERMINAL}) THEN 0 ELSE 1 END) AS BIGINT) AS open_runs
+        FROM {{runs}} GROUP BY 1, 2, 3""",
+    "run_outcomes": f"""
+        SELECT {DAY} AS day, provider, agent_id,
+               CAST(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS BIGINT) AS completed,
+               CAST(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS BIGINT) AS failed,
+               CAST(SUM(CASE WHEN status = 'cancelled' THEN 1 ELSE 0 END) AS BIGINT) AS cancelled,
+               CAST(SUM(CASE WHEN status = 'timed_out' THEN 1 ELSE 0 END) AS BIGINT) AS timed_out,
+               CAST(CAST(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS BIGINT) AS DOUBLE PRECISION)
+                 / NULLIF(CAST(SUM(CASE WHEN status IN ({TERMINAL}) THEN 1 ELSE 0 END) AS BIGINT), 0) AS success_rate
+        FROM {{runs}} GROUP BY 1, 2, 3""",
+    "run_durations": f"""
+        SELECT {DAY} AS day, provider, COUNT(duration_s) AS finished_runs,
+               {_percentiles("duration_s", "duration_s")}, {_percentiles(QUEUE_S, "queue_s")}
+        FROM {{runs}} GROUP BY 1, 2""",
+    "run_failures": """
+        SELECT provider, error_code, error_category, error_message, COUNT(*) AS runs,
+               MAX(created_at) AS last_seen
+        FROM {runs} WHERE status IN ('failed', 'timed_out') OR error_code IS NOT NULL
+        GROUP BY 1, 2, 3, 4""",
+    "open_runs": f"""
+        SELECT provider, run_id, status, task, agent_id, created_at, started_at,
+               EXTRACT(EPOCH FROM CURRENT_TIMESTAMP - created_at) / 3600 AS age_hours
+        FROM {{runs}} WHERE status NOT IN ({TERMINAL}) AND missing_from_api_at IS NULL""",
+}
+
+
+def view_statements(runs_table: str, qualify: Callable[[str], str], dialect: str) -> list[str]:
+    """`CREATE OR REPLACE VIEW` for every view, in the destination's SQL dialect."""
+    statements = []
+    for name, select in VIEWS.items():
+        sql = f"CREATE OR REPLACE VIEW {qualify(name)} AS {select.format(runs=runs_table)}"
+        statements.append(sqlglot.transpile(sql, read="postgres", write=dialect)[0])
+    return statements

@@ -1,0 +1,127 @@
+"""The analytics views, on a known simulator data set: every number equals the same figure
+computed in Python from the loaded `runs` rows; days are UTC days whatever the session's zone."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from agent_runs.schema import TERMINAL_STATUSES
+from agent_runs.views import VIEWS, view_statements
+from agent_runs_pipeline import load_runs
+from conftest import read_runs
+
+
+def percentile_cont(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@pytest.fixture
+def loaded(provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path) -> tuple[list[dict[str, Any]], Any]:
+    load_runs()
+    database = workdir / "agent-runs.duckdb"
+    rows = list(read_runs(database).values())
+    connection = duckdb.connect(str(database), read_only=True)
+    connection.execute("SET TimeZone = 'America/Los_Angeles'")  # an analyst far from UTC
+    yield rows, connection
+    connection.close()
+
+
+def view(connection: Any, name: str) -> list[dict[str, Any]]:
+    cursor = connection.execute(f"SELECT * FROM agent_runs.{name}")
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+
+def day(row: dict[str, Any]) -> Any:
+    return row["created_at"].astimezone(UTC).date()
+
+
+def test_runs_daily(loaded: tuple[list[dict[str, Any]], Any]) -> None:
+    rows, connection = loaded
+    expected = Counter((day(row), row["provider"], row["status"]) for row in rows)
+    got = {(item["day"], item["provider"], item["status"]): item for item in view(connection, "runs_daily")}
+    assert {key: item["runs"] for key, item in got.items()} == dict(expected)
+    for (_, _, status), item in got.items():
+        terminal = status in TERMINAL_STATUSES
+        assert (item["terminal_runs"], item["open_runs"]) == ((item["runs"], 0) if terminal else (0, item["runs"]))
+    assert len({key[0] for key in got}) >= 2, "the data set should span several days"
+
+
+def test_run_outcomes(loaded: tuple[list[dict[str, Any]], Any]) -> None:
+    rows, connection = loaded
+    groups: dict[tuple[Any, ...], Counter[str]] = defaultdict(Counter)
+    for row in rows:
+        groups[day(row), row["provider"], row["agent_id"]][row["status"]] += 1
+    got = {(item["day"], item["provider"], item["agent_id"]): item for item in view(connection, "run_outcomes")}
+    assert set(got) == set(groups)
+    for key, counts in groups.items():
+        item = got[key]
+        assert [item[status] for status in ("completed", "failed", "cancelled", "timed_out")] == [
+            counts[status] for status in ("completed", "failed", "cancelled", "timed_out")
+        ]
+        terminal = sum(counts[status] for status in TERMINAL_STATUSES)
+        assert item["success_rate"] == (pytest.approx(counts["completed"] / terminal) if terminal else None)
+
+
+def test_run_durations(loaded: tuple[list[dict[str, Any]], Any]) -> None:
+    rows, connection = loaded
+    durations: dict[tuple[Any, str], list[float]] = defaultdict(list)
+    queues: dict[tuple[Any, str], list[float]] = defaultdict(list)
+    for row in rows:
+        if row["duration_s"] is not None:
+            durations[day(row), row["provider"]].append(row["duration_s"])
+        if row["started_at"] is not None:
+            queues[day(row), row["provider"]].append((row["started_at"] - row["created_at"]).total_seconds())
+    for item in view(connection, "run_durations"):
+        key = (item["day"], item["provider"])
+        assert item["finished_runs"] == len(durations[key])
+        for fraction, label in ((0.5, 50), (0.9, 90), (0.99, 99)):
+            assert item[f"duration_s_p{label}"] == pytest.approx(percentile_cont(durations[key], fraction))
+            assert item[f"queue_s_p{label}"] == pytest.approx(percentile_cont(queues[key], fraction))
+
+
+def test_run_failures(loaded: tuple[list[dict[str, Any]], Any]) -> None:
+    rows, connection = loaded
+    failing = [row for row in rows if row["status"] in ("failed", "timed_out") or row["error_code"] is not None]
+    expected: dict[tuple[Any, ...], list[datetime]] = defaultdict(list)
+    for row in failing:
+        key = (row["provider"], row["error_code"], row["error_category"], row["error_message"])
+        expected[key].append(row["created_at"])
+    got = {
+        (item["provider"], item["error_code"], item["error_category"], item["error_message"]): item
+        for item in view(connection, "run_failures")
+    }
+    assert {key: item["runs"] for key, item in got.items()} == {key: len(times) for key, times in expected.items()}
+    assert all(got[key]["last_seen"] == max(times) for key, times in expected.items())
+    assert any(key[2] == "SYSTEM_FAILURE" for key in got) and any(key[0] == "browserbase" for key in got)
+
+
+def test_open_runs(loaded: tuple[list[dict[str, Any]], Any]) -> None:
+    rows, connection = loaded
+    expected = {
+        (row["provider"], row["run_id"]): row["created_at"] for row in rows if row["status"] not in TERMINAL_STATUSES
+    }
+    got = view(connection, "open_runs")
+    assert {(item["provider"], item["run_id"]) for item in got} == set(expected) and expected
+    now = datetime.now(UTC)
+    for item in got:
+        age_hours = (now - expected[item["provider"], item["run_id"]]).total_seconds() / 3600
+        assert item["age_hours"] == pytest.approx(age_hours, abs=0.1)
+
+
+def test_one_definition_serves_both_dialects() -> None:
+    postgres = view_statements('"ds"."runs"', lambda name: f'"ds"."{name}"', "postgres")
+    duckdb_sql = view_statements('"ds"."runs"', lambda name: f'"ds"."{name}"', "duckdb")
+    assert len(postgres) == len(duckdb_sql) == len(VIEWS)
+    durations = list(VIEWS).index("run_durations")
+    assert "WITHIN GROUP" in postgres[durations] and "QUANTILE_CONT" in duckdb_sql[durations]
