@@ -8,24 +8,28 @@ import logging
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
+from agent_runs_report import write_report
 from dlt.common.configuration.exceptions import ConfigurationException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from agent_runs import PROVIDERS, NoProviderConfigured, ProviderError
-from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE
+from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, TABLE_NAME
 from agent_runs_pipeline import (
     DEMO_RUNS_PER_PROVIDER,
     LoadAlreadyRunning,
     LoadSummary,
     load_runs,
+    make_pipeline,
     run_demo,
     status_counts,
 )
 
 EXIT_LOAD_FAILED = 1
 EXIT_BAD_CONFIG = 2
+REPORT = Path("agent-runs-report.html")
 
 
 class UtcDateTime(click.ParamType):
@@ -136,6 +140,21 @@ def demo(runs: int, progress: bool) -> None:
     query = f"SELECT * FROM {summary.dataset_name}.runs LIMIT 5"
     python_query = f"import duckdb; duckdb.connect('{summary.location}').sql('{query}').show()"
     click.echo(f'\nQuery it yourself:  .venv/bin/python -c "{python_query}"')
+    report = write_report(make_pipeline(summary.destination, summary.dataset_name, summary.pipeline_name)[0], REPORT)
+    click.echo(f"Report (open it in a browser):  {report}")
+
+
+@cli.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=REPORT, show_default=True)
+@click.option("--destination", default="duckdb", show_default=True, help="Where the runs were loaded.")
+@click.option("--dataset", default=DATASET_NAME, show_default=True)
+def report(out: Path, destination: str, dataset: str) -> None:
+    """Write one self-contained HTML report (charts of runs, outcomes, durations, failures, open runs)."""
+    check_destination(destination)
+    pipeline, location = make_pipeline(destination, dataset)
+    if TABLE_NAME not in pipeline.default_schema.data_table_names():
+        fail(f"no runs loaded into {destination} {location} dataset {dataset} yet: run `agent-runs load` first", 2)
+    click.echo(f"Report written to {write_report(pipeline, out)}")
 
 
 def check_destination(name: str) -> None:

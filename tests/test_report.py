@@ -1,0 +1,67 @@
+"""The report as a person sees it: the demo data loaded, `agent-runs report` run, the file opened
+in headless Chromium (Debian's package, no network), every chart on screen and no console errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from playwright.sync_api import sync_playwright
+
+from agent_runs_pipeline import load_runs
+from conftest import agent_runs
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHARTS = ["Runs per day", "Success rate over time", "Duration distribution", "Top failure causes", "Open runs by age"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def report(provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path) -> Path:
+    load_runs()
+    result = agent_runs(workdir, "report", "--out", "report.html", env=provider_env)
+    assert result.returncode == 0, result.stderr
+    return workdir / "report.html"
+
+
+def test_the_report_is_one_file_that_needs_no_network(report: Path) -> None:
+    page = report.read_text()
+    assert "<script" not in page and "http://" not in page.replace("http://www.w3.org", "")
+    assert page.count("<svg") == len(CHARTS)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_every_chart_renders_in_chromium(report: Path, workdir: Path) -> None:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        console_errors: list[str] = []
+        page.on("console", lambda message: console_errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: console_errors.append(str(error)))
+        page.goto(report.as_uri())
+        assert page.locator("header").inner_text().startswith("2,750")  # total runs loaded
+        figures = page.locator("figure.chart")
+        assert [figures.nth(index).get_attribute("data-title") for index in range(figures.count())] == CHARTS
+        for index, title in enumerate(CHARTS):
+            chart = figures.nth(index).locator("svg")
+            box = chart.bounding_box()
+            assert box is not None and box["width"] > 200 and box["height"] > 100, title
+            shot = workdir / f"chart-{index}.png"
+            chart.screenshot(path=str(shot))
+            colours = Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 16) or []
+            drawn = sum(count for count, colour in colours if colour != (255, 255, 255))
+            assert len(colours) > 8 and drawn > 0.03 * box["width"] * box["height"], f"{title} looks empty"
+        page.screenshot(path=str(workdir / "report.png"), full_page=True)
+        browser.close()
+    assert console_errors == []
