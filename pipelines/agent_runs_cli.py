@@ -11,12 +11,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-from agent_runs_report import write_report
 from dlt.common.configuration.exceptions import ConfigurationException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from agent_runs import PROVIDERS, NoProviderConfigured, ProviderError
-from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, TABLE_NAME
+from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, OPEN_RUNS_MAX_AGE, TABLE_NAME
 from agent_runs_pipeline import (
     DEMO_RUNS_PER_PROVIDER,
     LoadAlreadyRunning,
@@ -26,6 +25,7 @@ from agent_runs_pipeline import (
     run_demo,
     status_counts,
 )
+from agent_runs_report import write_report
 
 EXIT_LOAD_FAILED = 1
 EXIT_BAD_CONFIG = 2
@@ -86,7 +86,9 @@ def cli(verbose: bool) -> None:
 @click.option(
     "--open-runs-max-age-days",
     type=click.FloatRange(min=0, min_open=True),
-    help="Stop following open runs created longer ago than this (default: follow every open run until it ends).",
+    default=OPEN_RUNS_MAX_AGE.days,
+    show_default=True,
+    help="Stop following open runs created this many days before the newest loaded run (their last-seen row stays).",
 )
 @click.option(
     "--workers",
@@ -103,7 +105,7 @@ def load(
     since: datetime | None,
     until: datetime | None,
     full_refresh: bool,
-    open_runs_max_age_days: float | None,
+    open_runs_max_age_days: float,
     workers: int,
     progress: bool,
 ) -> None:

@@ -23,7 +23,7 @@ from dlt.pipeline.pipeline import Pipeline
 from filelock import FileLock, Timeout
 
 from agent_runs import PROVIDERS, SOURCE_NAME, agent_runs_source
-from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, TABLE_NAME
+from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, OPEN_RUNS_MAX_AGE, TABLE_NAME
 from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator
 from agent_runs.views import view_statements
 
@@ -106,7 +106,7 @@ def load_runs(
     until: datetime | None = None,
     full_refresh: bool = False,
     pipeline_name: str | None = None,
-    open_runs_max_age_days: float | None = None,
+    open_runs_max_age_days: float = OPEN_RUNS_MAX_AGE.days,
     source: DltSource | None = None,
     progress: bool = False,
     workers: int = 1,

@@ -104,3 +104,24 @@ def test_a_run_gone_from_the_api_is_kept_and_flagged(
     tinyfish.requests.clear()
     load_runs(providers=["tinyfish"])
     assert not any(gone in request.path for request in tinyfish.requests)  # no longer followed
+
+
+def test_open_runs_older_than_the_age_limit_are_given_up_keeping_their_last_seen_row(
+    provider_env: dict[str, str], browserbase: Any, workdir: Path
+) -> None:
+    limit_days = 0.1  # 2.4 hours before the newest run the API has listed
+    load_runs(providers=["browserbase"], open_runs_max_age_days=limit_days)
+    first = read_runs(workdir / "agent-runs.duckdb")
+    browserbase.clock.advance(3 * 3600)
+    summary = load_runs(providers=["browserbase"], open_runs_max_age_days=limit_days)
+
+    newest_loaded = max(row["created_at"] for row in first.values())  # the refresh runs before the listing
+    cutoff = newest_loaded - timedelta(days=limit_days)
+    given_up = {
+        key for key, row in first.items() if row["status"] not in TERMINAL_STATUSES and row["created_at"] < cutoff
+    }
+    report = summary.open_runs_refresh["browserbase"]
+    assert given_up and report["given_up"] == len(given_up)
+    assert report["by_listing"] + report["by_id"] == report["open"] - len(given_up)
+    after = read_runs(workdir / "agent-runs.duckdb")
+    assert all(after[key] == first[key] for key in given_up)  # not asked again, row kept as last seen

@@ -37,7 +37,7 @@ from .helpers import (
 )
 from .open_runs import OpenRuns, plan_refresh
 from .schema import RUNS_COLUMNS, TERMINAL_STATUSES, UNIFIED_STATUSES
-from .settings import PRIMARY_KEY, REFRESH_WORKERS, ROWS_PER_TABLE, ROWS_PER_YIELD, TABLE_NAME
+from .settings import OPEN_RUNS_MAX_AGE, PRIMARY_KEY, REFRESH_WORKERS, ROWS_PER_TABLE, ROWS_PER_YIELD, TABLE_NAME
 from .tinyfish import TINYFISH
 
 PROVIDERS: dict[str, Provider] = {TINYFISH.name: TINYFISH, BROWSERBASE.name: BROWSERBASE}
@@ -102,15 +102,15 @@ def list_runs(
 
 
 def refresh_open_runs(
-    provider: Provider, api_key: str, base_url: str, max_age: timedelta | None = None
+    provider: Provider, api_key: str, base_url: str, max_age: timedelta = OPEN_RUNS_MAX_AGE
 ) -> Iterator[pa.Table]:
     """Current rows for every open run the listing resource remembers (merged over the stale ones);
     a run the API no longer knows (404) keeps its last-seen row, with `missing_from_api_at` set."""
     open_runs = OpenRuns(dlt.current.resource_state(f"{provider.name}_runs"))
     created = open_runs.created()
     report = {"open": len(created), "by_listing": 0, "listing_pages": 0, "by_id": 0, "missing": 0, "given_up": 0}
-    if max_age is not None:
-        cutoff = datetime.now(UTC) - max_age
+    if open_runs.newest_created is not None:  # the API's own clock: robust to skew and to quiet weeks
+        cutoff = open_runs.newest_created - max_age
         for run_id in [run_id for run_id, moment in created.items() if moment < cutoff]:
             del created[run_id], open_runs.runs[run_id]
             report["given_up"] += 1
@@ -190,7 +190,7 @@ def runs_resource(
 
 
 def open_runs_resource(
-    provider: Provider, api_key: str, base_url: str | None = None, max_age: timedelta | None = None
+    provider: Provider, api_key: str, base_url: str | None = None, max_age: timedelta = OPEN_RUNS_MAX_AGE
 ) -> DltResource:
     """The provider's open runs brought up to date, merged over their rows in `runs`."""
     resource = into_runs_table(refresh_open_runs, f"{provider.name}_open_runs")
@@ -206,7 +206,7 @@ def agent_runs_source(
     providers: Sequence[str] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    open_runs_max_age_days: float | None = None,
+    open_runs_max_age_days: float = OPEN_RUNS_MAX_AGE.days,
     workers: int = 1,
 ) -> list[DltResource]:
     """Run history of every provider that has an API key (or of `providers` only).
@@ -220,7 +220,7 @@ def agent_runs_source(
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    max_age = timedelta(days=open_runs_max_age_days) if open_runs_max_age_days else None
+    max_age = timedelta(days=open_runs_max_age_days)
     keys = {TINYFISH.name: tinyfish_api_key, BROWSERBASE.name: browserbase_api_key}
     base_urls = {TINYFISH.name: tinyfish_base_url, BROWSERBASE.name: browserbase_base_url}
     wanted = list(providers) if providers else list(PROVIDERS)

@@ -39,7 +39,16 @@ class OpenRuns:
         self.runs: dict[str, dict[str, Any]] = state.setdefault("open_runs", {})  # run_id -> created_at, record
         self.created_per_hour: dict[str, int] = state.setdefault("created_per_hour", {})
 
+    @property
+    def newest_created(self) -> datetime | None:
+        newest = self.state.get("newest_created_at")
+        return parse_timestamp(newest) if newest else None
+
     def note_listed(self, page: RunsPage) -> None:
+        if page.table.num_rows:
+            newest = pc.max(page.table["created_at"]).as_py()
+            if self.newest_created is None or newest > self.newest_created:
+                self.state["newest_created_at"] = newest.isoformat()
         hours = pc.divide(page.table["created_at"].cast(pa.int64()), HOUR_S * 1_000_000)
         for item in pc.value_counts(hours).to_pylist():
             hour = str(item["values"])

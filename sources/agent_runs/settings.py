@@ -25,6 +25,10 @@ CREATED_AFTER_OVERLAP = timedelta(milliseconds=1)
 # requests. The cost of a window is estimated from how many runs were created per hour, kept for
 # this many days; older open runs are always fetched by id.
 CREATED_PER_HOUR_DAYS = 14
+# A run still open this long after the newest listed run is given up (its last-seen row stays):
+# runs last minutes to hours, and following every zombie of a big account would cost a request
+# each, every load, forever.
+OPEN_RUNS_MAX_AGE = timedelta(days=7)
 REFRESH_WORKERS = 8  # concurrent fetches by id (429s are retried after Retry-After)
 ROWS_PER_YIELD = 200  # refreshed-by-id rows handed to dlt at a time
 ROWS_PER_TABLE = 10_000  # listed rows handed to dlt at a time, as one Arrow table
