@@ -1,0 +1,91 @@
+"""PostgreSQL as the warehouse, for real: the same scenario (a first load, runs finishing, new runs,
+a load with nothing new) into PostgreSQL and DuckDB side by side ends with the same rows and the
+same views. `.ci/run` starts a server on loopback and sets AGENT_RUNS_TEST_POSTGRES."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent_runs.views import VIEWS
+from agent_runs_pipeline import load_runs, make_pipeline
+
+POSTGRES = os.environ.get("AGENT_RUNS_TEST_POSTGRES")
+pytestmark = pytest.mark.skipif(
+    not POSTGRES, reason="AGENT_RUNS_TEST_POSTGRES is not set (.ci/run starts a PostgreSQL server and sets it)"
+)
+JSON_COLUMNS = {"result", "result_schema", "extra"}
+
+
+@pytest.fixture
+def dataset(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A dataset of its own in the shared server, dropped afterwards."""
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", POSTGRES or "")
+    name = f"agent_runs_{uuid.uuid4().hex[:8]}"
+    yield name
+    pipeline, _ = make_pipeline("postgres", name)
+    with pipeline.sql_client() as client:
+        client.drop_dataset()
+
+
+def rows_of(destination: str, dataset: str, relation: str, order_by: str) -> list[dict[str, Any]]:
+    pipeline, _ = make_pipeline(destination, dataset)
+    with (
+        pipeline.sql_client() as client,
+        client.execute_query(
+            f"SELECT * FROM {client.make_qualified_table_name(relation)} ORDER BY {order_by}"
+        ) as cursor,
+    ):
+        names = [column[0] for column in cursor.description]
+        rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+    return [{name: comparable(name, value) for name, value in row.items() if name != "_dlt_load_id"} for row in rows]
+
+
+def comparable(name: str, value: Any) -> Any:
+    """One form for both databases: JSON decoded, numbers as floats, dates and times as they are."""
+    if name in JSON_COLUMNS and isinstance(value, str):
+        return json.loads(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+def assert_same(dataset: str, relation: str, order_by: str) -> int:
+    duckdb_rows = rows_of("duckdb", dataset, relation, order_by)
+    postgres_rows = rows_of("postgres", dataset, relation, order_by)
+    assert len(postgres_rows) == len(duckdb_rows)
+    for in_postgres, in_duckdb in zip(postgres_rows, duckdb_rows, strict=True):
+        assert in_postgres.keys() == in_duckdb.keys()
+        for name, value in in_duckdb.items():
+            if isinstance(value, float):
+                assert in_postgres[name] == pytest.approx(value, rel=1e-9, abs=1e-6), (relation, name)
+            else:
+                assert in_postgres[name] == value, (relation, name)
+    return len(duckdb_rows)
+
+
+def test_postgres_and_duckdb_end_with_the_same_rows_and_views(
+    provider_env: dict[str, str], simulators: dict[str, Any], dataset: str
+) -> None:
+    # A first load; twice runs finish and new ones arrive; then a load with nothing new.
+    for advance_minutes in (40, 40, 0, None):
+        summaries = [load_runs(destination=name, dataset_name=dataset) for name in ("duckdb", "postgres")]
+        assert summaries[0].runs_by_provider == summaries[1].runs_by_provider
+        assert assert_same(dataset, "runs", "provider, run_id") == sum(
+            len(simulator.current_runs()) for simulator in simulators.values()
+        )
+        for simulator in simulators.values():
+            simulator.clock.advance((advance_minutes or 0) * 60)
+
+    orders = {"open_runs": "provider, run_id", "run_failures": "1, 2, 3, 4"}
+    for view in VIEWS:
+        if view == "open_runs":  # age_hours moves with the clock between the two queries
+            continue
+        assert assert_same(dataset, view, orders.get(view, "1, 2, 3")) > 0, view
