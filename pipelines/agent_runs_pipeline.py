@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.common.destination import Destination
+from dlt.common.libs.deltalake import get_delta_tables
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.extract import DltSource
 from dlt.pipeline.pipeline import Pipeline
@@ -72,7 +75,7 @@ class LoadSummary:
 
 def destination_for(name: str) -> tuple[Destination[Any, Any] | str, str]:
     """The destination, and where it writes. Local defaults need no configuration: DuckDB goes to
-    ./agent-runs.duckdb and filesystem to ./agent-runs-files as Parquet, unless configured."""
+    ./agent-runs.duckdb and filesystem to ./agent-runs-files as Delta tables, unless configured."""
     if name == "duckdb" and not dlt.config.get("destination.duckdb.credentials"):
         path = str(Path(DEFAULT_DUCKDB_FILE).resolve())
         return dlt.destinations.duckdb(DuckDbCredentials(path, global_config=DUCKDB_SETTINGS)), path
@@ -123,11 +126,10 @@ def load_runs(
     # The source hands dlt Arrow tables; stamp them with the load id, as dlt does for rows.
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
     started = time.monotonic()
-    file_format = "parquet" if destination == "filesystem" else None
+    if destination == "filesystem":
+        as_delta_tables(source)
     with only_load_of(pipeline):
-        load_info = pipeline.run(
-            source, refresh="drop_sources" if full_refresh else None, loader_file_format=file_format
-        )
+        load_info = pipeline.run(source, refresh="drop_sources" if full_refresh else None)
     create_views(pipeline, destination)
     seconds = time.monotonic() - started
     return LoadSummary(
@@ -140,6 +142,13 @@ def load_runs(
         load_ids=list(load_info.loads_ids),
         open_runs_refresh=open_runs_reports(pipeline, providers_of(source)),
     )
+
+
+def as_delta_tables(source: DltSource) -> None:
+    """Files keep the merge: a Delta table (Parquet files plus a transaction log any engine reads)
+    is upserted on (provider, run_id), where plain Parquet files could only be appended to."""
+    for resource in source.resources.values():
+        resource.apply_hints(table_format="delta", write_disposition={"disposition": "merge", "strategy": "upsert"})
 
 
 def create_views(pipeline: Pipeline, destination: str) -> None:
@@ -191,12 +200,21 @@ def runs_loaded(pipeline: Pipeline, load_ids: Sequence[str], providers: Sequence
     """Rows each provider added or updated in these loads, read back from the destination (both
     providers share one table, so dlt's per-table metrics cannot tell them apart)."""
     counts = dict.fromkeys(providers, 0)
-    if load_ids:
-        quoted = ", ".join(f"'{load_id}'" for load_id in load_ids)
-        query = f"SELECT provider, count(*) FROM {TABLE_NAME} WHERE _dlt_load_id IN ({quoted}) GROUP BY provider"
-        with pipeline.sql_client() as client:
-            for provider, count in client.execute_sql(query):
-                counts[provider] = int(count)
+    if not load_ids:
+        return counts
+    if pipeline.destination.destination_type.endswith("filesystem"):  # read the Delta table itself
+        table = get_delta_tables(pipeline, TABLE_NAME)[TABLE_NAME].to_pyarrow_table(
+            columns=["provider", "_dlt_load_id"]
+        )
+        loaded = table.filter(pc.is_in(table["_dlt_load_id"], pa.array(list(load_ids))))
+        rows = loaded.group_by("provider").aggregate([("provider", "count")]).to_pylist()
+        counts.update({row["provider"]: row["provider_count"] for row in rows})
+        return counts
+    quoted = ", ".join(f"'{load_id}'" for load_id in load_ids)
+    query = f"SELECT provider, count(*) FROM {TABLE_NAME} WHERE _dlt_load_id IN ({quoted}) GROUP BY provider"
+    with pipeline.sql_client() as client:
+        for provider, count in client.execute_sql(query):
+            counts[provider] = int(count)
     return counts
 
 

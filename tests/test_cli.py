@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from agent_runs.simulators import BrowserbaseSimulator, Fault, TinyFishSimulator
@@ -81,34 +80,6 @@ def test_keys_appear_nowhere_after_a_load(
         assert [path.name for path in files_containing(workdir, key)] == ["secrets.toml"] * (key == BROWSERBASE_KEY)
     rows = read_runs(workdir / "agent-runs.duckdb")
     assert len(rows) == 2750
-
-
-def test_filesystem_destination_writes_parquet_duckdb_reads_the_same_rows(
-    workdir: Path, tinyfish: TinyFishSimulator, browserbase: BrowserbaseSimulator
-) -> None:
-    env = {
-        "TINYFISH_API_KEY": TINYFISH_KEY,
-        "TINYFISH_BASE_URL": tinyfish.base_url,
-        "BROWSERBASE_API_KEY": BROWSERBASE_KEY,
-        "BROWSERBASE_BASE_URL": browserbase.base_url,
-    }
-    assert agent_runs(workdir, "load", env=env).returncode == 0
-    result = agent_runs(workdir, "load", "--destination", "filesystem", env=env)
-    assert result.returncode == 0, result.stderr
-    parquet_files = list((workdir / "agent-runs-files" / "agent_runs" / "runs").glob("*.parquet"))
-    assert parquet_files
-    columns = (
-        "provider, run_id, status, provider_status, task, created_at, started_at, finished_at, num_steps, duration_s"
-    )
-    with duckdb.connect() as connection:
-        connection.execute("SET TimeZone = 'UTC'")
-        from_parquet = connection.execute(
-            f"SELECT {columns} FROM read_parquet('{workdir}/agent-runs-files/agent_runs/runs/*.parquet') ORDER BY 1, 2"
-        ).fetchall()
-        from_duckdb = connection.execute(
-            f"ATTACH '{workdir}/agent-runs.duckdb' AS db (READ_ONLY); SELECT {columns} FROM db.agent_runs.runs ORDER BY 1, 2"
-        ).fetchall()
-    assert len(from_parquet) == 2750 and from_parquet == from_duckdb
 
 
 def test_demo_needs_no_keys_and_prints_a_summary_and_a_query(workdir: Path) -> None:
