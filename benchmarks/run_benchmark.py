@@ -90,7 +90,22 @@ def runs_in(database: Path, table: str = "agent_runs.runs") -> list[tuple[object
         return connection.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY provider, run_id").fetchall()
 
 
-def throughput(runs: int, root: Path, peer_max_runs: int) -> list[tuple[str, str, Measured, str]]:
+def count_rows(database: Path) -> int:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return connection.execute("SELECT count(*) FROM agent_runs.runs").fetchone()[0]
+
+
+def postgres_rows(dsn: str, dataset: str) -> int:
+    import psycopg2  # installed with agent-runs[postgres]
+
+    with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {dataset}.runs")
+        count = cursor.fetchone()[0]
+        cursor.execute(f"DROP SCHEMA {dataset} CASCADE")
+        return count
+
+
+def throughput(runs: int, root: Path, peer_max_runs: int, postgres: str | None) -> list[tuple[str, str, Measured, str]]:
     rows: list[tuple[str, str, Measured, str]] = []
     simulators = Simulators(runs)
     label = f"{runs:,} runs x 2 providers"
@@ -101,7 +116,12 @@ def throughput(runs: int, root: Path, peer_max_runs: int) -> list[tuple[str, str
         env = {**simulators.env, **load_env(work)}
         first = measure([AGENT_RUNS, "load"], env, work)
         rows.append(
-            (label, "agent-runs load (first load, DuckDB)", first, f"CPU {first.cpu_s / floor.cpu_s:.1f}x floor")
+            (
+                label,
+                "agent-runs load (first load, DuckDB)",
+                first,
+                f"CPU {first.cpu_s / floor.cpu_s:.1f}x floor, {count_rows(work / 'agent-runs.duckdb'):,} rows",
+            )
         )
         before = simulators.requests_served()
         again = measure([AGENT_RUNS, "load"], env, work)
@@ -115,6 +135,15 @@ def throughput(runs: int, root: Path, peer_max_runs: int) -> list[tuple[str, str
                 peer_dir,
             )
             rows.append((label, "dlt rest_api (peer, DuckDB)", peer, f"CPU {peer.cpu_s / floor.cpu_s:.1f}x floor"))
+        if postgres and runs <= peer_max_runs:
+            dataset = f"bench_{runs}"
+            pg_work = fresh_dir(root, "postgres")
+            pg_env = {**simulators.env, **load_env(pg_work), "DESTINATION__POSTGRES__CREDENTIALS": postgres}
+            into_postgres = measure(
+                [AGENT_RUNS, "load", "--destination", "postgres", "--dataset", dataset], pg_env, pg_work
+            )
+            count = postgres_rows(postgres, dataset)
+            rows.append((label, "agent-runs load (first load, PostgreSQL)", into_postgres, f"{count:,} rows"))
     finally:
         simulators.stop()
     return rows
@@ -149,13 +178,14 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--postgres", help="a PostgreSQL DSN: also load there (at sizes up to --peer-max-runs)")
     args = parser.parse_args()
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="agent-runs-bench-") as temporary:
         root = Path(temporary)
         for runs in args.runs:
-            rows += throughput(runs, root, args.peer_max_runs)
+            rows += throughput(runs, root, args.peer_max_runs, args.postgres)
             print(f"done: {runs:,} runs", file=sys.stderr)
         rows += parallel_backfill(args.latency_runs, args.latency, args.workers, root)
 

@@ -1,0 +1,37 @@
+"""The Dagster integration, in process: the assets materialise the `runs` table from the
+simulators (and again, incrementally, after runs finish), and the daily schedule targets them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dlt import DagsterDltResource
+
+from agent_runs_dagster import DAILY_AT, agent_runs_assets, daily_schedule, defs
+from conftest import assert_table_equals_api
+
+
+def test_assets_materialise_the_runs_table_and_keep_it_current(
+    provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path
+) -> None:
+    assets = agent_runs_assets()
+    assert {key.path[-1] for key in assets.keys} == {
+        f"dlt_agent_runs_{name}"
+        for name in ("tinyfish_open_runs", "tinyfish_runs", "browserbase_open_runs", "browserbase_runs")
+    }
+    for _ in range(2):  # a first load; then runs finish and new ones arrive
+        result = dg.materialize([assets], resources={"dlt_resource": DagsterDltResource()})
+        assert result.success
+        for provider, simulator in simulators.items():
+            assert_table_equals_api(workdir, provider, simulator)
+            simulator.clock.advance(40 * 60)
+
+
+def test_daily_schedule_and_definitions_load(provider_env: dict[str, str], workdir: Path) -> None:
+    assert daily_schedule.cron_schedule == DAILY_AT
+    definitions = defs()
+    assert definitions.get_schedule_def("agent_runs_daily").cron_schedule == DAILY_AT
+    materialised = [key for key in definitions.resolve_all_asset_keys() if key.path[-1].startswith("dlt_agent_runs_")]
+    assert len(materialised) == 4
