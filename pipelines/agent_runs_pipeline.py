@@ -50,7 +50,7 @@ class LoadSummary:
     pipeline_name: str
     location: str
     load_ids: list[str] = field(default_factory=list)
-    open_runs_refresh: dict[str, dict[str, int]] = field(default_factory=dict)  # per provider, see open_runs.py
+    open_runs_refresh: dict[str, dict[str, int]] = field(default_factory=dict)  # per account, see open_runs.py
 
     @property
     def total_runs(self) -> int:
@@ -140,7 +140,7 @@ def load_runs(
         pipeline_name=pipeline.pipeline_name,
         location=location,
         load_ids=list(load_info.loads_ids),
-        open_runs_refresh=open_runs_reports(pipeline, providers_of(source)),
+        open_runs_refresh=open_runs_reports(pipeline, source),
     )
 
 
@@ -186,14 +186,23 @@ def only_load_of(pipeline: Pipeline) -> Iterator[None]:
         lock.release()
 
 
-def open_runs_reports(pipeline: Pipeline, providers: Sequence[str]) -> dict[str, dict[str, int]]:
-    """What each provider's open-runs refresh did in this load (kept in its resource state)."""
+def open_runs_reports(pipeline: Pipeline, source: DltSource) -> dict[str, dict[str, int]]:
+    """What each account's open-runs refresh did in this load (kept in its listing resource's
+    state), by `<provider>` for the default account and `<provider>_<account>` for named ones."""
     resources = pipeline.state.get("sources", {}).get(SOURCE_NAME, {}).get("resources", {})
-    return {name: dict(resources.get(f"{name}_runs", {}).get("last_refresh", {})) for name in providers}
+    return {
+        name.removesuffix("_runs"): dict(resources.get(name, {}).get("last_refresh", {}))
+        for name in listing_resources(source)
+    }
+
+
+def listing_resources(source: DltSource) -> list[str]:
+    return [name for name in source.selected_resources if not name.endswith("_open_runs")]
 
 
 def providers_of(source: DltSource) -> list[str]:
-    return [name for name in PROVIDERS if f"{name}_runs" in source.selected_resources]
+    listed = listing_resources(source)
+    return [name for name in PROVIDERS if any(resource.startswith(f"{name}_") for resource in listed)]
 
 
 def runs_loaded(pipeline: Pipeline, load_ids: Sequence[str], providers: Sequence[str]) -> dict[str, int]:

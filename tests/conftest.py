@@ -74,9 +74,9 @@ def provider_env(
 JSON_COLUMNS = ("result", "result_schema", "extra")
 
 
-def expected_rows(provider: str, records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def expected_rows(provider: str, records: list[dict[str, Any]], account: str = "default") -> dict[str, dict[str, Any]]:
     """The `runs` rows the schema module makes of these API records, by run id, JSON decoded."""
-    rows = to_table(provider, PROVIDERS[provider].fields, records).to_pylist() if records else []
+    rows = to_table(provider, PROVIDERS[provider].fields, records, account).to_pylist() if records else []
     for row in rows:
         for column in JSON_COLUMNS:
             if row[column] is not None:
@@ -100,10 +100,14 @@ def read_runs(database: Path, dataset: str = "agent_runs") -> dict[tuple[str, st
     return keyed
 
 
-def assert_table_equals_api(workdir: Path, provider: str, simulator: Any) -> dict[tuple[str, str], dict[str, Any]]:
+def assert_table_equals_api(
+    workdir: Path, provider: str, simulator: Any, account: str = "default"
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The account's rows in `runs` are exactly what the API lists now, through the same mapping."""
     rows = read_runs(workdir / "agent-runs.duckdb")
-    expected = expected_rows(provider, simulator.current_runs())
-    assert {run_id for (name, run_id) in rows if name == provider} == set(expected)
+    expected = expected_rows(provider, simulator.current_runs(), account)
+    mine = {run_id for (name, run_id), row in rows.items() if name == provider and row["account"] == account}
+    assert mine == set(expected)
     for run_id, want in expected.items():
         got = rows[provider, run_id]
         assert {column: got[column] for column in RUNS_COLUMNS} == want, run_id

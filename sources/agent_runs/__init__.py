@@ -8,8 +8,10 @@ pipeline.run(agent_runs_source())
 """
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
@@ -36,11 +38,33 @@ from .helpers import (
     runs_table,
 )
 from .open_runs import OpenRuns, plan_refresh
-from .schema import RUNS_COLUMNS, TERMINAL_STATUSES, UNIFIED_STATUSES
+from .schema import DEFAULT_ACCOUNT, RUNS_COLUMNS, TERMINAL_STATUSES, UNIFIED_STATUSES
 from .settings import OPEN_RUNS_MAX_AGE, PRIMARY_KEY, REFRESH_WORKERS, ROWS_PER_TABLE, ROWS_PER_YIELD, TABLE_NAME
 from .tinyfish import TINYFISH
 
 PROVIDERS: dict[str, Provider] = {TINYFISH.name: TINYFISH, BROWSERBASE.name: BROWSERBASE}
+ACCOUNT_NAME = re.compile(r"[a-z0-9_]{1,40}")
+
+
+@dataclass(frozen=True)
+class Account:
+    """One API key of one provider. Agencies have several per provider; each gets its own
+    resources and state (its own cursor and open runs), and its name in the `account` column."""
+
+    provider: Provider
+    api_key: str = field(repr=False)
+    base_url: str
+    name: str = DEFAULT_ACCOUNT
+
+    @property
+    def resource_prefix(self) -> str:
+        """`browserbase` for the default account (so its state keeps its name), else `browserbase_<name>`."""
+        return self.provider.name if self.name == DEFAULT_ACCOUNT else f"{self.provider.name}_{self.name}"
+
+    def client(self, rate_limit: RateLimit | None = None) -> RESTClient:
+        return runs_client(self.base_url, self.provider.api_key_header, self.api_key, rate_limit)
+
+
 SOURCE_NAME = "agent_runs"
 logger = logging.getLogger(SOURCE_NAME)
 
@@ -61,6 +85,7 @@ __all__ = [
     "SOURCE_NAME",
     "TERMINAL_STATUSES",
     "UNIFIED_STATUSES",
+    "Account",
     "ApiKeyRejected",
     "MalformedPage",
     "NoProviderConfigured",
@@ -72,25 +97,24 @@ __all__ = [
 
 
 def list_runs(
-    provider: Provider,
-    api_key: str,
-    base_url: str,
+    account: Account,
     created_at: dlt.sources.incremental[datetime],
     workers: int = 1,
 ) -> Iterator[pa.Table]:
-    """Every page of the provider's list-runs endpoint within the incremental window, as Arrow
+    """Every page of the account's list-runs endpoint within the incremental window, as Arrow
     tables of `runs` rows; runs still open are remembered so later loads bring them up to date."""
+    provider = account.provider
     open_runs = OpenRuns(dlt.current.resource_state())
     rate_limit = RateLimit()
 
     def new_client() -> RESTClient:
-        return runs_client(base_url, provider.api_key_header, api_key, rate_limit)
+        return account.client(rate_limit)
 
     windows = plan_windows(provider, new_client, created_at.start_value, created_at.end_value, workers)
     if len(windows) > 1:
         logger.info("%s: walking %d created-at windows with %d workers", provider.display_name, len(windows), workers)
     tables, rows = [], 0
-    for page in walk_windows(provider, new_client, windows, workers):
+    for page in walk_windows(provider, new_client, windows, workers, account.name):
         open_runs.note_listed(page)
         tables.append(page.table)
         rows += page.table.num_rows
@@ -101,12 +125,11 @@ def list_runs(
         yield pa.concat_tables(tables)
 
 
-def refresh_open_runs(
-    provider: Provider, api_key: str, base_url: str, max_age: timedelta = OPEN_RUNS_MAX_AGE
-) -> Iterator[pa.Table]:
+def refresh_open_runs(account: Account, max_age: timedelta = OPEN_RUNS_MAX_AGE) -> Iterator[pa.Table]:
     """Current rows for every open run the listing resource remembers (merged over the stale ones);
     a run the API no longer knows (404) keeps its last-seen row, with `missing_from_api_at` set."""
-    open_runs = OpenRuns(dlt.current.resource_state(f"{provider.name}_runs"))
+    provider = account.provider
+    open_runs = OpenRuns(dlt.current.resource_state(f"{account.resource_prefix}_runs"))
     created = open_runs.created()
     report = {"open": len(created), "by_listing": 0, "listing_pages": 0, "by_id": 0, "missing": 0, "given_up": 0}
     if open_runs.newest_created is not None:  # the API's own clock: robust to skew and to quiet weeks
@@ -115,12 +138,13 @@ def refresh_open_runs(
             del created[run_id], open_runs.runs[run_id]
             report["given_up"] += 1
     plan = plan_refresh(created, open_runs.created_per_hour, provider.page_size)
-    client = runs_client(base_url, provider.api_key_header, api_key)
+    client = account.client()
 
     seen: set[str] = set()
     if plan.window_start is not None:
         wanted = pa.array(sorted(plan.in_window))
-        for page in paginate_runs(provider, client, provider.window_params(plan.window_start, plan.window_end)):
+        window = provider.window_params(plan.window_start, plan.window_end)
+        for page in paginate_runs(provider, client, window, account.name):
             report["listing_pages"] += 1
             mine = pc.is_in(page.table["run_id"], wanted)
             if not pc.any(mine).as_py():
@@ -138,13 +162,13 @@ def refresh_open_runs(
             report["by_id"] += len(batch)
             found = [record for _, record in batch if record is not None]
             if found:
-                page = RunsPage(found, runs_table(provider, found, f"{provider.runs_path}/{{run_id}}"))
+                page = RunsPage(found, runs_table(provider, found, f"{provider.runs_path}/{{run_id}}", account.name))
                 open_runs.note_refreshed(page)
                 yield page.table
             gone = [open_runs.runs.pop(run_id)["record"] for run_id, record in batch if record is None]
             if gone:  # gone from the API: keep the last-seen row, flagged, and stop following it
                 report["missing"] += len(gone)
-                yield flagged_missing(runs_table(provider, gone, "open runs state"))
+                yield flagged_missing(runs_table(provider, gone, "open runs state", account.name))
     report["still_open"] = len(open_runs.runs)
     open_runs.state["last_refresh"] = report
 
@@ -172,29 +196,48 @@ def into_runs_table(generator: Callable[..., Iterator[Any]], name: str) -> DltRe
 
 
 def runs_resource(
-    provider: Provider,
-    api_key: str,
-    base_url: str | None = None,
+    account: Account,
     since: datetime | None = None,
     until: datetime | None = None,
     workers: int = 1,
 ) -> DltResource:
-    """New runs of a provider as a merge resource into `runs`, incremental on created_at; its own
-    state (named `<provider>_runs`) keeps each provider's cursor and open runs apart. With
-    `workers` > 1 a long range is walked as created-at windows in parallel (see backfill.py)."""
-    resource = into_runs_table(list_runs, f"{provider.name}_runs")
+    """New runs of an account as a merge resource into `runs`, incremental on created_at; its own
+    state (named `<provider>[_<account>]_runs`) keeps each account's cursor and open runs apart.
+    With `workers` > 1 a long range is walked as created-at windows in parallel (see backfill.py)."""
+    resource = into_runs_table(list_runs, f"{account.resource_prefix}_runs")
     created_at = dlt.sources.incremental[datetime](
-        "created_at", initial_value=since, end_value=until, row_order=provider.row_order, primary_key=PRIMARY_KEY
+        "created_at",
+        initial_value=since,
+        end_value=until,
+        row_order=account.provider.row_order,
+        primary_key=PRIMARY_KEY,
     )
-    return resource(provider, api_key, base_url or provider.default_base_url, created_at=created_at, workers=workers)
+    return resource(account, created_at=created_at, workers=workers)
 
 
-def open_runs_resource(
-    provider: Provider, api_key: str, base_url: str | None = None, max_age: timedelta = OPEN_RUNS_MAX_AGE
-) -> DltResource:
-    """The provider's open runs brought up to date, merged over their rows in `runs`."""
-    resource = into_runs_table(refresh_open_runs, f"{provider.name}_open_runs")
-    return resource(provider, api_key, base_url or provider.default_base_url, max_age)
+def open_runs_resource(account: Account, max_age: timedelta = OPEN_RUNS_MAX_AGE) -> DltResource:
+    """The account's open runs brought up to date, merged over their rows in `runs`."""
+    return into_runs_table(refresh_open_runs, f"{account.resource_prefix}_open_runs")(account, max_age)
+
+
+def named_accounts(accounts: Mapping[str, Any]) -> list[Account]:
+    """`[sources.agent_runs.accounts.<name>]` tables: provider, api_key and optionally base_url."""
+    parsed = []
+    for name, settings in accounts.items():
+        where = f"[sources.agent_runs.accounts.{name}]"
+        if not ACCOUNT_NAME.fullmatch(name) or name == DEFAULT_ACCOUNT:
+            raise NoProviderConfigured(f"{where}: account names are 1-40 of a-z, 0-9, _ (and not `default`)")
+        if (
+            not isinstance(settings, Mapping)
+            or settings.get("provider") not in PROVIDERS
+            or not settings.get("api_key")
+        ):
+            raise NoProviderConfigured(f"{where} needs provider = one of {', '.join(PROVIDERS)}, and api_key")
+        provider = PROVIDERS[settings["provider"]]
+        parsed.append(
+            Account(provider, settings["api_key"], settings.get("base_url") or provider.default_base_url, name)
+        )
+    return parsed
 
 
 @dlt.source(name=SOURCE_NAME, section=SOURCE_NAME, max_table_nesting=0)
@@ -208,6 +251,7 @@ def agent_runs_source(
     until: datetime | None = None,
     open_runs_max_age_days: float = OPEN_RUNS_MAX_AGE.days,
     workers: int = 1,
+    accounts: dict[str, Any] | None = dlt.secrets.value,
 ) -> list[DltResource]:
     """Run history of every provider that has an API key (or of `providers` only).
 
@@ -217,6 +261,8 @@ def agent_runs_source(
     Runs loaded while open are refreshed on every load until they end; `open_runs_max_age_days`
     stops following those created longer ago than that. `workers` > 1 walks a long history (a
     first load, a backfill) as that many concurrent created-at windows per provider.
+    More keys per provider go in `[sources.agent_runs.accounts.<name>]` tables (provider, api_key,
+    base_url); their rows carry the account's name in the `account` column.
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
@@ -227,17 +273,21 @@ def agent_runs_source(
     unknown = sorted(set(wanted) - set(PROVIDERS))
     if unknown:
         raise NoProviderConfigured(f"unknown provider(s) {', '.join(unknown)}; known: {', '.join(PROVIDERS)}")
+    configured = [account for account in named_accounts(accounts or {}) if account.provider.name in wanted]
     resources, skipped = [], []
     for name in wanted:
         provider = PROVIDERS[name]
+        these = [account for account in configured if account.provider is provider]
         if keys[name]:
-            # The refresh goes first, so it works on the open runs of earlier loads only.
-            resources.append(open_runs_resource(provider, keys[name], base_urls[name], max_age))
-            resources.append(runs_resource(provider, keys[name], base_urls[name], since, until, workers))
-        elif providers:
+            these.insert(0, Account(provider, keys[name], base_urls[name] or provider.default_base_url))
+        elif not these and providers:
             raise NoProviderConfigured(f"no API key for {provider.display_name}: set {name.upper()}_API_KEY")
-        else:
+        elif not these:
             skipped.append(provider)
+        for account in these:
+            # The refresh goes first, so it works on the open runs of earlier loads only.
+            resources.append(open_runs_resource(account, max_age))
+            resources.append(runs_resource(account, since, until, workers))
     if not resources:
         raise NoProviderConfigured(
             "No API key configured. Set TINYFISH_API_KEY and/or BROWSERBASE_API_KEY (or add them under "

@@ -101,7 +101,9 @@ def history_span(
     return oldest, newest
 
 
-def walk_windows(provider: Provider, new_client: NewClient, windows: list[Window], workers: int) -> Iterator[RunsPage]:
+def walk_windows(
+    provider: Provider, new_client: NewClient, windows: list[Window], workers: int, account: str
+) -> Iterator[RunsPage]:
     """Every page of every window, trimmed to it; windows walked `workers` at a time, in threads, so
     the next pages are fetched while dlt writes this one. At most a few pages a worker wait in
     memory, so memory stays flat however long the history."""
@@ -110,7 +112,7 @@ def walk_windows(provider: Provider, new_client: NewClient, windows: list[Window
 
     def walk(window: Window) -> None:
         client = new_client()
-        for page in paginate_runs(provider, client, params_of(provider, window)):
+        for page in paginate_runs(provider, client, params_of(provider, window), account):
             trimmed = window.trim(page)
             while not stop.is_set():
                 try:

@@ -21,7 +21,7 @@ from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginat
 from requests import HTTPError, PreparedRequest, Response
 from requests.adapters import HTTPAdapter
 
-from .schema import FieldMap, InvalidRecord, to_table
+from .schema import DEFAULT_ACCOUNT, FieldMap, InvalidRecord, to_table
 
 
 class ProviderError(Exception):
@@ -182,14 +182,16 @@ class RunsPage(NamedTuple):
         )
 
 
-def paginate_runs(provider: Provider, client: RESTClient, params: dict[str, Any]) -> Iterator[RunsPage]:
+def paginate_runs(
+    provider: Provider, client: RESTClient, params: dict[str, Any], account: str = DEFAULT_ACCOUNT
+) -> Iterator[RunsPage]:
     """Each page of the list endpoint for these query parameters."""
     paginator = StrictCursorPaginator(provider.display_name, provider.cursor_path, provider.has_more_path)
     path = provider.runs_path
     hooks = {"response": [decode_json_once]}
     try:
         for page in client.paginate(path, params=params, paginator=paginator, data_selector=DATA, hooks=hooks):
-            yield RunsPage(page, runs_table(provider, page, page.response.url))
+            yield RunsPage(page, runs_table(provider, page, page.response.url, account))
     except HTTPError as error:
         raise http_failure(provider.display_name, path, error.response) from error
     except json.JSONDecodeError as error:
@@ -198,9 +200,11 @@ def paginate_runs(provider: Provider, client: RESTClient, params: dict[str, Any]
         ) from error
 
 
-def runs_table(provider: Provider, records: list[dict[str, Any]], where: str) -> pa.Table:
+def runs_table(
+    provider: Provider, records: list[dict[str, Any]], where: str, account: str = DEFAULT_ACCOUNT
+) -> pa.Table:
     try:
-        return to_table(provider.name, provider.fields, records)
+        return to_table(provider.name, provider.fields, records, account)
     except InvalidRecord as error:
         raise MalformedPage(f"{provider.display_name}: {error} (page {where})") from None
 

@@ -34,6 +34,9 @@ def _timestamp(description: str, **hints: Any) -> dict[str, Any]:
 
 RUNS_COLUMNS: TTableSchemaColumns = {
     "provider": _column("text", "tinyfish or browserbase", nullable=False, primary_key=True),
+    "account": _column(
+        "text", "the account's name in config; `default` for TINYFISH_/BROWSERBASE_API_KEY", nullable=False
+    ),
     "run_id": _column("text", "the provider's run id", nullable=False, primary_key=True),
     "status": _column("text", "unified: " + ", ".join(sorted(UNIFIED_STATUSES)) + " or unknown", nullable=False),
     "provider_status": _column("text", "the status string exactly as the API sent it"),
@@ -242,7 +245,12 @@ def _leftover(record: Mapping[str, Any], fields: FieldMap, rejected: set[str]) -
     return extra or None
 
 
-def to_table(provider: str, fields: FieldMap, records: list[dict[str, Any]]) -> pa.Table:
+DEFAULT_ACCOUNT = "default"
+
+
+def to_table(
+    provider: str, fields: FieldMap, records: list[dict[str, Any]], account: str = DEFAULT_ACCOUNT
+) -> pa.Table:
     """A page of API records as `runs` rows in Arrow, column by column: dlt writes it to Parquet
     as it is, skipping its row-by-row normaliser."""
     for record in records:
@@ -281,6 +289,7 @@ def to_table(provider: str, fields: FieldMap, records: list[dict[str, Any]]) -> 
 
     count = len(records)
     arrays["provider"] = pa.array([provider] * count, pa.string())
+    arrays["account"] = pa.array([account] * count, pa.string())
     arrays["status"] = pa.array([unified_status(value) for value in _field_values(records, fields["provider_status"])])
     if "started_at" in arrays and "finished_at" in arrays:
         elapsed_us = pc.subtract(arrays["finished_at"], arrays["started_at"]).cast(pa.int64())
