@@ -414,8 +414,8 @@ def _handler_for(simulator: SimulatorBase) -> type[BaseHTTPRequestHandler]:
             if simulator.latency_s:
                 time.sleep(simulator.latency_s)
             if self.headers.get(simulator.auth_header) != simulator.api_key:
+                simulator.record(url.path, params, 401, 0)  # before answering: tests read it right after
                 self.send(401, orjson.dumps(simulator.unauthorized()))
-                simulator.record(url.path, params, 401, 0)
                 return
             fault = simulator.next_fault()
             if fault is not None and fault.delay_s:
