@@ -25,7 +25,6 @@ from agent_runs_pipeline import (
     run_demo,
     status_counts,
 )
-from agent_runs_report import write_report
 
 EXIT_LOAD_FAILED = 1
 EXIT_BAD_CONFIG = 2
@@ -142,6 +141,8 @@ def demo(runs: int, progress: bool) -> None:
     query = f"SELECT * FROM {summary.dataset_name}.runs LIMIT 5"
     python_query = f"import duckdb; duckdb.connect('{summary.location}').sql('{query}').show()"
     click.echo(f'\nQuery it yourself:  .venv/bin/python -c "{python_query}"')
+    from agent_runs_report import write_report  # charting libraries load only for the report
+
     report = write_report(make_pipeline(summary.destination, summary.dataset_name, summary.pipeline_name)[0], REPORT)
     click.echo(f"Report (open it in a browser):  {report}")
 
@@ -152,6 +153,8 @@ def demo(runs: int, progress: bool) -> None:
 @click.option("--dataset", default=DATASET_NAME, show_default=True)
 def report(out: Path, destination: str, dataset: str) -> None:
     """Write one self-contained HTML report (charts of runs, outcomes, durations, failures, open runs)."""
+    from agent_runs_report import write_report  # charting libraries load only for the report
+
     check_destination(destination)
     pipeline, location = make_pipeline(destination, dataset)
     if TABLE_NAME not in pipeline.default_schema.data_table_names():
