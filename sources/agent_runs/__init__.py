@@ -77,7 +77,11 @@ class JsonTextIsIntended(logging.Filter):
         return "when merging arrow schema with dlt schema" not in record.getMessage()
 
 
-logging.getLogger("dlt").addFilter(JsonTextIsIntended())
+def quiet_json_text_warnings() -> None:
+    dlt_logger = logging.getLogger("dlt")
+    if not any(isinstance(existing, JsonTextIsIntended) for existing in dlt_logger.filters):
+        dlt_logger.addFilter(JsonTextIsIntended())
+
 
 __all__ = [
     "PROVIDERS",
@@ -266,6 +270,7 @@ def agent_runs_source(
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    quiet_json_text_warnings()
     max_age = timedelta(days=open_runs_max_age_days)
     keys = {TINYFISH.name: tinyfish_api_key, BROWSERBASE.name: browserbase_api_key}
     base_urls = {TINYFISH.name: tinyfish_base_url, BROWSERBASE.name: browserbase_base_url}
