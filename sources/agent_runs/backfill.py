@@ -17,11 +17,10 @@ from datetime import UTC, datetime
 from itertools import pairwise
 from typing import NamedTuple
 
-import orjson
 import pyarrow.compute as pc
 from dlt.sources.helpers.rest_client import RESTClient
 
-from .helpers import Provider, RunsPage, http_failure, paginate_runs
+from .helpers import Provider, RunsPage, http_failure, json_body, paginate_runs
 from .settings import EARLIEST_RUN_PROBE, MIN_BACKFILL_WINDOW, PROBE_RESOLUTION, WINDOWS_PER_WORKER
 
 NewClient = Callable[[], RESTClient]
@@ -78,7 +77,7 @@ def history_span(
         response = clients.client.get(provider.runs_path, params=params)
         if not response.ok:
             raise http_failure(provider.display_name, provider.runs_path, response)
-        return bool(orjson.loads(response.content).get("data"))
+        return bool(json_body(response).get("data"))
 
     with ThreadPoolExecutor(max_workers=2 * workers + 2) as pool:  # two searches and their probes
 

@@ -122,16 +122,22 @@ def runs_client(base_url: str, api_key_header: str, api_key: str, rate_limit: Ra
     return client
 
 
+def json_body(response: Response) -> Any:
+    """The body decoded with orjson, or by the standard library when it is valid JSON orjson
+    refuses (integers beyond 64 bits); json.JSONDecodeError when it is not JSON."""
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return json.loads(response.content)
+
+
 def decode_json_once(response: Response, *args: Any, **kwargs: Any) -> Response:
     """A response hook: raise for HTTP errors (dlt's retry handles them), then decode the body once
-    with orjson and serve that to dlt's client and paginator, which would each parse it again."""
+    and serve that to dlt's client and paginator, which would each parse it again."""
     response.raise_for_status()
     if response.is_redirect:  # requests follows it; the hook runs again on the final answer
         return response
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        body = json.loads(response.content)  # valid JSON orjson refuses (integers beyond 64 bits)
+    body = json_body(response)
     response.json = lambda **_: body  # type: ignore[method-assign]
     return response
 
@@ -218,8 +224,8 @@ def fetch_run(provider: Provider, client: RESTClient, run_id: str) -> dict[str, 
     if not response.ok:
         raise http_failure(provider.display_name, path, response)
     try:
-        record = orjson.loads(response.content)
-    except orjson.JSONDecodeError as error:
+        record = json_body(response)
+    except json.JSONDecodeError as error:
         raise MalformedPage(f"{provider.display_name}: {path}: not JSON ({error})") from None
     if not isinstance(record, dict):
         raise MalformedPage(f"{provider.display_name}: {path}: expected a run object")
