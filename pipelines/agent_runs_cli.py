@@ -15,11 +15,12 @@ from dlt.common.configuration.exceptions import ConfigurationException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from agent_runs import PROVIDERS, NoProviderConfigured, ProviderError
-from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, OPEN_RUNS_MAX_AGE, TABLE_NAME
+from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, OPEN_RUNS_MAX_AGE
 from agent_runs_pipeline import (
     DEMO_RUNS_PER_PROVIDER,
     LoadAlreadyRunning,
     LoadSummary,
+    has_runs_table,
     load_runs,
     make_pipeline,
     run_demo,
@@ -157,8 +158,11 @@ def report(out: Path, destination: str, dataset: str) -> None:
 
     check_destination(destination)
     pipeline, location = make_pipeline(destination, dataset)
-    if TABLE_NAME not in pipeline.default_schema.data_table_names():
-        fail(f"no runs loaded into {destination} {location} dataset {dataset} yet: run `agent-runs load` first", 2)
+    if not has_runs_table(pipeline):
+        fail(
+            f"no runs loaded into {destination} {location} dataset {dataset} yet: run `agent-runs load` first",
+            EXIT_BAD_CONFIG,
+        )
     click.echo(f"Report written to {write_report(pipeline, out)}")
 
 

@@ -32,7 +32,7 @@ def agent_runs_assets(destination: str = "duckdb", dataset_name: str = DATASET_N
         dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True  # as `agent-runs load` does
         # A fresh source each run: a dlt source object is spent once it has been extracted.
         yield from dlt_resource.run(context=context, dlt_source=agent_runs_source())
-        create_views(pipeline, destination)
+        create_views(pipeline)
 
     return assets
 

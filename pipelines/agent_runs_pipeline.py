@@ -126,11 +126,11 @@ def load_runs(
     # The source hands dlt Arrow tables; stamp them with the load id, as dlt does for rows.
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
     started = time.monotonic()
-    if destination == "filesystem":
+    if writes_files(pipeline):
         as_delta_tables(source)
     with only_load_of(pipeline):
         load_info = pipeline.run(source, refresh="drop_sources" if full_refresh else None)
-    create_views(pipeline, destination)
+    create_views(pipeline)
     seconds = time.monotonic() - started
     return LoadSummary(
         runs_by_provider=runs_loaded(pipeline, load_info.loads_ids, providers_of(source)),
@@ -144,6 +144,16 @@ def load_runs(
     )
 
 
+def has_runs_table(pipeline: Pipeline) -> bool:
+    """Whether this pipeline has loaded the `runs` table (a pipeline that never ran has no schema)."""
+    return pipeline.default_schema_name is not None and TABLE_NAME in pipeline.default_schema.data_table_names()
+
+
+def writes_files(pipeline: Pipeline) -> bool:
+    """The filesystem destination: a Delta table, no SQL views, counts read from the table itself."""
+    return pipeline.destination.destination_type.endswith("filesystem")
+
+
 def as_delta_tables(source: DltSource) -> None:
     """Files keep the merge: a Delta table (Parquet files plus a transaction log any engine reads)
     is upserted on (provider, run_id), where plain Parquet files could only be appended to."""
@@ -151,11 +161,11 @@ def as_delta_tables(source: DltSource) -> None:
         resource.apply_hints(table_format="delta", write_disposition={"disposition": "merge", "strategy": "upsert"})
 
 
-def create_views(pipeline: Pipeline, destination: str) -> None:
+def create_views(pipeline: Pipeline) -> None:
     """(Re)create the analytics views (views.py) beside `runs`, in the destination's dialect; file
     destinations have no views, and neither does a dataset that has no `runs` table yet."""
     dialect = pipeline.destination.capabilities().sqlglot_dialect
-    if destination == "filesystem" or dialect is None or TABLE_NAME not in pipeline.default_schema.data_table_names():
+    if writes_files(pipeline) or dialect is None or not has_runs_table(pipeline):
         return
     with pipeline.sql_client() as client:
         for statement in view_statements(
@@ -211,7 +221,7 @@ def runs_loaded(pipeline: Pipeline, load_ids: Sequence[str], providers: Sequence
     counts = dict.fromkeys(providers, 0)
     if not load_ids:
         return counts
-    if pipeline.destination.destination_type.endswith("filesystem"):  # read the Delta table itself
+    if writes_files(pipeline):  # read the Delta table itself
         table = get_delta_tables(pipeline, TABLE_NAME)[TABLE_NAME].to_pyarrow_table(
             columns=["provider", "_dlt_load_id"]
         )

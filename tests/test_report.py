@@ -65,3 +65,9 @@ def test_every_chart_renders_in_chromium(report: Path, workdir: Path) -> None:
         page.screenshot(path=str(workdir / "report.png"), full_page=True)
         browser.close()
     assert console_errors == []
+
+
+def test_a_report_before_any_load_says_what_to_do(workdir: Path) -> None:
+    result = agent_runs(workdir, "report")
+    assert result.returncode == 2 and "run `agent-runs load` first" in result.stderr
+    assert "Traceback" not in result.stderr and not (workdir / "agent-runs-report.html").exists()
