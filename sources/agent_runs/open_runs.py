@@ -46,8 +46,8 @@ class OpenRuns:
 
     def note_listed(self, page: RunsPage) -> None:
         if page.table.num_rows:
-            newest = pc.max(page.table["created_at"]).as_py()
-            if self.newest_created is None or newest > self.newest_created:
+            newest, known = pc.max(page.table["created_at"]).as_py(), self.newest_created
+            if known is None or newest > known:
                 self.state["newest_created_at"] = newest.isoformat()
         hours = pc.divide(page.table["created_at"].cast(pa.int64()), HOUR_S * 1_000_000)
         for item in pc.value_counts(hours).to_pylist():
