@@ -4,7 +4,7 @@ API's current view, at a cost bounded by new + open runs, surviving a load that 
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,6 @@ import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from agent_runs import PROVIDERS
-from agent_runs.open_runs import plan_refresh
 from agent_runs.schema import RUNS_COLUMNS, TERMINAL_STATUSES
 from agent_runs.simulators import Fault
 from agent_runs_pipeline import load_runs
@@ -50,18 +49,29 @@ def test_open_runs_are_followed_until_they_end(
         open_before = open_count(rows, provider)
 
 
-def test_a_zombie_costs_one_request_by_id_not_a_re_read_of_history() -> None:
-    now = datetime(2026, 11, 1, tzinfo=UTC)
-    hours = {str(int((now - timedelta(hours=h)).timestamp()) // 3600): 400 for h in range(14 * 24)}  # 134k runs
-    zombie = {"zombie": now - timedelta(days=12)}
-    assert plan_refresh(zombie, hours, 100).by_id == ["zombie"]
-    assert plan_refresh(zombie, hours, 100).estimated_requests == 1
-    recent = {f"recent-{i}": now - timedelta(minutes=i) for i in range(300)}  # dense in the last hour
-    plan = plan_refresh({**zombie, **recent}, hours, 1000)
-    assert plan.by_id == ["zombie"] and plan.in_window == set(recent)
-    assert plan.window_start == now - timedelta(minutes=299) and plan.window_end == now
-    assert plan.estimated_requests == 1 + 3  # the zombie, and ~2,400 runs of six hours in pages of 1000
-    assert plan_refresh(recent, {}, 1000).by_id == sorted(recent, key=recent.get)  # nothing counted: by id
+@pytest.mark.parametrize("provider", ["tinyfish", "browserbase"])
+def test_a_load_with_nothing_new_asks_what_is_open_by_status_and_loads_nothing(
+    provider: str, provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path
+) -> None:
+    simulator = simulators[provider]
+    load_runs(providers=[provider])
+    first = read_runs(workdir / "agent-runs.duckdb")
+    simulator.requests.clear()
+    summary = load_runs(providers=[provider])  # the API's clock has not moved: nothing changed
+
+    report = summary.open_runs_refresh[provider]
+    open_now = open_count(first, provider)
+    paused = sum(row["status"] == "paused" for row in first.values())  # not a documented filter value
+    assert report["open"] == open_now >= 10
+    assert (report["by_listing"], report["by_id"]) == (open_now - paused, paused)
+    by_status = [request for request in simulator.requests if "status" in request.params]
+    assert {request.params["status"] for request in by_status} == set(PROVIDERS[provider].open_statuses)
+    page_size = PROVIDERS[provider].page_size
+    pages_per_status = math.ceil(open_now / page_size)
+    # one page of the listing, the open-status listings, the paused runs by id: a handful
+    assert len(simulator.requests) <= 1 + len(by_status) + paused and len(by_status) <= 2 * pages_per_status
+    assert summary.runs_by_provider[provider] == 0  # unchanged open runs are not written again
+    assert read_runs(workdir / "agent-runs.duckdb") == first
 
 
 @pytest.mark.parametrize("provider", ["tinyfish", "browserbase"])
@@ -77,9 +87,10 @@ def test_a_load_that_fails_part_way_forgets_no_open_run(
     load_runs(providers=[provider])
     simulator.clock.advance(40 * 60)
     monkeypatch.setenv("RUNTIME__REQUEST_MAX_ATTEMPTS", "2")
-    simulator.faults.extend([None, None, None, Fault(500), Fault(500)])  # a few pages succeed, then it fails
+    simulator.faults.extend([None, None, None] + [Fault(500)] * 40)  # a few requests succeed, then all fail
     with pytest.raises(PipelineStepFailed, match="HTTP 500"):
         load_runs(providers=[provider])
+    simulator.faults.clear()
     load_runs(providers=[provider])
     assert_table_equals_api(workdir, provider, simulator)
 

@@ -37,7 +37,7 @@ from .helpers import (
     runs_client,
     runs_table,
 )
-from .open_runs import OpenRuns, plan_refresh
+from .open_runs import OpenRuns
 from .schema import DEFAULT_ACCOUNT, RUNS_COLUMNS, TERMINAL_STATUSES, UNIFIED_STATUSES
 from .settings import OPEN_RUNS_MAX_AGE, PRIMARY_KEY, REFRESH_WORKERS, ROWS_PER_TABLE, ROWS_PER_YIELD, TABLE_NAME
 from .tinyfish import TINYFISH
@@ -130,8 +130,9 @@ def list_runs(
 
 
 def refresh_open_runs(account: Account, max_age: timedelta = OPEN_RUNS_MAX_AGE) -> Iterator[pa.Table]:
-    """Current rows for every open run the listing resource remembers (merged over the stale ones);
-    a run the API no longer knows (404) keeps its last-seen row, with `missing_from_api_at` set."""
+    """Current rows for the open runs the listing resource remembers, where they changed (merged
+    over the stale ones): those still open from the API's open-status listings, the others by id.
+    A run the API no longer knows (404) keeps its last-seen row, with `missing_from_api_at` set."""
     provider = account.provider
     open_runs = OpenRuns(dlt.current.resource_state(f"{account.resource_prefix}_runs"))
     created = open_runs.created()
@@ -141,25 +142,28 @@ def refresh_open_runs(account: Account, max_age: timedelta = OPEN_RUNS_MAX_AGE) 
         for run_id in [run_id for run_id, moment in created.items() if moment < cutoff]:
             del created[run_id], open_runs.runs[run_id]
             report["given_up"] += 1
-    plan = plan_refresh(created, open_runs.created_per_hour, provider.page_size)
     client = account.client()
 
-    seen: set[str] = set()
-    if plan.window_start is not None:
-        wanted = pa.array(sorted(plan.in_window))
-        window = provider.window_params(plan.window_start, plan.window_end)
-        for page in paginate_runs(provider, client, window, account.name):
-            report["listing_pages"] += 1
-            mine = pc.is_in(page.table["run_id"], wanted)
-            if not pc.any(mine).as_py():
-                continue
-            page = page.where(mine)
-            open_runs.note_refreshed(page)
-            seen.update(page.table["run_id"].to_pylist())
-            report["by_listing"] += page.table.num_rows
-            yield page.table
+    unseen = set(created)
+    if created:
+        span = provider.window_params(min(created.values()), max(created.values()))
+        for status in provider.open_statuses:
+            if not unseen:
+                break
+            for page in paginate_runs(provider, client, {**span, "status": status}, account.name):
+                report["listing_pages"] += 1
+                mine = pc.is_in(page.table["run_id"], pa.array(list(unseen), pa.string()))
+                if not pc.any(mine).as_py():
+                    continue
+                page = page.where(mine)
+                unseen.difference_update(page.table["run_id"].to_pylist())
+                report["by_listing"] += page.table.num_rows
+                page = open_runs.changed(page)
+                open_runs.note_refreshed(page)
+                if page.table.num_rows:
+                    yield page.table
 
-    by_id = plan.by_id + sorted(plan.in_window - seen)  # in the window but not listed: ask directly
+    by_id = sorted(unseen, key=created.__getitem__)  # ended since the last load, or gone
     with ThreadPoolExecutor(max_workers=REFRESH_WORKERS) as pool:
         fetched = zip(by_id, pool.map(lambda run_id: fetch_run(provider, client, run_id), by_id), strict=True)
         while batch := list(islice(fetched, ROWS_PER_YIELD)):
@@ -167,8 +171,10 @@ def refresh_open_runs(account: Account, max_age: timedelta = OPEN_RUNS_MAX_AGE) 
             found = [record for _, record in batch if record is not None]
             if found:
                 page = RunsPage(found, runs_table(provider, found, f"{provider.runs_path}/{{run_id}}", account.name))
+                page = open_runs.changed(page)
                 open_runs.note_refreshed(page)
-                yield page.table
+                if page.table.num_rows:
+                    yield page.table
             gone = [open_runs.runs.pop(run_id)["record"] for run_id, record in batch if record is None]
             if gone:  # gone from the API: keep the last-seen row, flagged, and stop following it
                 report["missing"] += len(gone)

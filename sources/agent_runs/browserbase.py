@@ -35,4 +35,6 @@ BROWSERBASE = Provider(
     window_params=window_params,
     page_size=BROWSERBASE_PAGE_SIZE,
     fields=BROWSERBASE_FIELDS,
+    # PAUSED is a status in the SDK but not a documented filter value: paused runs are fetched by id.
+    open_statuses=("PENDING", "RUNNING"),
 )

@@ -51,6 +51,7 @@ class Provider:
     window_params: Callable[[datetime | None, datetime | None], dict[str, Any]]  # created in [start, end]
     page_size: int
     fields: FieldMap
+    open_statuses: tuple[str, ...]  # `status` filter values for runs not yet ended
 
     def run_path(self, run_id: str) -> str:
         return f"{self.runs_path}/{quote(run_id, safe='')}"

@@ -20,11 +20,6 @@ BROWSERBASE_PAGE_SIZE = 1000  # the API's maximum
 # that share the last loaded timestamp, which dlt's incremental then de-duplicates.
 CREATED_AFTER_OVERLAP = timedelta(milliseconds=1)
 
-# Open runs (not yet terminal) are brought up to date on every load: by re-listing the recent
-# created-at window where they are dense, and by id for older stragglers, whichever costs fewer
-# requests. The cost of a window is estimated from how many runs were created per hour, kept for
-# this many days; older open runs are always fetched by id.
-CREATED_PER_HOUR_DAYS = 14
 # A run still open this long after the newest listed run is given up (its last-seen row stays):
 # runs last minutes to hours, and following every zombie of a big account would cost a request
 # each, every load, forever.

@@ -37,4 +37,5 @@ TINYFISH = Provider(
     window_params=window_params,
     page_size=TINYFISH_PAGE_SIZE,
     fields=TINYFISH_FIELDS,
+    open_statuses=("PENDING", "RUNNING"),
 )

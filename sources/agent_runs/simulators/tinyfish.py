@@ -31,9 +31,12 @@ class TinyFishSimulator(SimulatorBase):
     def unauthorized(self) -> dict[str, Any]:
         return {"error": {"code": "unauthorized", "message": "Invalid or missing API key"}}
 
-    def render(self, run: SimRun, now_us: int) -> dict[str, Any]:
+    def status(self, run: SimRun, now_us: int) -> str:
         phase = run.phase(now_us)
-        status = STATUSES.get(phase) or OUTCOME_STATUSES[phase]
+        return STATUSES.get(phase) or OUTCOME_STATUSES[phase]
+
+    def render(self, run: SimRun, now_us: int) -> dict[str, Any]:
+        status = self.status(run, now_us)
         error = None
         if status == "FAILED":
             code, category, message, retry_after = ERRORS[run.index % len(ERRORS)]
@@ -112,7 +115,7 @@ class TinyFishSimulator(SimulatorBase):
                 return False
             if goal is not None and goal.lower() not in run.task.lower():
                 return False
-            return status is None or self.render(run, now_us)["status"] == status
+            return status is None or self.status(run, now_us) == status
 
         if status is None and goal is None and not self.removed:
             total = len(candidates)
