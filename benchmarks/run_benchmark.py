@@ -41,8 +41,9 @@ class Measured:
 class Simulators:
     """`python -m agent_runs.simulators` in its own process, so its CPU is not the client's."""
 
-    def __init__(self, runs: int, latency: float = 0.0) -> None:
+    def __init__(self, runs: int, latency: float = 0.0, seed: int = 7) -> None:
         command = [PYTHON, "-m", "agent_runs.simulators", "--runs", str(runs), "--latency", str(latency)]
+        command += ["--seed", str(seed)]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         ready = orjson.loads(self.process.stdout.readline())
@@ -170,6 +171,37 @@ def parallel_backfill(runs: int, latency: float, workers: int, root: Path) -> li
     ]
 
 
+def several_accounts(runs: int, latency: float, root: Path) -> list[tuple[str, str, Measured, str]]:
+    """One, two and four TinyFish accounts (each its own simulator), configured as named accounts."""
+    rows = []
+    label = f"{runs:,} TinyFish runs an account, {latency * 1000:.0f} ms a page"
+    for count in (1, 2, 4):
+        simulators = [Simulators(runs, latency, seed=100 + index) for index in range(count)]
+        try:
+            work = fresh_dir(root, f"accounts-{count}")
+            (work / ".dlt").mkdir()
+            (work / ".dlt" / "secrets.toml").write_text(
+                "".join(
+                    f'[sources.agent_runs.accounts.account_{index}]\nprovider = "tinyfish"\n'
+                    f'api_key = "{sim.env["TINYFISH_API_KEY"]}"\nbase_url = "{sim.env["TINYFISH_BASE_URL"]}"\n'
+                    for index, sim in enumerate(simulators)
+                )
+            )
+            measured = measure([AGENT_RUNS, "load", "--provider", "tinyfish"], load_env(work), work)
+            rows.append(
+                (
+                    label,
+                    f"agent-runs load, {count} account{'s' * (count > 1)}",
+                    measured,
+                    f"{count_rows(work / 'agent-runs.duckdb'):,} rows",
+                )
+            )
+        finally:
+            for simulator in simulators:
+                simulator.stop()
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, nargs="+", default=[100_000, 1_000_000], help="runs per provider")
@@ -177,6 +209,8 @@ def main() -> None:
     parser.add_argument("--latency-runs", type=int, default=20_000)
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--accounts-runs", type=int, default=3000, help="runs per account (several accounts)")
+    parser.add_argument("--accounts-latency", type=float, default=0.05)
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--postgres", help="a PostgreSQL DSN: also load there (at sizes up to --peer-max-runs)")
     args = parser.parse_args()
@@ -188,6 +222,7 @@ def main() -> None:
             rows += throughput(runs, root, args.peer_max_runs, args.postgres)
             print(f"done: {runs:,} runs", file=sys.stderr)
         rows += parallel_backfill(args.latency_runs, args.latency, args.workers, root)
+        rows += several_accounts(args.accounts_runs, args.accounts_latency, root)
 
     command = "python benchmarks/run_benchmark.py " + " ".join(sys.argv[1:])
     lines = [

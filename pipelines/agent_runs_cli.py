@@ -77,7 +77,7 @@ def cli(verbose: bool) -> None:
     "--destination",
     default="duckdb",
     show_default=True,
-    help=f"Any dlt destination; duckdb writes ./{DEFAULT_DUCKDB_FILE}, filesystem writes Parquet.",
+    help=f"Any dlt destination; duckdb writes ./{DEFAULT_DUCKDB_FILE}, filesystem writes a Delta table of Parquet files.",
 )
 @click.option("--dataset", default=DATASET_NAME, show_default=True, help="Dataset (schema) to load into.")
 @click.option("--since", type=UtcDateTime(), help="First load: only runs created at or after this time.")

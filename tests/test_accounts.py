@@ -11,7 +11,8 @@ import dlt
 import pytest
 
 from agent_runs import NoProviderConfigured, agent_runs_source
-from agent_runs.simulators import BrowserbaseSimulator
+from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator
+from agent_runs_pipeline import load_runs
 from conftest import BROWSERBASE_KEY, TINYFISH_KEY, agent_runs, assert_table_equals_api, read_runs
 
 AGENCY_KEY = "bb-agency-key-7c1e9d3b5a2f4e60"
@@ -57,6 +58,25 @@ def test_named_accounts_load_side_by_side_with_their_own_cursors(
     assert AGENCY_KEY not in first.stdout + first.stderr + again.stdout + again.stderr
     rows = read_runs(workdir / "agent-runs.duckdb")
     assert {row["account"] for row in rows.values()} == {"default", "client_b"}
+
+
+def test_accounts_are_extracted_at_the_same_time(workdir: Path) -> None:
+    # Pages answered 20 ms late; one account after the other, the first would be walked to its end
+    # (30 pages) before the second's first request. At the same time, their listings overlap.
+    with (
+        TinyFishSimulator(api_key="tf-key-one", runs=3000, seed=41, latency_s=0.02) as one,
+        TinyFishSimulator(api_key="tf-key-two", runs=3000, seed=42, latency_s=0.02) as two,
+    ):
+        accounts = {
+            name: {"provider": "tinyfish", "api_key": simulator.api_key, "base_url": simulator.base_url}
+            for name, simulator in (("one", one), ("two", two))
+        }
+        load_runs(source=agent_runs_source(accounts=accounts))
+        assert_table_equals_api(workdir, "tinyfish", one, account="one")
+        assert_table_equals_api(workdir, "tinyfish", two, account="two")
+    listing_one, listing_two = ([request.answered_at for request in sim.requests] for sim in (one, two))
+    assert len(listing_one) >= 30 and len(listing_two) >= 30
+    assert listing_two[0] < listing_one[-1] and listing_one[0] < listing_two[-1]
 
 
 @pytest.mark.parametrize(

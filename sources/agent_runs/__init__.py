@@ -104,9 +104,11 @@ def list_runs(
     account: Account,
     created_at: dlt.sources.incremental[datetime],
     workers: int = 1,
-) -> Iterator[pa.Table]:
+) -> Iterator[pa.Table | None]:
     """Every page of the account's list-runs endpoint within the incremental window, as Arrow
-    tables of `runs` rows; runs still open are remembered so later loads bring them up to date."""
+    tables of `runs` rows; runs still open are remembered so later loads bring them up to date.
+    While the next page is on its way it yields None, dlt's signal to go on with other resources:
+    that is how several accounts are extracted at once, each walked by its own threads."""
     provider = account.provider
     open_runs = OpenRuns(dlt.current.resource_state())
     rate_limit = RateLimit()
@@ -119,6 +121,9 @@ def list_runs(
         logger.info("%s: walking %d created-at windows with %d workers", provider.display_name, len(windows), workers)
     tables, rows = [], 0
     for page in walk_windows(provider, new_client, windows, workers, account.name):
+        if page is None:  # still on its way: dlt serves the other accounts' resources meanwhile
+            yield None
+            continue
         open_runs.note_listed(page)
         tables.append(page.table)
         rows += page.table.num_rows

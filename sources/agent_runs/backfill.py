@@ -8,7 +8,6 @@ once. For a first load the oldest run is found by probing (`limit=1` requests, s
 so the windows cover the history rather than years of nothing.
 """
 
-import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ from .helpers import Provider, RunsPage, http_failure, json_body, paginate_runs
 from .settings import EARLIEST_RUN_PROBE, MIN_BACKFILL_WINDOW, PROBE_RESOLUTION, WINDOWS_PER_WORKER
 
 NewClient = Callable[[], RESTClient]
+PAGE_WAIT_S = 0.01  # how long to wait for a page before saying none is ready
 
 
 class Window(NamedTuple):
@@ -102,10 +102,10 @@ def history_span(
 
 def walk_windows(
     provider: Provider, new_client: NewClient, windows: list[Window], workers: int, account: str
-) -> Iterator[RunsPage]:
+) -> Iterator[RunsPage | None]:
     """Every page of every window, trimmed to it; windows walked `workers` at a time, in threads, so
     the next pages are fetched while dlt writes this one. At most a few pages a worker wait in
-    memory, so memory stays flat however long the history."""
+    memory, so memory stays flat however long the history. None while no page is ready yet."""
     pages: queue.Queue[RunsPage] = queue.Queue(maxsize=2 * workers)
     stop = threading.Event()
 
@@ -126,8 +126,11 @@ def walk_windows(
     pending: set[Future[None]] = {pool.submit(walk, window) for window in windows}
     try:
         while pending or not pages.empty():
-            with contextlib.suppress(queue.Empty):
-                yield pages.get(timeout=0.05)
+            try:
+                page = pages.get(timeout=PAGE_WAIT_S)
+            except queue.Empty:
+                page = None
+            yield page
             for future in [future for future in pending if future.done()]:
                 pending.discard(future)
                 future.result()  # a window that failed fails the load

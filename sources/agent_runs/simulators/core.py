@@ -238,6 +238,7 @@ class RecordedRequest:
     params: dict[str, str]
     status: int
     records: int
+    answered_at: float = field(default_factory=time.monotonic)  # to order requests across simulators
 
 
 class ApiError(Exception):
