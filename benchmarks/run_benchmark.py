@@ -23,7 +23,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import orjson
 
 HERE = Path(__file__).resolve().parent
@@ -84,16 +83,30 @@ def load_env(directory: Path) -> dict[str, str]:
     return {"DLT_DATA_DIR": str(directory / "dlt"), "RUNTIME__LOG_LEVEL": "WARNING"}
 
 
-def runs_in(database: Path, table: str = "agent_runs.runs") -> list[tuple[object, ...]]:
-    """Every loaded row without dlt's load id, sorted: what two loads must agree on."""
-    with duckdb.connect(str(database), read_only=True) as connection:
-        columns = [row[0] for row in connection.execute(f"DESCRIBE {table}").fetchall() if row[0] != "_dlt_load_id"]
-        return connection.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY provider, run_id").fetchall()
+def query(database: Path, sql: str) -> list[list[object]]:
+    """A query on a loaded DuckDB file, run in a child process: Linux passes a process's peak RSS on
+    to every process it starts (ru_maxrss survives fork and exec), so reading the table here would
+    inflate the figures of every load measured after it."""
+    code = (
+        "import duckdb, orjson, sys; connection = duckdb.connect(sys.argv[1], read_only=True); "
+        "print(orjson.dumps(connection.execute(sys.argv[2]).fetchall(), default=str).decode())"
+    )
+    answer = subprocess.run([PYTHON, "-c", code, str(database), sql], capture_output=True, check=True)
+    return orjson.loads(answer.stdout)
+
+
+def runs_digest(database: Path, table: str = "agent_runs.runs") -> tuple[int, int]:
+    """Row count and an order-free checksum of every loaded value but dlt's load id: what two loads
+    must agree on."""
+    columns = [row[0] for row in query(database, f"DESCRIBE {table}") if row[0] != "_dlt_load_id"]
+    count, checksum = query(
+        database, f"SELECT count(*), sum(hash({', '.join(columns)})::HUGEINT)::VARCHAR FROM {table}"
+    )[0]
+    return int(count), int(checksum)
 
 
 def count_rows(database: Path) -> int:
-    with duckdb.connect(str(database), read_only=True) as connection:
-        return connection.execute("SELECT count(*) FROM agent_runs.runs").fetchone()[0]
+    return int(query(database, "SELECT count(*) FROM agent_runs.runs")[0][0])
 
 
 def postgres_rows(dsn: str, dataset: str) -> int:
@@ -159,14 +172,14 @@ def parallel_backfill(runs: int, latency: float, workers: int, root: Path) -> li
             work = fresh_dir(root, f"workers-{count}")
             results[count] = (
                 measure([AGENT_RUNS, "load", "--workers", str(count)], {**simulators.env, **load_env(work)}, work),
-                runs_in(work / "agent-runs.duckdb"),
+                runs_digest(work / "agent-runs.duckdb"),
             )
     finally:
         simulators.stop()
     (one, one_rows), (many, many_rows) = results[1], results[workers]
     identical = "identical rows" if one_rows == many_rows else "ROWS DIFFER"
     return [
-        (label, "agent-runs load --workers 1", one, f"{len(one_rows):,} rows"),
+        (label, "agent-runs load --workers 1", one, f"{one_rows[0]:,} rows"),
         (label, f"agent-runs load --workers {workers}", many, f"{one.wall_s / many.wall_s:.1f}x faster, {identical}"),
     ]
 

@@ -104,6 +104,7 @@ def list_runs(
     account: Account,
     created_at: dlt.sources.incremental[datetime],
     workers: int = 1,
+    max_age: timedelta = OPEN_RUNS_MAX_AGE,
 ) -> Iterator[pa.Table | None]:
     """Every page of the account's list-runs endpoint within the incremental window, as Arrow
     tables of `runs` rows; runs still open are remembered so later loads bring them up to date.
@@ -132,6 +133,9 @@ def list_runs(
             tables, rows = [], 0
     if rows:
         yield pa.concat_tables(tables)
+    given_up = open_runs.give_up_older_than(max_age)  # a first load sees every zombie of the history
+    if given_up:
+        logger.info("%s: not following %d runs open since long before the newest", provider.display_name, len(given_up))
 
 
 def refresh_open_runs(account: Account, max_age: timedelta = OPEN_RUNS_MAX_AGE) -> Iterator[pa.Table]:
@@ -140,13 +144,9 @@ def refresh_open_runs(account: Account, max_age: timedelta = OPEN_RUNS_MAX_AGE) 
     A run the API no longer knows (404) keeps its last-seen row, with `missing_from_api_at` set."""
     provider = account.provider
     open_runs = OpenRuns(dlt.current.resource_state(f"{account.resource_prefix}_runs"))
+    report = {"open": len(open_runs.runs), "by_listing": 0, "listing_pages": 0, "by_id": 0, "missing": 0}
+    report["given_up"] = len(open_runs.give_up_older_than(max_age))
     created = open_runs.created()
-    report = {"open": len(created), "by_listing": 0, "listing_pages": 0, "by_id": 0, "missing": 0, "given_up": 0}
-    if open_runs.newest_created is not None:  # the API's own clock: robust to skew and to quiet weeks
-        cutoff = open_runs.newest_created - max_age
-        for run_id in [run_id for run_id, moment in created.items() if moment < cutoff]:
-            del created[run_id], open_runs.runs[run_id]
-            report["given_up"] += 1
     client = account.client()
 
     unseen = set(created)
@@ -215,6 +215,7 @@ def runs_resource(
     since: datetime | None = None,
     until: datetime | None = None,
     workers: int = 1,
+    open_runs_max_age: timedelta = OPEN_RUNS_MAX_AGE,
 ) -> DltResource:
     """New runs of an account as a merge resource into `runs`, incremental on created_at; its own
     state (named `<provider>[_<account>]_runs`) keeps each account's cursor and open runs apart.
@@ -227,7 +228,7 @@ def runs_resource(
         row_order=account.provider.row_order,
         primary_key=PRIMARY_KEY,
     )
-    return resource(account, created_at=created_at, workers=workers)
+    return resource(account, created_at=created_at, workers=workers, max_age=open_runs_max_age)
 
 
 def open_runs_resource(account: Account, max_age: timedelta = OPEN_RUNS_MAX_AGE) -> DltResource:
@@ -303,7 +304,7 @@ def agent_runs_source(
         for account in these:
             # The refresh goes first, so it works on the open runs of earlier loads only.
             resources.append(open_runs_resource(account, max_age))
-            resources.append(runs_resource(account, since, until, workers))
+            resources.append(runs_resource(account, since, until, workers, max_age))
     if not resources:
         raise NoProviderConfigured(
             "No API key configured. Set TINYFISH_API_KEY and/or BROWSERBASE_API_KEY (or add them under "

@@ -9,7 +9,7 @@ those listings has ended (or paused, or moved on between two requests) and is fe
 runs whose record changed are loaded again. State is saved by dlt only with the load it describes.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -71,6 +71,18 @@ class OpenRuns:
             for record_id, record in zip(page.table["run_id"].to_pylist(), page.records, strict=True)
         ]
         return page if all(differs) else page.where(pa.array(differs, pa.bool_()))
+
+    def give_up_older_than(self, max_age: timedelta) -> list[str]:
+        """Stop following runs created more than max_age before the newest listed run (the API's own
+        clock: robust to skew and to quiet weeks); their rows keep what was last seen."""
+        newest = self.newest_created
+        if newest is None:
+            return []
+        cutoff = newest - max_age
+        given_up = [run_id for run_id, run in self.runs.items() if parse_timestamp(run["created_at"]) < cutoff]
+        for run_id in given_up:
+            del self.runs[run_id]
+        return given_up
 
     def created(self) -> dict[str, datetime]:
         return {run_id: parse_timestamp(run["created_at"]) for run_id, run in self.runs.items()}
