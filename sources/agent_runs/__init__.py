@@ -38,7 +38,7 @@ from .helpers import (
     runs_table,
 )
 from .open_runs import OpenRuns
-from .schema import DEFAULT_ACCOUNT, RUNS_COLUMNS, TERMINAL_STATUSES, UNIFIED_STATUSES
+from .schema import DEFAULT_ACCOUNT, RUNS_COLUMNS, TERMINAL_STATUSES, UNIFIED_STATUSES, parse_timestamp
 from .settings import OPEN_RUNS_MAX_AGE, PRIMARY_KEY, REFRESH_WORKERS, ROWS_PER_TABLE, ROWS_PER_YIELD, TABLE_NAME
 from .tinyfish import TINYFISH
 
@@ -146,7 +146,8 @@ def refresh_open_runs(account: Account, max_age: timedelta = OPEN_RUNS_MAX_AGE) 
     open_runs = OpenRuns(dlt.current.resource_state(f"{account.resource_prefix}_runs"))
     report = {"open": len(open_runs.runs), "by_listing": 0, "listing_pages": 0, "by_id": 0, "missing": 0}
     report["given_up"] = len(open_runs.give_up_older_than(max_age))
-    created = open_runs.created()
+    remembered = dict(open_runs.runs)  # the listing may stop following some of them meanwhile
+    created = {run_id: parse_timestamp(run["created_at"]) for run_id, run in remembered.items()}
     client = account.client()
 
     unseen = set(created)
@@ -180,10 +181,13 @@ def refresh_open_runs(account: Account, max_age: timedelta = OPEN_RUNS_MAX_AGE) 
                 open_runs.note_refreshed(page)
                 if page.table.num_rows:
                     yield page.table
-            gone = [open_runs.runs.pop(run_id)["record"] for run_id, record in batch if record is None]
+            gone = [run_id for run_id, record in batch if record is None]
             if gone:  # gone from the API: keep the last-seen row, flagged, and stop following it
                 report["missing"] += len(gone)
-                yield flagged_missing(runs_table(provider, gone, "open runs state", account.name))
+                for run_id in gone:
+                    open_runs.runs.pop(run_id, None)
+                last_seen = [remembered[run_id]["record"] for run_id in gone]
+                yield flagged_missing(runs_table(provider, last_seen, "open runs state", account.name))
     report["still_open"] = len(open_runs.runs)
     open_runs.state["last_refresh"] = report
 

@@ -83,6 +83,3 @@ class OpenRuns:
         for run_id in given_up:
             del self.runs[run_id]
         return given_up
-
-    def created(self) -> dict[str, datetime]:
-        return {run_id: parse_timestamp(run["created_at"]) for run_id, run in self.runs.items()}
