@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from agent_runs_pipeline import load_runs
+from agent_runs_pipeline import load_runs, make_pipeline
 from conftest import ID_FIELD, read_runs
 
 PROVIDERS = ["tinyfish", "browserbase"]
@@ -120,3 +120,13 @@ def test_since_and_until_narrow_the_load_exactly(
     load_runs(providers=[provider], since=since, until=until)
     expected = {record[ID_FIELD[provider]] for record in view if since <= created(provider, record) < until}
     assert loaded_ids(workdir, provider) == expected
+
+
+def test_the_default_duckdb_file_is_loaded_with_little_memory(provider_env: dict[str, str], workdir: Path) -> None:
+    summary = load_runs(providers=["browserbase"])
+    pipeline, _ = make_pipeline("duckdb", summary.dataset_name, summary.pipeline_name)
+    with pipeline.sql_client() as client:
+        [(memory_limit, threads)] = client.execute_sql(
+            "SELECT current_setting('memory_limit'), current_setting('threads')"
+        )
+    assert (memory_limit, threads) == ("61.0 MiB", 1)  # DuckDB spells 64MB (decimal) in MiB

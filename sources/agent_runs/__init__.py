@@ -120,7 +120,7 @@ def list_runs(
     windows = plan_windows(provider, new_client, created_at.start_value, created_at.end_value, workers)
     if len(windows) > 1:
         logger.info("%s: walking %d created-at windows with %d workers", provider.display_name, len(windows), workers)
-    tables, rows = [], 0
+    tables, rows, given_up = [], 0, 0
     for page in walk_windows(provider, new_client, windows, workers, account.name):
         if page is None:  # still on its way: dlt serves the other accounts' resources meanwhile
             yield None
@@ -131,11 +131,14 @@ def list_runs(
         if rows >= ROWS_PER_TABLE:  # dlt's cost per item is fixed: hand it a few thousand rows at a time
             yield pa.concat_tables(tables)
             tables, rows = [], 0
+            # A first load meets every zombie of the history: keep only the recent ones in memory.
+            given_up += len(open_runs.give_up_older_than(max_age))
     if rows:
         yield pa.concat_tables(tables)
-    given_up = open_runs.give_up_older_than(max_age)  # a first load sees every zombie of the history
+    given_up += len(open_runs.give_up_older_than(max_age))
     if given_up:
-        logger.info("%s: not following %d runs open since long before the newest", provider.display_name, len(given_up))
+        logger.info("%s: not following %d runs open since long before the newest", provider.display_name, given_up)
+    pa.default_memory_pool().release_unused()  # Arrow keeps freed pages for reuse; the load step needs them more
 
 
 def refresh_open_runs(account: Account, max_age: timedelta = OPEN_RUNS_MAX_AGE) -> Iterator[pa.Table]:
