@@ -20,7 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.common.destination import Destination
 from dlt.common.libs.deltalake import get_delta_tables
+from dlt.destinations.exceptions import DatabaseException
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+from dlt.destinations.sql_client import SqlClientBase
 from dlt.extract import DltSource
 from dlt.pipeline.pipeline import Pipeline
 from filelock import FileLock, Timeout
@@ -28,7 +30,7 @@ from filelock import FileLock, Timeout
 from agent_runs import PROVIDERS, SOURCE_NAME, agent_runs_source
 from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, OPEN_RUNS_MAX_AGE, TABLE_NAME
 from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator
-from agent_runs.views import view_statements
+from agent_runs.views import VIEWS, view_statements
 
 DEFAULT_FILESYSTEM_DIR = "agent-runs-files"
 DEMO_RUNS_PER_PROVIDER = 3000
@@ -132,10 +134,11 @@ def load_runs(
         as_delta_tables(source)
     with only_load_of(pipeline):
         load_info = pipeline.run(source, refresh="drop_sources" if full_refresh else None)
-    create_views(pipeline)
+    runs_by_provider = runs_loaded(pipeline, load_info.loads_ids, providers_of(source))
+    create_views(pipeline, only_if_missing=not full_refresh and not any(runs_by_provider.values()))
     seconds = time.monotonic() - started
     return LoadSummary(
-        runs_by_provider=runs_loaded(pipeline, load_info.loads_ids, providers_of(source)),
+        runs_by_provider=runs_by_provider,
         seconds=seconds,
         destination=destination,
         dataset_name=dataset_name,
@@ -163,17 +166,29 @@ def as_delta_tables(source: DltSource) -> None:
         resource.apply_hints(table_format="delta", write_disposition={"disposition": "merge", "strategy": "upsert"})
 
 
-def create_views(pipeline: Pipeline) -> None:
+def create_views(pipeline: Pipeline, only_if_missing: bool = False) -> None:
     """(Re)create the analytics views (views.py) beside `runs`, in the destination's dialect; file
-    destinations have no views, and neither does a dataset that has no `runs` table yet."""
+    destinations have no views, and neither does a dataset that has no `runs` table yet. A load
+    that changed no row only creates the views that are missing (translating them costs ≈ 0.2 s)."""
     dialect = pipeline.destination.capabilities().sqlglot_dialect
     if writes_files(pipeline) or dialect is None or not has_runs_table(pipeline):
         return
     with pipeline.sql_client() as client:
+        if only_if_missing and existing_views(client) >= set(VIEWS):
+            return
         for statement in view_statements(
             client.make_qualified_table_name(TABLE_NAME), client.make_qualified_table_name, dialect
         ):
             client.execute_sql(statement)
+
+
+def existing_views(client: SqlClientBase[Any]) -> set[str]:
+    """The views in the dataset, from information_schema; none when the destination cannot say."""
+    query = "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_type = 'VIEW'"
+    try:
+        return {name for (name,) in client.execute_sql(query, client.dataset_name) or []}
+    except DatabaseException:
+        return set()
 
 
 class LoadAlreadyRunning(RuntimeError):

@@ -125,3 +125,22 @@ def test_one_definition_serves_both_dialects() -> None:
     assert len(postgres) == len(duckdb_sql) == len(VIEWS)
     durations = list(VIEWS).index("run_durations")
     assert "WITHIN GROUP" in postgres[durations] and "QUANTILE_CONT" in duckdb_sql[durations]
+
+
+def test_a_load_that_changed_nothing_only_creates_missing_views(
+    provider_env: dict[str, str], tinyfish: Any, workdir: Path
+) -> None:
+    load_runs(providers=["tinyfish"])
+    database = str(workdir / "agent-runs.duckdb")
+    with duckdb.connect(database) as connection:
+        connection.execute("CREATE OR REPLACE VIEW agent_runs.open_runs AS SELECT 1 AS marker")
+    assert load_runs(providers=["tinyfish"]).total_runs == 0  # the API's clock has not moved
+    with duckdb.connect(database) as connection:
+        assert view(connection, "open_runs") == [{"marker": 1}]  # not translated and replaced again
+        connection.execute("DROP VIEW agent_runs.run_failures")
+    load_runs(providers=["tinyfish"])
+    with duckdb.connect(database) as connection:
+        assert {
+            row[0] for row in connection.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+        } == set(VIEWS)
+        assert "marker" not in view(connection, "open_runs")[0]
