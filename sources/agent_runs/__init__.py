@@ -167,8 +167,7 @@ def refresh_open_runs(account: Account, max_age: timedelta = OPEN_RUNS_MAX_AGE) 
                 page = page.where(mine)
                 unseen.difference_update(page.table["run_id"].to_pylist())
                 report["by_listing"] += page.table.num_rows
-                page = open_runs.changed(page)
-                open_runs.note_refreshed(page)
+                page = open_runs.note_refreshed(page)
                 if page.table.num_rows:
                     yield page.table
 
@@ -180,8 +179,7 @@ def refresh_open_runs(account: Account, max_age: timedelta = OPEN_RUNS_MAX_AGE) 
             found = [record for _, record in batch if record is not None]
             if found:
                 page = RunsPage(found, runs_table(provider, found, f"{provider.runs_path}/{{run_id}}", account.name))
-                page = open_runs.changed(page)
-                open_runs.note_refreshed(page)
+                page = open_runs.note_refreshed(page)
                 if page.table.num_rows:
                     yield page.table
             gone = [run_id for run_id, record in batch if record is None]

@@ -53,24 +53,25 @@ class OpenRuns:
             if run_id not in self.runs:
                 self.runs[run_id] = {"created_at": moment.isoformat(), "record": record}
 
-    def note_refreshed(self, page: RunsPage) -> None:
-        """Keep the page's runs that are still open up to date; forget the ones that ended."""
-        ended = pc.is_in(page.table["status"], TERMINAL).to_pylist()
+    def note_refreshed(self, page: RunsPage) -> RunsPage:
+        """Keep the page's runs that are still open up to date and forget the ones that ended. Returns
+        the runs whose record changed since last seen: the only ones worth loading again."""
         run_ids = page.table["run_id"].to_pylist()
+        changed = [
+            record != self.runs.get(run_id, {}).get("record")
+            for run_id, record in zip(run_ids, page.records, strict=True)
+        ]
+        if not all(changed):
+            page = page.where(pa.array(changed, pa.bool_()))
+            run_ids = page.table["run_id"].to_pylist()
+        ended = pc.is_in(page.table["status"], TERMINAL).to_pylist()
         created = page.table["created_at"].to_pylist()
         for run_id, moment, record, is_ended in zip(run_ids, created, page.records, ended, strict=True):
             if is_ended:
                 self.runs.pop(run_id, None)
             else:
                 self.runs[run_id] = {"created_at": moment.isoformat(), "record": record}
-
-    def changed(self, page: RunsPage) -> RunsPage:
-        """The page's runs whose record differs from the one last seen (the rest are loaded as is)."""
-        differs = [
-            record != self.runs.get(record_id, {}).get("record")
-            for record_id, record in zip(page.table["run_id"].to_pylist(), page.records, strict=True)
-        ]
-        return page if all(differs) else page.where(pa.array(differs, pa.bool_()))
+        return page
 
     def give_up_older_than(self, max_age: timedelta) -> list[str]:
         """Stop following runs created more than max_age before the newest listed run (the API's own
