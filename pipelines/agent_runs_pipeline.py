@@ -19,7 +19,6 @@ import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.common.destination import Destination
-from dlt.common.libs.deltalake import get_delta_tables
 from dlt.destinations.exceptions import DatabaseException
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.destinations.sql_client import SqlClientBase
@@ -239,6 +238,8 @@ def runs_loaded(pipeline: Pipeline, load_ids: Sequence[str], providers: Sequence
     if not load_ids:
         return counts
     if writes_files(pipeline):  # read the Delta table itself
+        from dlt.common.libs.deltalake import get_delta_tables  # deltalake costs 20 MiB: only where used
+
         table = get_delta_tables(pipeline, TABLE_NAME)[TABLE_NAME].to_pyarrow_table(
             columns=["provider", "_dlt_load_id"]
         )

@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.common.jsonpath import compile_path
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth
@@ -183,10 +184,8 @@ class RunsPage(NamedTuple):
 
     def where(self, mask: pa.ChunkedArray | pa.Array) -> "RunsPage":
         """Only the runs the boolean mask selects."""
-        keep = mask.to_pylist()
-        return RunsPage(
-            [record for record, kept in zip(self.records, keep, strict=True) if kept], self.table.filter(mask)
-        )
+        positions = pc.indices_nonzero(mask)
+        return RunsPage([self.records[position] for position in positions.to_pylist()], self.table.take(positions))
 
 
 def paginate_runs(

@@ -9,8 +9,10 @@ is ever dropped.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
+from itertools import compress, repeat
+from types import NoneType
 from typing import Any
 
 import orjson
@@ -118,6 +120,14 @@ def unified_status(provider_status: Any) -> str:
     return lower if lower in UNIFIED_STATUSES else "unknown"
 
 
+def _unified_statuses(provider_status: pa.Array) -> pa.Array:
+    """The status column, reading each distinct spelling once (a value that is not text is null
+    here, and reads as unknown, as it does in unified_status)."""
+    spellings = pc.unique(provider_status)
+    unified = pa.array([unified_status(spelling) for spelling in spellings.to_pylist()], pa.string())
+    return pc.fill_null(pc.take(unified, pc.index_in(provider_status, spellings)), "unknown")
+
+
 def parse_timestamp(value: Any) -> datetime:
     """Any RFC 3339 / ISO 8601 form the APIs use (`Z`, `.123Z`, `+00:00`) as an aware UTC datetime,
     exact to the microsecond (finer digits are truncated). A value with no offset is read as UTC."""
@@ -189,8 +199,7 @@ def _column_array(data_type: str, values: list[Any]) -> tuple[pa.Array, list[int
     arrow_type = ARROW_TYPES[data_type]
     if data_type == "json":
         return pa.array([None if value is None else json_text(value) for value in values], arrow_type), []
-    expected = EXPECTED_TYPES[data_type]
-    if all(value is None or type(value) is expected for value in values):
+    if set(map(type, values)) <= {EXPECTED_TYPES[data_type], NoneType}:
         try:
             if data_type == "timestamp":
                 return pa.array(values, pa.string()).cast(arrow_type), []
@@ -215,8 +224,31 @@ def _column_array(data_type: str, values: list[Any]) -> tuple[pa.Array, list[int
 def _field_values(records: list[dict[str, Any]], path: tuple[str, ...]) -> list[Any]:
     head = path[0]
     if len(path) == 1:
-        return [record.get(head) for record in records]
+        return list(map(dict.get, records, repeat(head)))
     return [parent.get(path[1]) if type(parent := record.get(head)) is dict else None for record in records]
+
+
+def _records_with_unknown_fields(records: list[dict[str, Any]], fields: FieldMap) -> set[int]:
+    """Positions of the records holding a field no column takes, found key by key for the whole
+    page (a few unknown keys a page at most), not record by record."""
+    known: dict[str, set[str]] = {}
+    for path in fields.values():
+        known.setdefault(path[0], set()).update(path[1:])
+    positions: set[int] = set()
+
+    def holding_unknown(dicts: list[dict[str, Any]], keys: Collection[str]) -> None:
+        for key in set().union(*dicts).difference(keys):
+            positions.update(compress(range(len(dicts)), map(dict.__contains__, dicts, repeat(key))))
+
+    holding_unknown(records, known.keys())
+    for head, keys in known.items():
+        if not keys:
+            continue
+        parents = _field_values(records, (head,))
+        if not set(map(type, parents)) <= {dict, NoneType}:  # a parent of the wrong type stays whole in extra
+            positions.update(index for index, parent in enumerate(parents) if type(parent) not in (dict, NoneType))
+        holding_unknown([parent if type(parent) is dict else {} for parent in parents], keys)
+    return positions
 
 
 def _leftover(record: Mapping[str, Any], fields: FieldMap, rejected: set[str]) -> dict[str, Any] | None:
@@ -254,7 +286,7 @@ def to_table(
     """A page of API records as `runs` rows in Arrow, column by column: dlt writes it to Parquet
     as it is, skipping its row-by-row normaliser."""
     for record in records:
-        if not isinstance(record, Mapping):
+        if not isinstance(record, dict):
             raise InvalidRecord(f"expected a run object, got {type(record).__name__}: {_preview(record)}")
     arrays: dict[str, pa.Array] = {}
     rejected_by_row: dict[int, set[str]] = {}
@@ -267,30 +299,15 @@ def to_table(
             record = records[arrays[column].is_null().index(True).as_py()]
             raise InvalidRecord(f"run without a valid `{'.'.join(fields[column])}`: {_preview(record)}")
 
-    top_keys = {path[0] for path in fields.values()}
-    nested_keys: dict[str, set[str]] = {}
-    for path in fields.values():
-        if len(path) > 1:
-            nested_keys.setdefault(path[0], set()).add(path[1])
-    extras = []
-    for position, record in enumerate(records):
-        if (
-            position not in rejected_by_row
-            and record.keys() <= top_keys
-            and all(
-                (parent := record.get(head)) is None or (type(parent) is dict and parent.keys() <= keys)
-                for head, keys in nested_keys.items()
-            )
-        ):
-            extras.append(None)  # the common case: every field has its column
-        else:
-            leftover = _leftover(record, fields, rejected_by_row.get(position, set()))
-            extras.append(None if leftover is None else json_text(leftover))
+    extras: list[str | None] = [None] * len(records)  # the common case: every field has its column
+    for position in _records_with_unknown_fields(records, fields).union(rejected_by_row):
+        leftover = _leftover(records[position], fields, rejected_by_row.get(position, set()))
+        extras[position] = None if leftover is None else json_text(leftover)
 
     count = len(records)
     arrays["provider"] = pa.array([provider] * count, pa.string())
     arrays["account"] = pa.array([account] * count, pa.string())
-    arrays["status"] = pa.array([unified_status(value) for value in _field_values(records, fields["provider_status"])])
+    arrays["status"] = _unified_statuses(arrays["provider_status"])
     if "started_at" in arrays and "finished_at" in arrays:
         elapsed_us = pc.subtract(arrays["finished_at"], arrays["started_at"]).cast(pa.int64())
         arrays["duration_s"] = pc.divide(elapsed_us.cast(pa.float64()), 1e6)
