@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from agent_runs_pipeline import load_runs, make_pipeline
@@ -130,3 +131,4 @@ def test_the_default_duckdb_file_is_loaded_with_little_memory(provider_env: dict
             "SELECT current_setting('memory_limit'), current_setting('threads')"
         )
     assert (memory_limit, threads) == ("61.0 MiB", 1)  # DuckDB spells 64MB (decimal) in MiB
+    assert pa.default_memory_pool().backend_name == "system"  # gives freed Arrow buffers back at once

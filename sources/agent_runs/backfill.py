@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from dlt.sources.helpers.rest_client import RESTClient
 
 from .helpers import Provider, RunsPage, http_failure, json_body, paginate_runs
+from .open_runs import ListedPage
 from .settings import EARLIEST_RUN_PROBE, MIN_BACKFILL_WINDOW, PROBE_RESOLUTION, WINDOWS_PER_WORKER
 
 NewClient = Callable[[], RESTClient]
@@ -102,20 +103,20 @@ def history_span(
 
 def walk_windows(
     provider: Provider, new_client: NewClient, windows: list[Window], workers: int, account: str
-) -> Iterator[RunsPage | None]:
+) -> Iterator[ListedPage | None]:
     """Every page of every window, trimmed to it; windows walked `workers` at a time, in threads, so
     the next pages are fetched while dlt writes this one. At most a few pages a worker wait in
     memory, so memory stays flat however long the history. None while no page is ready yet."""
-    pages: queue.Queue[RunsPage] = queue.Queue(maxsize=2 * workers)
+    pages: queue.Queue[ListedPage] = queue.Queue(maxsize=2 * workers)
     stop = threading.Event()
 
     def walk(window: Window) -> None:
         client = new_client()
         for page in paginate_runs(provider, client, params_of(provider, window), account):
-            trimmed = window.trim(page)
+            listed = ListedPage.of(window.trim(page))
             while not stop.is_set():
                 try:
-                    pages.put(trimmed, timeout=0.1)
+                    pages.put(listed, timeout=0.1)
                     break
                 except queue.Full:
                     continue

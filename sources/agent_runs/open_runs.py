@@ -10,7 +10,7 @@ runs whose record changed are loaded again. State is saved by dlt only with the 
 """
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,6 +19,27 @@ from .helpers import RunsPage
 from .schema import TERMINAL_STATUSES, parse_timestamp
 
 TERMINAL = pa.array(sorted(TERMINAL_STATUSES))
+
+
+class ListedPage(NamedTuple):
+    """A page of the listing as the listing resource needs it: its rows, and its open runs in the
+    form they are remembered. The records of ended runs are dropped as soon as the page is read,
+    so pages waiting for dlt hold Arrow rows, not Python dicts."""
+
+    table: pa.Table
+    open_runs: dict[str, dict[str, Any]]  # run_id -> created_at, record
+
+    @classmethod
+    def of(cls, page: RunsPage) -> "ListedPage":
+        is_open = pc.invert(pc.is_in(page.table["status"], TERMINAL))
+        open_runs: dict[str, dict[str, Any]] = {}
+        if pc.any(is_open).as_py():
+            opened = page.where(is_open)
+            for run_id, moment, record in zip(
+                opened.table["run_id"].to_pylist(), opened.table["created_at"].to_pylist(), opened.records, strict=True
+            ):
+                open_runs.setdefault(run_id, {"created_at": moment.isoformat(), "record": record})
+        return cls(page.table, open_runs)
 
 
 class OpenRuns:
@@ -35,7 +56,7 @@ class OpenRuns:
         newest = self.state.get("newest_created_at")
         return parse_timestamp(newest) if newest else None
 
-    def note_listed(self, page: RunsPage) -> None:
+    def note_listed(self, page: "ListedPage") -> None:
         """Remember the page's open runs seen for the first time. Runs already remembered are left
         to the refresh, which loads them only if their record changed: a listing that re-reads a
         boundary run must not update its remembered record first."""
@@ -43,15 +64,8 @@ class OpenRuns:
             newest, known = pc.max(page.table["created_at"]).as_py(), self.newest_created
             if known is None or newest > known:
                 self.state["newest_created_at"] = newest.isoformat()
-        is_open = pc.invert(pc.is_in(page.table["status"], TERMINAL))
-        if not pc.any(is_open).as_py():
-            return
-        page = page.where(is_open)
-        for run_id, moment, record in zip(
-            page.table["run_id"].to_pylist(), page.table["created_at"].to_pylist(), page.records, strict=True
-        ):
-            if run_id not in self.runs:
-                self.runs[run_id] = {"created_at": moment.isoformat(), "record": record}
+        for run_id, run in page.open_runs.items():
+            self.runs.setdefault(run_id, run)
 
     def note_refreshed(self, page: RunsPage) -> RunsPage:
         """Keep the page's runs that are still open up to date and forget the ones that ended. Returns
