@@ -5,10 +5,16 @@ failed (nothing committed is lost: the next run resumes from the last committed 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+
+# The command's process is ours: Arrow takes the system allocator from its first buffer (it reads
+# this when first imported). mimalloc keeps memory per thread; this gives it back at once: a first
+# load of 2 x 100k runs peaks ~17 MiB lower (see load_runs for callers from Python).
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 import click
 from dlt.common.configuration.exceptions import ConfigurationException

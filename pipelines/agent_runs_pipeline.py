@@ -127,8 +127,8 @@ def load_runs(
     )
     pipeline, location = make_pipeline(destination, dataset_name, pipeline_name, progress)
     # Arrow's default allocator (mimalloc) keeps what each page-fetching thread freed for that
-    # thread to reuse; the system allocator hands big buffers back at once, for the same CPU
-    # (2 x 100k runs: 242 instead of 263 MiB at the peak; with 8 workers 267 instead of 303 MiB).
+    # thread to reuse; the system allocator hands it back at once, for the same CPU. The command
+    # sets ARROW_DEFAULT_MEMORY_POOL=system before Arrow starts, which does this fully.
     pa.set_memory_pool(pa.system_memory_pool())
     # The source hands dlt Arrow tables; stamp them with the load id, as dlt does for rows.
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
