@@ -2,8 +2,10 @@
 served from a separate process, compared in the same run with the fetch floor (plain requests +
 orjson, nothing loaded) and with dlt's own `rest_api` source (the peer).
 
-    .venv/bin/python benchmarks/run_benchmark.py                      # 100k and 1M runs per provider
-    .venv/bin/python benchmarks/run_benchmark.py --runs 20000 --latency-runs 5000   # a quick look
+    .venv-bench/bin/python benchmarks/run_benchmark.py                      # 100k and 1M runs per provider
+    .venv-bench/bin/python benchmarks/run_benchmark.py --runs 20000 --latency-runs 5000   # a quick look
+
+(.venv-bench: `pip install -e ".[postgres]"`, what production has; see the README.)
 
 Each contender is its own process; wall time, client CPU (user + system) and peak RSS come from
 os.wait4. Prints a Markdown table (also written to benchmarks/RESULTS.md).
