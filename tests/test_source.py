@@ -9,9 +9,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pytest
 
+from agent_runs.simulators import BrowserbaseSimulator, Fault
 from agent_runs_pipeline import load_runs, make_pipeline
 from conftest import ID_FIELD, read_runs
 
@@ -132,3 +134,22 @@ def test_the_default_duckdb_file_is_loaded_with_little_memory(provider_env: dict
         )
     assert (memory_limit, threads) == ("61.0 MiB", 1)  # DuckDB spells 64MB (decimal) in MiB
     assert pa.default_memory_pool().backend_name == "system"  # gives freed Arrow buffers back at once
+
+
+def test_a_run_listed_on_two_pages_of_one_load_is_one_row(
+    provider_env: dict[str, str], browserbase: BrowserbaseSimulator, workdir: Path
+) -> None:
+    """Browserbase promises no order: a listing that shifts while it is walked can show a run on two
+    pages. The merge de-duplicates the staged rows (what dlt's `deduplicated` option would skip)."""
+    first, repeated, last = browserbase.current_runs()[:3]
+    browserbase.faults.extend(
+        [
+            Fault(200, body=orjson.dumps({"data": [first, repeated], "limit": 2, "nextCursor": "page-2"})),
+            Fault(200, body=orjson.dumps({"data": [repeated, last], "limit": 2, "nextCursor": None})),
+        ]
+    )
+    summary = load_runs(providers=["browserbase"])
+    assert set(read_runs(workdir / "agent-runs.duckdb")) == {  # read_runs fails on a duplicate row
+        ("browserbase", record["runId"]) for record in (first, repeated, last)
+    }
+    assert summary.runs_by_provider == {"browserbase": 3}
