@@ -20,7 +20,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.common.destination import Destination
 from dlt.destinations.exceptions import DatabaseException
-from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.destinations.sql_client import SqlClientBase
 from dlt.extract import DltSource
 from dlt.pipeline.pipeline import Pipeline
@@ -35,11 +34,6 @@ DEFAULT_FILESYSTEM_DIR = "agent-runs-files"
 DEMO_RUNS_PER_PROVIDER = 3000
 DEMO_DATASET = "agent_runs_demo"
 PROGRESS_EVERY_S = 5.0
-# DuckDB would take most of the machine's memory for the merge of a big first load; capped, it
-# spills to disk instead, so a small scheduler worker can load millions of runs. One thread: the
-# merge is a few seconds either way, and each thread adds its own buffers (2 x 300k runs: 140 MiB
-# and 8.5 s against 205 MiB and 7.8 s with 128MB on two threads).
-DUCKDB_SETTINGS = {"memory_limit": "64MB", "threads": 1, "preserve_insertion_order": False}
 
 
 @dataclass
@@ -79,9 +73,12 @@ class LoadSummary:
 def destination_for(name: str) -> tuple[Destination[Any, Any] | str, str]:
     """The destination, and where it writes. Local defaults need no configuration: DuckDB goes to
     ./agent-runs.duckdb and filesystem to ./agent-runs-files as Delta tables, unless configured."""
-    if name == "duckdb" and not dlt.config.get("destination.duckdb.credentials"):
-        path = str(Path(DEFAULT_DUCKDB_FILE).resolve())
-        return dlt.destinations.duckdb(DuckDbCredentials(path, global_config=DUCKDB_SETTINGS)), path
+    if name == "duckdb":
+        from agent_runs_duckdb import duckdb_destination  # DuckDB itself loads only when it is used
+
+        configured = dlt.config.get("destination.duckdb.credentials")
+        path = None if configured else str(Path(DEFAULT_DUCKDB_FILE).resolve())
+        return duckdb_destination(path), path or "(as configured)"
     if name == "filesystem" and not dlt.config.get("destination.filesystem.bucket_url"):
         path = str(Path(DEFAULT_FILESYSTEM_DIR).resolve())
         return dlt.destinations.filesystem(path), path
