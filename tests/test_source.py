@@ -153,3 +153,22 @@ def test_a_run_listed_on_two_pages_of_one_load_is_one_row(
         ("browserbase", record["runId"]) for record in (first, repeated, last)
     }
     assert summary.runs_by_provider == {"browserbase": 3}
+
+
+def test_a_configured_duckdb_file_gets_the_same_merge(
+    provider_env: dict[str, str], browserbase: BrowserbaseSimulator, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`[destination.duckdb] credentials` (here from the environment) picks the file; the load is
+    the same DuckDB destination, with its cheaper de-duplication of staged rows."""
+    configured = workdir / "elsewhere" / "runs.duckdb"
+    configured.parent.mkdir()
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(configured))
+    first, repeated = browserbase.current_runs()[:2]
+    browserbase.faults.append(
+        Fault(200, body=orjson.dumps({"data": [first, repeated, repeated], "limit": 3, "nextCursor": None}))
+    )
+    summary = load_runs(providers=["browserbase"])
+    assert summary.location == "(as configured)" and not (workdir / "agent-runs.duckdb").exists()
+    assert set(read_runs(configured)) == {("browserbase", first["runId"]), ("browserbase", repeated["runId"])}
+    merge_sql = "".join(path.read_text() for path in (workdir / "dlt-data").rglob("completed_jobs/runs.*.sql"))
+    assert "copy_number > 1" in merge_sql  # repeats were found by (key, rowid), not by numbering whole rows
