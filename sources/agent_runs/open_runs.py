@@ -21,6 +21,11 @@ from .schema import TERMINAL_STATUSES, parse_timestamp
 TERMINAL = pa.array(sorted(TERMINAL_STATUSES))
 
 
+def remembered(created_at: datetime, record: dict[str, Any]) -> dict[str, Any]:
+    """An open run as the state keeps it: its creation time, and its record as last seen."""
+    return {"created_at": created_at.isoformat(), "record": record}
+
+
 class ListedPage(NamedTuple):
     """A page of the listing as the listing resource needs it: its rows, and its open runs in the
     form they are remembered. The records of ended runs are dropped as soon as the page is read,
@@ -38,7 +43,7 @@ class ListedPage(NamedTuple):
             for run_id, moment, record in zip(
                 opened.table["run_id"].to_pylist(), opened.table["created_at"].to_pylist(), opened.records, strict=True
             ):
-                open_runs.setdefault(run_id, {"created_at": moment.isoformat(), "record": record})
+                open_runs.setdefault(run_id, remembered(moment, record))
         return cls(page.table, open_runs)
 
 
@@ -56,7 +61,7 @@ class OpenRuns:
         newest = self.state.get("newest_created_at")
         return parse_timestamp(newest) if newest else None
 
-    def note_listed(self, page: "ListedPage") -> None:
+    def note_listed(self, page: ListedPage) -> None:
         """Remember the page's open runs seen for the first time. Runs already remembered are left
         to the refresh, which loads them only if their record changed: a listing that re-reads a
         boundary run must not update its remembered record first."""
@@ -84,7 +89,7 @@ class OpenRuns:
             if is_ended:
                 self.runs.pop(run_id, None)
             else:
-                self.runs[run_id] = {"created_at": moment.isoformat(), "record": record}
+                self.runs[run_id] = remembered(moment, record)
         return page
 
     def give_up_older_than(self, max_age: timedelta) -> list[str]:
