@@ -73,3 +73,25 @@ def test_the_api_key_is_not_sent_across_a_redirect_to_another_origin(
     with pytest.raises(ApiKeyRejected):
         list(paginate_runs(provider, client, provider.window_params(None, None)))
     assert [request.status for request in tinyfish.requests] == [401]  # it arrived without the key
+
+
+def test_pages_are_joined_for_mapping_with_every_run_once_in_order(tinyfish: TinyFishSimulator) -> None:
+    provider = PROVIDERS["tinyfish"]  # pages of 100; the fixture has 450 runs
+    client = runs_client(tinyfish.base_url, provider.api_key_header, tinyfish.api_key)
+    params = provider.window_params(None, None)
+    by_page = list(paginate_runs(provider, client, params))
+    joined = list(paginate_runs(provider, client, params, rows_per_page=250))
+
+    assert [page.table.num_rows for page in by_page] == [100, 100, 100, 100, 50]
+    assert [page.table.num_rows for page in joined] == [300, 150]
+    run_ids = [run_id for page in by_page for run_id in page.table["run_id"].to_pylist()]
+    assert [run_id for page in joined for run_id in page.table["run_id"].to_pylist()] == run_ids
+    assert [record["run_id"] for page in joined for record in page.records] == run_ids
+
+
+def test_an_empty_listing_is_one_empty_page(tinyfish: TinyFishSimulator) -> None:
+    provider = PROVIDERS["tinyfish"]
+    client = runs_client(tinyfish.base_url, provider.api_key_header, tinyfish.api_key)
+    future = datetime.now(UTC) + timedelta(days=3650)
+    pages = list(paginate_runs(provider, client, provider.window_params(future, None), rows_per_page=1000))
+    assert [(len(page.records), page.table.num_rows) for page in pages] == [(0, 0)]

@@ -21,7 +21,13 @@ from dlt.sources.helpers.rest_client import RESTClient
 
 from .helpers import Provider, RunsPage, http_failure, json_body, paginate_runs
 from .open_runs import ListedPage
-from .settings import EARLIEST_RUN_PROBE, MIN_BACKFILL_WINDOW, PROBE_RESOLUTION, WINDOWS_PER_WORKER
+from .settings import (
+    EARLIEST_RUN_PROBE,
+    MIN_BACKFILL_WINDOW,
+    PROBE_RESOLUTION,
+    ROWS_PER_MAPPING,
+    WINDOWS_PER_WORKER,
+)
 
 NewClient = Callable[[], RESTClient]
 PAGE_WAIT_S = 0.01  # how long to wait for a page before saying none is ready
@@ -112,7 +118,7 @@ def walk_windows(
 
     def walk(window: Window) -> None:
         client = new_client()
-        for page in paginate_runs(provider, client, params_of(provider, window), account):
+        for page in paginate_runs(provider, client, params_of(provider, window), account, ROWS_PER_MAPPING):
             listed = ListedPage.of(window.trim(page))
             while not stop.is_set():
                 try:
