@@ -221,60 +221,67 @@ def _column_array(data_type: str, values: list[Any]) -> tuple[pa.Array, list[int
     return pa.array(converted, arrow_type), rejected
 
 
-def _field_values(records: list[dict[str, Any]], path: tuple[str, ...]) -> list[Any]:
-    head = path[0]
-    if len(path) == 1:
-        return list(map(dict.get, records, repeat(head)))
-    return [parent.get(path[1]) if type(parent := record.get(head)) is dict else None for record in records]
+NO_OBJECT: dict[str, Any] = {}  # where a record has no object under a nested field's parent
 
 
-def _records_with_unknown_fields(records: list[dict[str, Any]], fields: FieldMap) -> set[int]:
-    """Positions of the records holding a field no column takes, found key by key for the whole
-    page (a few unknown keys a page at most), not record by record."""
-    known: dict[str, set[str]] = {}
-    for path in fields.values():
-        known.setdefault(path[0], set()).update(path[1:])
-    positions: set[int] = set()
+class PageFields:
+    """A page's records read against a provider's field map: each column's values, the parents of
+    nested fields read once, and which records hold something no column takes."""
 
-    def holding_unknown(dicts: list[dict[str, Any]], keys: Collection[str]) -> None:
-        for key in set().union(*dicts).difference(keys):
-            positions.update(compress(range(len(dicts)), map(dict.__contains__, dicts, repeat(key))))
+    def __init__(self, records: list[dict[str, Any]], fields: FieldMap) -> None:
+        self.records = records
+        self.fields = fields
+        self.known: dict[str, set[str]] = {}  # top-level key -> the nested keys columns take (none: a value)
+        for path in fields.values():
+            self.known.setdefault(path[0], set()).update(path[1:])
+        self.parents: dict[str, list[dict[str, Any]]] = {}  # objects only: NO_OBJECT for anything else
+        self.odd_parents: set[int] = set()  # records whose parent of nested fields is not an object
+        for head, keys in self.known.items():
+            if keys:
+                parents = list(map(dict.get, records, repeat(head)))
+                if not set(map(type, parents)) <= {dict, NoneType}:
+                    self.odd_parents.update(
+                        i for i, parent in enumerate(parents) if type(parent) not in (dict, NoneType)
+                    )
+                self.parents[head] = [parent if type(parent) is dict else NO_OBJECT for parent in parents]
 
-    holding_unknown(records, known.keys())
-    for head, keys in known.items():
-        if not keys:
-            continue
-        parents = _field_values(records, (head,))
-        if not set(map(type, parents)) <= {dict, NoneType}:  # a parent of the wrong type stays whole in extra
-            positions.update(index for index, parent in enumerate(parents) if type(parent) not in (dict, NoneType))
-        holding_unknown([parent if type(parent) is dict else {} for parent in parents], keys)
-    return positions
-
-
-def _leftover(record: Mapping[str, Any], fields: FieldMap, rejected: set[str]) -> dict[str, Any] | None:
-    """What of the record no column holds: unknown fields, and values of the wrong type as sent."""
-    extra: dict[str, Any] = dict(record)
-    nested_left: dict[str, dict[str, Any]] = {}
-    for column, path in fields.items():
+    def values(self, path: tuple[str, ...]) -> list[Any]:
         head = path[0]
         if len(path) == 1:
-            if column not in rejected:
-                extra.pop(head, None)
-            continue
-        parent = record.get(head)
-        if not isinstance(parent, Mapping):
-            if parent is None:
-                extra.pop(head, None)
-            continue  # a parent of the wrong type stays whole in extra
-        left = nested_left.setdefault(head, dict(parent))
-        if column not in rejected:
-            left.pop(path[1], None)
-    for head, left in nested_left.items():
-        if left:
-            extra[head] = left
-        else:
-            del extra[head]
-    return extra or None
+            return list(map(dict.get, self.records, repeat(head)))
+        return list(map(dict.get, self.parents[head], repeat(path[1])))
+
+    def with_unknown_fields(self) -> set[int]:
+        """Positions of the records holding a field no column takes, found key by key for the whole
+        page (a few unknown keys a page at most), not record by record."""
+        positions = set(self.odd_parents)  # such a parent stays whole in extra
+
+        def holding_unknown(dicts: list[dict[str, Any]], keys: Collection[str]) -> None:
+            for key in set().union(*dicts).difference(keys):
+                positions.update(compress(range(len(dicts)), map(dict.__contains__, dicts, repeat(key))))
+
+        holding_unknown(self.records, self.known.keys())
+        for head, parents in self.parents.items():
+            holding_unknown(parents, self.known[head])
+        return positions
+
+    def leftover(self, position: int, rejected: Collection[str]) -> dict[str, Any] | None:
+        """What of a record no column holds: unknown fields, and values of the wrong type as sent
+        (a nested field's parent that is not an object stays whole)."""
+        kept = {self.fields[column] for column in rejected}
+        extra: dict[str, Any] = {}
+        for key, value in self.records[position].items():
+            nested = self.known.get(key)
+            if nested is None or (key,) in kept:
+                extra[key] = value
+            elif nested and value is not None:
+                if not isinstance(value, dict):
+                    extra[key] = value
+                elif left := {
+                    name: inner for name, inner in value.items() if name not in nested or (key, name) in kept
+                }:
+                    extra[key] = left
+        return extra or None
 
 
 DEFAULT_ACCOUNT = "default"
@@ -288,10 +295,11 @@ def to_table(
     for record in records:
         if not isinstance(record, dict):
             raise InvalidRecord(f"expected a run object, got {type(record).__name__}: {_preview(record)}")
+    page = PageFields(records, fields)
     arrays: dict[str, pa.Array] = {}
     rejected_by_row: dict[int, set[str]] = {}
     for column, path in fields.items():
-        arrays[column], rejected = _column_array(RUNS_COLUMNS[column]["data_type"], _field_values(records, path))
+        arrays[column], rejected = _column_array(RUNS_COLUMNS[column]["data_type"], page.values(path))
         for position in rejected:
             rejected_by_row.setdefault(position, set()).add(column)
     for column in REQUIRED_COLUMNS:
@@ -300,8 +308,8 @@ def to_table(
             raise InvalidRecord(f"run without a valid `{'.'.join(fields[column])}`: {_preview(record)}")
 
     extras: list[str | None] = [None] * len(records)  # the common case: every field has its column
-    for position in _records_with_unknown_fields(records, fields).union(rejected_by_row):
-        leftover = _leftover(records[position], fields, rejected_by_row.get(position, set()))
+    for position in page.with_unknown_fields().union(rejected_by_row):
+        leftover = page.leftover(position, rejected_by_row.get(position, ()))
         extras[position] = None if leftover is None else json_text(leftover)
 
     count = len(records)
