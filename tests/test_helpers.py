@@ -80,7 +80,7 @@ def test_pages_are_joined_for_mapping_with_every_run_once_in_order(tinyfish: Tin
     client = runs_client(tinyfish.base_url, provider.api_key_header, tinyfish.api_key)
     params = provider.window_params(None, None)
     by_page = list(paginate_runs(provider, client, params))
-    joined = list(paginate_runs(provider, client, params, rows_per_page=250))
+    joined = list(paginate_runs(provider, client, params, min_runs=250))
 
     assert [page.table.num_rows for page in by_page] == [100, 100, 100, 100, 50]
     assert [page.table.num_rows for page in joined] == [300, 150]
@@ -93,5 +93,5 @@ def test_an_empty_listing_is_one_empty_page(tinyfish: TinyFishSimulator) -> None
     provider = PROVIDERS["tinyfish"]
     client = runs_client(tinyfish.base_url, provider.api_key_header, tinyfish.api_key)
     future = datetime.now(UTC) + timedelta(days=3650)
-    pages = list(paginate_runs(provider, client, provider.window_params(future, None), rows_per_page=1000))
+    pages = list(paginate_runs(provider, client, provider.window_params(future, None), min_runs=1000))
     assert [(len(page.records), page.table.num_rows) for page in pages] == [(0, 0)]

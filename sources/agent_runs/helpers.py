@@ -193,12 +193,12 @@ def paginate_runs(
     client: RESTClient,
     params: dict[str, Any],
     account: str = DEFAULT_ACCOUNT,
-    rows_per_page: int = 1,
+    min_runs: int = 1,
 ) -> Iterator[RunsPage]:
-    """The list endpoint's runs for these query parameters, a page at a time; with `rows_per_page`,
-    consecutive pages are joined until they hold that many runs (mapping runs to Arrow costs some
-    forty Arrow calls whatever their number: a lot next to a page of 100). An empty listing is one
-    empty page."""
+    """The list endpoint's runs for these query parameters, a page at a time; with `min_runs`,
+    consecutive pages are joined until they hold at least that many runs (mapping runs to Arrow
+    costs some forty Arrow calls whatever their number: a lot next to a page of 100). An empty
+    listing is one empty page."""
     paginator = StrictCursorPaginator(provider.display_name, provider.cursor_path, provider.has_more_path)
     path = provider.runs_path
     hooks = {"response": [decode_json_once]}
@@ -209,7 +209,7 @@ def paginate_runs(
             records += page
             pages += 1
             url = page.response.url
-            if len(records) >= rows_per_page:
+            if len(records) >= min_runs:
                 yield RunsPage(records, runs_table(provider, records, pages_up_to(pages, url), account))
                 records, pages, yielded = [], 0, True
         if records or not yielded:

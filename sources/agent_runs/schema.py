@@ -241,7 +241,7 @@ class PageFields:
                 parents = list(map(dict.get, records, repeat(head)))
                 if not set(map(type, parents)) <= {dict, NoneType}:
                     self.odd_parents.update(
-                        i for i, parent in enumerate(parents) if type(parent) not in (dict, NoneType)
+                        position for position, parent in enumerate(parents) if type(parent) not in (dict, NoneType)
                     )
                 self.parents[head] = [parent if type(parent) is dict else NO_OBJECT for parent in parents]
 
