@@ -196,10 +196,26 @@ def run_load(load: Callable[[], LoadSummary]) -> LoadSummary:
         if isinstance(cause, NoProviderConfigured | ConfigurationException):
             fail(str(cause), EXIT_BAD_CONFIG)
         what = str(cause) if isinstance(cause, ProviderError) else f"{type(cause).__name__}: {cause}"
+        if is_duckdb_out_of_memory(cause):
+            what = DUCKDB_OUT_OF_MEMORY.format(duckdb_says=str(cause).splitlines()[0])
         fail(f"Load failed in the {error.step} step: {what}", EXIT_LOAD_FAILED)
     except ConfigurationException as error:
         fail(str(error), EXIT_BAD_CONFIG)
     raise AssertionError("unreachable")
+
+
+DUCKDB_OUT_OF_MEMORY = (
+    "DuckDB ran out of its memory limit ({duckdb_says}). Raise it, e.g. "
+    'DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG=\'{{"memory_limit": "1GB"}}\' or '
+    'global_config = {{memory_limit = "1GB"}} under [destination.duckdb.credentials], and run the '
+    "load again: it finishes this one first. Nothing loaded before is lost."
+)
+
+
+def is_duckdb_out_of_memory(cause: BaseException) -> bool:
+    import duckdb  # only on this failure path: the command starts without it
+
+    return isinstance(cause, duckdb.OutOfMemoryException)
 
 
 def root_cause(error: BaseException) -> BaseException:

@@ -65,7 +65,10 @@ class duckdb_runs(dlt.destinations.duckdb):  # noqa: N801 (dlt destinations are 
 
 
 def duckdb_destination(path: str | None) -> duckdb_runs:
-    """DuckDB writing to `path` with DUCKDB_SETTINGS; None: the file configured for dlt."""
+    """DuckDB writing to `path` with DUCKDB_SETTINGS, under what `[destination.duckdb.credentials]
+    global_config` sets; None: the file configured for dlt, with its own settings."""
     if path is None:
         return duckdb_runs(destination_name="duckdb")
-    return duckdb_runs(DuckDbCredentials(path, global_config=DUCKDB_SETTINGS), destination_name="duckdb")
+    configured = dlt.config.get("destination.duckdb.credentials.global_config", dict) or {}
+    credentials = DuckDbCredentials(path, global_config={**DUCKDB_SETTINGS, **configured})
+    return duckdb_runs(credentials, destination_name="duckdb")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from agent_runs.simulators import BrowserbaseSimulator, Fault, TinyFishSimulator
-from conftest import BROWSERBASE_KEY, TINYFISH_KEY, agent_runs, read_runs
+from conftest import BROWSERBASE_KEY, TINYFISH_KEY, agent_runs, assert_table_equals_api, read_runs
 
 
 def files_containing(root: Path, secret: str) -> list[Path]:
@@ -99,3 +99,19 @@ def test_demo_needs_no_keys_and_prints_a_summary_and_a_query(workdir: Path) -> N
     assert "Loaded 400 runs (tinyfish 200, browserbase 200)" in result.stdout
     assert "SELECT * FROM agent_runs_demo.runs LIMIT 5" in result.stdout
     assert len(read_runs(workdir / "agent-runs.duckdb", dataset="agent_runs_demo")) == 400
+
+
+def test_duckdb_out_of_memory_says_how_to_raise_the_limit_and_the_next_load_finishes(
+    workdir: Path, browserbase: BrowserbaseSimulator
+) -> None:
+    env = {"BROWSERBASE_API_KEY": BROWSERBASE_KEY, "BROWSERBASE_BASE_URL": browserbase.base_url}
+    starved = agent_runs(
+        workdir, "load", env={**env, "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG": '{"memory_limit": "1MB"}'}
+    )
+    assert starved.returncode == 1
+    assert "DuckDB ran out of its memory limit" in starved.stderr
+    assert "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG" in starved.stderr
+
+    again = agent_runs(workdir, "load", env=env)
+    assert again.returncode == 0, again.stderr
+    assert_table_equals_api(workdir, "browserbase", browserbase)

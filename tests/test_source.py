@@ -136,6 +136,20 @@ def test_the_default_duckdb_file_is_loaded_with_little_memory(provider_env: dict
     assert pa.default_memory_pool().backend_name == "system"  # gives freed Arrow buffers back at once
 
 
+def test_the_default_duckdb_file_takes_the_configured_memory_limit(
+    provider_env: dict[str, str], workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", '{"memory_limit": "1GB"}')
+    summary = load_runs(providers=["browserbase"])
+    pipeline, location = make_pipeline("duckdb", summary.dataset_name, summary.pipeline_name)
+    with pipeline.sql_client() as client:
+        [(memory_limit, threads)] = client.execute_sql(
+            "SELECT current_setting('memory_limit'), current_setting('threads')"
+        )
+    assert location == str(workdir / "agent-runs.duckdb")
+    assert (memory_limit, threads) == ("953.6 MiB", 1)  # the rest of the defaults stay
+
+
 def test_a_run_listed_on_two_pages_of_one_load_is_one_row(
     provider_env: dict[str, str], browserbase: BrowserbaseSimulator, workdir: Path
 ) -> None:
