@@ -8,7 +8,9 @@ orjson, nothing loaded) and with dlt's own `rest_api` source (the peer).
 (.venv-bench: `pip install -e ".[postgres]"`, what production has; see the README.)
 
 Each contender is its own process; wall time, client CPU (user + system) and peak RSS come from
-os.wait4. Prints a Markdown table (also written to benchmarks/RESULTS.md).
+os.wait4. Up to --pairs-max-runs, the floor and the first load are measured in alternated pairs
+(--pairs) and the table gives medians, with the range of the ratios: a machine's speed can drift
+by a third within minutes. Prints a Markdown table (also written to benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import os
 import platform
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import orjson
@@ -121,24 +124,42 @@ def postgres_rows(dsn: str, dataset: str) -> int:
         return count
 
 
-def throughput(runs: int, root: Path, peer_max_runs: int, postgres: str | None) -> list[tuple[str, str, Measured, str]]:
+def median_of(measured: list[Measured]) -> Measured:
+    return Measured(*(statistics.median(values) for values in zip(*map(astuple, measured), strict=True)))
+
+
+def ratios(loads: list[Measured], floors: list[Measured], field: str) -> str:
+    """The load's figure over the floor's of the same pair: the median, and the range over pairs."""
+    each = [getattr(load, field) / getattr(floor, field) for load, floor in zip(loads, floors, strict=True)]
+    spread = f" ({min(each):.1f}-{max(each):.1f})" if len(each) > 1 else ""
+    return f"{statistics.median(each):.1f}x{spread}"
+
+
+def throughput(
+    runs: int, root: Path, peer_max_runs: int, postgres: str | None, pairs: int
+) -> list[tuple[str, str, Measured, str]]:
     rows: list[tuple[str, str, Measured, str]] = []
     simulators = Simulators(runs)
     label = f"{runs:,} runs x 2 providers"
     try:
-        floor = measure([PYTHON, str(HERE / "fetch_floor.py")], simulators.env, fresh_dir(root, "floor"))
-        rows.append((label, "fetch floor (requests + orjson, nothing loaded)", floor, ""))
-        work = fresh_dir(root, "agent-runs")
-        env = {**simulators.env, **load_env(work)}
-        first = measure([AGENT_RUNS, "load"], env, work)
+        floors, firsts = [], []
+        for _ in range(pairs):  # alternated, so a slow spell of the machine hits both alike
+            floors.append(measure([PYTHON, str(HERE / "fetch_floor.py")], simulators.env, fresh_dir(root, "floor")))
+            work = fresh_dir(root, "agent-runs")
+            env = {**simulators.env, **load_env(work)}
+            firsts.append(measure([AGENT_RUNS, "load"], env, work))
+        of_pairs = f", medians of {pairs} pairs" if pairs > 1 else ""
+        rows.append((label, "fetch floor (requests + orjson, nothing loaded)", median_of(floors), of_pairs[2:]))
         rows.append(
             (
                 label,
                 "agent-runs load (first load, DuckDB)",
-                first,
-                f"CPU {first.cpu_s / floor.cpu_s:.1f}x floor, {count_rows(work / 'agent-runs.duckdb'):,} rows",
+                median_of(firsts),
+                f"CPU {ratios(firsts, floors, 'cpu_s')} floor, wall {ratios(firsts, floors, 'wall_s')}{of_pairs}, "
+                f"{count_rows(work / 'agent-runs.duckdb'):,} rows",
             )
         )
+        floor = median_of(floors)
         before = simulators.requests_served()
         again = measure([AGENT_RUNS, "load"], env, work)
         requests = simulators.requests_served() - before
@@ -227,6 +248,10 @@ def main() -> None:
     parser.add_argument("--accounts-runs", type=int, default=3000, help="runs per account (several accounts)")
     parser.add_argument("--accounts-latency", type=float, default=0.05)
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument(
+        "--pairs", type=int, default=3, help="floor and first load measured this many times, alternated"
+    )
+    parser.add_argument("--pairs-max-runs", type=int, default=100_000, help="measure one pair above this size")
     parser.add_argument("--postgres", help="a PostgreSQL DSN: also load there (at sizes up to --peer-max-runs)")
     args = parser.parse_args()
 
@@ -234,7 +259,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="agent-runs-bench-") as temporary:
         root = Path(temporary)
         for runs in args.runs:
-            rows += throughput(runs, root, args.peer_max_runs, args.postgres)
+            pairs = args.pairs if runs <= args.pairs_max_runs else 1
+            rows += throughput(runs, root, args.peer_max_runs, args.postgres, pairs)
             print(f"done: {runs:,} runs", file=sys.stderr)
         rows += parallel_backfill(args.latency_runs, args.latency, args.workers, root)
         rows += several_accounts(args.accounts_runs, args.accounts_latency, root)
