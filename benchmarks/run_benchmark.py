@@ -149,7 +149,8 @@ def throughput(
             env = {**simulators.env, **load_env(work)}
             firsts.append(measure([AGENT_RUNS, "load"], env, work))
         of_pairs = f", medians of {pairs} pairs" if pairs > 1 else ""
-        rows.append((label, "fetch floor (requests + orjson, nothing loaded)", median_of(floors), of_pairs[2:]))
+        floor = median_of(floors)
+        rows.append((label, "fetch floor (requests + orjson, nothing loaded)", floor, of_pairs[2:]))
         rows.append(
             (
                 label,
@@ -159,7 +160,6 @@ def throughput(
                 f"{count_rows(work / 'agent-runs.duckdb'):,} rows",
             )
         )
-        floor = median_of(floors)
         before = simulators.requests_served()
         again = measure([AGENT_RUNS, "load"], env, work)
         requests = simulators.requests_served() - before
