@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from agent_runs.simulators import BrowserbaseSimulator, Fault
-from agent_runs_pipeline import load_runs, make_pipeline
+from agent_runs_pipeline import LoadSummary, load_runs, make_pipeline
 from conftest import ID_FIELD, read_runs
 
 PROVIDERS = ["tinyfish", "browserbase"]
@@ -125,14 +125,19 @@ def test_since_and_until_narrow_the_load_exactly(
     assert loaded_ids(workdir, provider) == expected
 
 
-def test_the_default_duckdb_file_is_loaded_with_little_memory(provider_env: dict[str, str], workdir: Path) -> None:
-    summary = load_runs(providers=["browserbase"])
+def duckdb_memory_and_threads(summary: LoadSummary) -> tuple[str, int]:
+    """The memory limit and threads the load's DuckDB connection runs with."""
     pipeline, _ = make_pipeline("duckdb", summary.dataset_name, summary.pipeline_name)
     with pipeline.sql_client() as client:
         [(memory_limit, threads)] = client.execute_sql(
             "SELECT current_setting('memory_limit'), current_setting('threads')"
         )
-    assert (memory_limit, threads) == ("61.0 MiB", 1)  # DuckDB spells 64MB (decimal) in MiB
+    return memory_limit, threads
+
+
+def test_the_default_duckdb_file_is_loaded_with_little_memory(provider_env: dict[str, str], workdir: Path) -> None:
+    summary = load_runs(providers=["browserbase"])
+    assert duckdb_memory_and_threads(summary) == ("61.0 MiB", 1)  # DuckDB spells 64MB (decimal) in MiB
     assert pa.default_memory_pool().backend_name == "system"  # gives freed Arrow buffers back at once
 
 
@@ -141,13 +146,8 @@ def test_the_default_duckdb_file_takes_the_configured_memory_limit(
 ) -> None:
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", '{"memory_limit": "1GB"}')
     summary = load_runs(providers=["browserbase"])
-    pipeline, location = make_pipeline("duckdb", summary.dataset_name, summary.pipeline_name)
-    with pipeline.sql_client() as client:
-        [(memory_limit, threads)] = client.execute_sql(
-            "SELECT current_setting('memory_limit'), current_setting('threads')"
-        )
-    assert location == str(workdir / "agent-runs.duckdb")
-    assert (memory_limit, threads) == ("953.6 MiB", 1)  # the rest of the defaults stay
+    assert summary.location == str(workdir / "agent-runs.duckdb")
+    assert duckdb_memory_and_threads(summary) == ("953.6 MiB", 1)  # the rest of the defaults stay
 
 
 def test_a_run_listed_on_two_pages_of_one_load_is_one_row(
