@@ -4,6 +4,7 @@ and --since/--until narrow a load exactly."""
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,8 +14,9 @@ import orjson
 import pyarrow as pa
 import pytest
 
+from agent_runs import agent_runs_source
 from agent_runs.simulators import BrowserbaseSimulator, Fault
-from agent_runs_pipeline import LoadSummary, load_runs, make_pipeline
+from agent_runs_pipeline import GC_THRESHOLD, LoadSummary, load_runs, make_pipeline
 from conftest import ID_FIELD, read_runs
 
 PROVIDERS = ["tinyfish", "browserbase"]
@@ -148,6 +150,18 @@ def test_the_default_duckdb_file_takes_the_configured_memory_limit(
     summary = load_runs(providers=["browserbase"])
     assert summary.location == str(workdir / "agent-runs.duckdb")
     assert duckdb_memory_and_threads(summary) == ("953.6 MiB", 1)  # the rest of the defaults stay
+
+
+def test_the_load_runs_with_fewer_gc_passes_and_puts_the_threshold_back(
+    provider_env: dict[str, str], workdir: Path
+) -> None:
+    before = gc.get_threshold()
+    during: list[int] = []
+    source = agent_runs_source(providers=["browserbase"])
+    source.resources["browserbase_runs"].add_map(lambda table: during.append(gc.get_threshold()[0]) or table)
+    load_runs(source=source)
+    assert during and set(during) == {max(GC_THRESHOLD, before[0])}
+    assert gc.get_threshold() == before
 
 
 def test_a_run_listed_on_two_pages_of_one_load_is_one_row(
