@@ -36,10 +36,11 @@ DEMO_RUNS_PER_PROVIDER = 3000
 DEMO_DATASET = "agent_runs_demo"
 PROGRESS_EVERY_S = 5.0
 # Python's cycle collector runs each time 700 more container objects are alive than at its last
-# pass, and a decoded page holds thousands (a run is a few dicts): 1,360 passes in a 2 x 100k load,
-# 1 s of its 9 s of CPU, mostly full passes over dlt's 100k long-lived objects. Pages are freed by
-# reference counting whatever the threshold; only the few cycles `requests` leaves wait longer.
-GC_THRESHOLD = 50_000
+# pass, and a batch of decoded pages holds thousands (a run is a few dicts): a 2 x 1M load spent
+# 19 s of CPU in 12,900 passes, mostly full ones over dlt's 100k long-lived objects; 0.7 s in 64
+# at 10,000. Pages are freed by reference counting whatever the threshold; only the cycles left
+# behind (dlt's retry objects, a dozen small ones a request) wait a little longer to be collected.
+GC_THRESHOLD = 10_000
 
 
 @dataclass
