@@ -251,7 +251,7 @@ def main() -> None:
     parser.add_argument(
         "--pairs", type=int, default=3, help="floor and first load measured this many times, alternated"
     )
-    parser.add_argument("--pairs-max-runs", type=int, default=100_000, help="measure one pair above this size")
+    parser.add_argument("--pairs-max-runs", type=int, default=1_000_000, help="measure one pair above this size")
     parser.add_argument("--postgres", help="a PostgreSQL DSN: also load there (at sizes up to --peer-max-runs)")
     args = parser.parse_args()
 
