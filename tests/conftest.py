@@ -14,8 +14,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from agent_runs import PROVIDERS
-from agent_runs.schema import RUNS_COLUMNS, to_table
+from agent_runs.schema import RUNS_COLUMNS
 from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator
 
 TINYFISH_KEY = "tf-test-key-3f9a1c77d2e84b1a"
@@ -74,16 +73,6 @@ def provider_env(
 JSON_COLUMNS = ("result", "result_schema", "extra")
 
 
-def expected_rows(provider: str, records: list[dict[str, Any]], account: str = "default") -> dict[str, dict[str, Any]]:
-    """The `runs` rows the schema module makes of these API records, by run id, JSON decoded."""
-    rows = to_table(provider, PROVIDERS[provider].fields, records, account).to_pylist() if records else []
-    for row in rows:
-        for column in JSON_COLUMNS:
-            if row[column] is not None:
-                row[column] = json.loads(row[column])
-    return {row["run_id"]: row for row in rows}
-
-
 def read_runs(database: Path, dataset: str = "agent_runs") -> dict[tuple[str, str], dict[str, Any]]:
     """The loaded `runs` table keyed by (provider, run_id), JSON columns decoded, times in UTC."""
     with duckdb.connect(str(database), read_only=True) as connection:
@@ -103,9 +92,10 @@ def read_runs(database: Path, dataset: str = "agent_runs") -> dict[tuple[str, st
 def assert_table_equals_api(
     workdir: Path, provider: str, simulator: Any, account: str = "default"
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """The account's rows in `runs` are exactly what the API lists now, through the same mapping."""
+    """The account's rows in `runs` are exactly what the API knows now, column for column; the
+    expected rows come from the simulation's own truth, never through the connector's mapping."""
     rows = read_runs(workdir / "agent-runs.duckdb")
-    expected = expected_rows(provider, simulator.current_runs(), account)
+    expected = simulator.current_truth(account)
     mine = {run_id for (name, run_id), row in rows.items() if name == provider and row["account"] == account}
     assert mine == set(expected)
     for run_id, want in expected.items():

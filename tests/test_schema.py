@@ -27,7 +27,17 @@ from agent_runs.schema import (
     to_table,
     unified_status,
 )
-from conftest import expected_rows
+from conftest import JSON_COLUMNS
+
+
+def expected_rows(provider: str, records: list[dict[str, Any]], account: str = "default") -> dict[str, dict[str, Any]]:
+    """The `runs` rows the schema module makes of these API records, by run id, JSON decoded."""
+    rows = to_table(provider, PROVIDERS[provider].fields, records, account).to_pylist() if records else []
+    for row in rows:
+        for column in JSON_COLUMNS:
+            if row[column] is not None:
+                row[column] = json.loads(row[column])
+    return {row["run_id"]: row for row in rows}
 
 TINYFISH_RECORD = {
     "run_id": "a1b2",

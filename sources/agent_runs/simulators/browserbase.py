@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .core import ApiError, SimRun, SimulatorBase, decode_cursor, encode_cursor, parse_time
+from .core import ApiError, SimRun, SimulatorBase, decode_cursor, encode_cursor, moment, parse_time, seconds_between
 
 STATUSES = {
     "pending": "PENDING",
@@ -22,6 +22,8 @@ STATUSES = {
 }
 CAUSES = (("RUNNER_HEARTBEAT_LOST", "The runner stopped responding"), ("AGENT_ERROR", None))
 MAX_LIMIT = 1000
+ENDED = ("completed", "failed", "cancelled", "timed_out")
+RESULT_SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}}
 DEFAULT_LIMIT = 20
 
 
@@ -37,8 +39,8 @@ class BrowserbaseSimulator(SimulatorBase):
     outcomes = ("completed", "failed", "cancelled", "timed_out")
     with_pauses = True
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def reindex(self) -> None:
+        super().reindex()
         self.by_run_id_order = sorted(self.history, key=lambda run: run.run_id)
 
     def unauthorized(self) -> dict[str, Any]:
@@ -57,20 +59,56 @@ class BrowserbaseSimulator(SimulatorBase):
         if run.agent_id is not None:
             record["agentId"] = run.agent_id
         if run.index % 4 == 0:
-            record["resultSchema"] = {"type": "object", "properties": {"answer": {"type": "string"}}}
-        if run.started_us is not None and run.started_us <= now_us:
+            record["resultSchema"] = RESULT_SCHEMA
+        if run.started_by(now_us) is not None:
             record["startedAt"] = run.time(run.started_us)
             record["sandboxId"] = f"sbx_{run.run_id[-8:]}"
-        if phase in ("completed", "failed", "cancelled", "timed_out"):
+        if phase in ENDED:
             record["endedAt"] = run.time(run.finished_us)
         if phase == "completed":
-            record["result"] = {"answer": f"done {run.run_id[:8]}", "nested": {"depth": [1, {"two": None}]}}
+            record["result"] = self.result_of(run)
         if phase == "failed":
             code, message = CAUSES[run.index % len(CAUSES)]
             record["cause"] = {"code": code} if message is None else {"code": code, "message": message}
         if run.extra_fields:
             record.update(run.extra_fields)
         return record
+
+    @staticmethod
+    def result_of(run: SimRun) -> dict[str, Any]:
+        return {"answer": f"done {run.run_id[:8]}", "nested": {"depth": [1, {"two": None}]}}
+
+    def truth(self, run: SimRun, now_us: int) -> dict[str, Any]:
+        phase = run.phase(now_us)
+        started = run.started_by(now_us)
+        finished = run.finished_us if phase in ENDED else None
+        code, message = CAUSES[run.index % len(CAUSES)] if phase == "failed" else (None, None)
+        return {
+            "provider": "browserbase",
+            "run_id": run.run_id,
+            "status": phase,  # STOPPED is cancelled
+            "provider_status": STATUSES[phase],
+            "task": run.task,
+            "created_at": moment(run.created_us),
+            "started_at": moment(started),
+            "finished_at": moment(finished),
+            "updated_at": moment(run.updated_us(now_us)),
+            "num_steps": None,
+            "result": self.result_of(run) if phase == "completed" else None,
+            "result_schema": RESULT_SCHEMA if run.index % 4 == 0 else None,
+            "error_code": code,
+            "error_message": message,
+            "error_category": None,
+            "agent_id": run.agent_id,
+            "session_id": f"sess_{run.run_id[:12]}",
+            "sandbox_id": f"sbx_{run.run_id[-8:]}" if started is not None else None,
+            "streaming_url": None,
+            "proxy_enabled": None,
+            "proxy_country_code": None,
+            "duration_s": seconds_between(started, finished),
+            "extra": dict(run.extra_fields) if run.extra_fields else None,
+            "missing_from_api_at": None,
+        }
 
     def route(self, path: str, params: dict[str, str]) -> tuple[dict[str, Any], int]:
         if path == "/v1/agents/runs":
@@ -99,7 +137,7 @@ class BrowserbaseSimulator(SimulatorBase):
         except ValueError:
             raise bad_request("startAt/endAt must be RFC 3339 date-times") from None
         try:
-            cursor_index = decode_cursor(params["cursor"], self.history) if "cursor" in params else None
+            cursor_index = decode_cursor(params["cursor"], self.keys) if "cursor" in params else None
         except ValueError:
             raise bad_request("invalid cursor") from None
 
@@ -107,7 +145,7 @@ class BrowserbaseSimulator(SimulatorBase):
         candidates = self.created_range(start_at, end_at, inclusive=True)
 
         def keep(run: SimRun) -> bool:
-            if run.run_id in self.removed:
+            if not self.exists(run):
                 return False
             if agent_id is not None and run.agent_id != agent_id:
                 return False
@@ -130,7 +168,7 @@ class BrowserbaseSimulator(SimulatorBase):
         after_id = self.history[cursor_index].run_id if cursor_index is not None else ""
         page: list[SimRun] = []
         for run in self.by_run_id_order:
-            if run.run_id <= after_id or run.index not in candidates or not keep(run):
+            if run.run_id <= after_id or self.position[run.run_id] not in candidates or not keep(run):
                 continue
             if len(page) == limit:
                 return page, True

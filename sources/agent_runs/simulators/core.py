@@ -81,6 +81,7 @@ class SimRun:
     agent_id: str | None
     proxy_country: str | None
     extra_fields: dict[str, Any] | None
+    visible_us: int | None = None  # listed and fetchable only from then (a late commit); None: on creation
 
     def phase(self, now_us: int) -> str:
         """pending, running, paused or the terminal outcome, at the simulated time now_us."""
@@ -110,6 +111,18 @@ class SimRun:
     def time(self, micros: int | None) -> str | None:
         return None if micros is None else format_time(micros, self.time_format)
 
+    def started_by(self, now_us: int) -> int | None:
+        return self.started_us if self.started_us is not None and self.started_us <= now_us else None
+
+
+def moment(micros: int | None) -> datetime | None:
+    """Epoch microseconds as an aware UTC datetime, exactly (no float on the way)."""
+    return None if micros is None else datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+
+
+def seconds_between(start_us: int | None, end_us: int | None) -> float | None:
+    return None if start_us is None or end_us is None else (end_us - start_us) / MICROS
+
 
 class SimulatedClock:
     """The simulators' notion of now; tests advance it to let runs finish and new ones appear."""
@@ -129,6 +142,59 @@ class SimulatedClock:
     def set(self, now_us: int) -> None:
         with self._lock:
             self._now_us = now_us
+
+
+def make_run(
+    rng: random.Random,
+    index: int,
+    created: int,
+    time_format: str,
+    *,
+    outcomes: tuple[str, ...],
+    with_pauses: bool,
+    new_fields: bool,
+) -> SimRun:
+    """One run's whole life from the random stream: it starts within 30 s, works 5 s to 30 min and
+    ends in one of the outcomes (2 % never end: zombies, stuck open)."""
+    quantum = QUANTUM_US[time_format]
+    roll = rng.random()
+    started: int | None = created + int(rng.uniform(0.2, 30) * MICROS)
+    finished: int | None = started + int(rng.uniform(5, 1800) * MICROS)
+    outcome = "completed"
+    if roll < 0.02:
+        finished = None  # a zombie: stays open until end_run()
+    elif roll < 0.15:
+        outcome = "failed"
+    elif roll < 0.20:
+        outcome = "cancelled"
+        if rng.random() < 0.5:
+            started = None  # cancelled while still queued
+            finished = created + int(rng.uniform(1, 120) * MICROS)
+    elif roll < 0.24:
+        outcome = "timed_out"
+        finished = started + 3600 * MICROS
+    paused = resumed = None
+    if with_pauses and started is not None and finished is not None and rng.random() < 0.06:
+        paused = started + (finished - started) // 3
+        resumed = started + 2 * (finished - started) // 3
+    return SimRun(
+        index=index,
+        run_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        created_us=created,
+        started_us=None if started is None else started - started % quantum,
+        paused_us=None if paused is None else paused - paused % quantum,
+        resumed_us=None if resumed is None else resumed - resumed % quantum,
+        finished_us=None if finished is None else finished - finished % quantum,
+        outcome=outcome if outcome in outcomes else "failed",
+        task=rng.choice(TASKS).format(site=rng.choice(SITES)),
+        steps=rng.randint(1, 60),
+        time_format=time_format,
+        agent_id=f"agent_{rng.randint(1, 5)}" if rng.random() < 0.7 else None,
+        proxy_country=rng.choice(("US", "DE", "GB", None)),
+        extra_fields={"priority": rng.randint(1, 5), "labels": ["sim", time_format]}
+        if new_fields and rng.random() < 0.3
+        else None,
+    )
 
 
 def generate_runs(
@@ -153,73 +219,38 @@ def generate_runs(
             created_us += max(quantum, int(rng.expovariate(1 / mean_gap_s) * MICROS))
             created = created_us - created_us % quantum
         # else: ~8% of runs share the previous run's created time (and its format) exactly
-        roll = rng.random()
-        started = created + int(rng.uniform(0.2, 30) * MICROS)
-        finished: int | None = started + int(rng.uniform(5, 1800) * MICROS)
-        outcome = "completed"
-        if roll < 0.02:
-            finished = None  # a zombie: stays open forever
-        elif roll < 0.15:
-            outcome = "failed"
-        elif roll < 0.20:
-            outcome = "cancelled"
-            if rng.random() < 0.5:
-                started = None  # cancelled while still queued
-                finished = created + int(rng.uniform(1, 120) * MICROS)
-        elif roll < 0.24:
-            outcome = "timed_out"
-            finished = started + 3600 * MICROS
-        paused = resumed = None
-        if with_pauses and started is not None and finished is not None and rng.random() < 0.06:
-            paused = started + (finished - started) // 3
-            resumed = started + 2 * (finished - started) // 3
         history.append(
-            SimRun(
-                index=index,
-                run_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                created_us=created,
-                started_us=None if started is None else started - started % quantum,
-                paused_us=None if paused is None else paused - paused % quantum,
-                resumed_us=None if resumed is None else resumed - resumed % quantum,
-                finished_us=None if finished is None else finished - finished % quantum,
-                outcome=outcome if outcome in outcomes else "failed",
-                task=rng.choice(TASKS).format(site=rng.choice(SITES)),
-                steps=rng.randint(1, 60),
-                time_format=time_format,
-                agent_id=f"agent_{rng.randint(1, 5)}" if rng.random() < 0.7 else None,
-                proxy_country=rng.choice(("US", "DE", "GB", None)),
-                extra_fields={"priority": rng.randint(1, 5), "labels": ["sim", time_format]}
-                if new_fields and rng.random() < 0.3
-                else None,
+            make_run(
+                rng, index, created, time_format, outcomes=outcomes, with_pauses=with_pauses, new_fields=new_fields
             )
         )
     history.sort(key=lambda run: (run.created_us, run.run_id))
     for position, run in enumerate(history):
-        run.index = position
+        run.index = position  # a serial that picks the run's variant when rendered; fixed from now on
     clock_start = history[runs - 1].created_us + MICROS if runs else created_us
     return history, clock_start
 
 
 def encode_cursor(run: SimRun) -> str:
-    """Opaque like the real ones: standard base64, so it may hold '+', '/' and '='."""
-    raw = f"{run.index}|{run.created_us}|{run.run_id}".encode()
+    """Opaque like the real ones (standard base64, so it may hold '+', '/' and '='); a keyset
+    cursor, (created, run id), so it stays valid when runs are inserted before it mid-walk."""
+    raw = f"{run.created_us}|{run.run_id}".encode()
     return base64.b64encode(b"\xfb" + raw).decode()
 
 
-def decode_cursor(cursor: str, history: list[SimRun]) -> int:
-    """The index of the run the cursor points after; ValueError for a cursor we never issued."""
+def decode_cursor(cursor: str, keys: list[tuple[int, str]]) -> int:
+    """The position (in the sorted history) of the run the cursor points after; ValueError for a
+    cursor we never issued."""
     try:
         raw = base64.b64decode(cursor, validate=True)
-        index_text, created_text, run_id = raw[1:].decode().split("|")
-        index = int(index_text)
+        created_text, run_id = raw[1:].decode().split("|")
+        key = (int(created_text), run_id)
     except (ValueError, UnicodeDecodeError) as error:
         raise ValueError("invalid cursor") from error
-    if not raw.startswith(b"\xfb") or not 0 <= index < len(history):
+    position = bisect.bisect_left(keys, key)
+    if not raw.startswith(b"\xfb") or position == len(keys) or keys[position] != key:
         raise ValueError("invalid cursor")
-    run = history[index]
-    if run.run_id != run_id or str(run.created_us) != created_text:
-        raise ValueError("invalid cursor")
-    return index
+    return position
 
 
 @dataclass
@@ -281,16 +312,67 @@ class SimulatorBase:
             with_pauses=self.with_pauses,
             new_fields=self.new_fields,
         )
-        self.created = [run.created_us for run in self.history]
-        self.by_id = {run.run_id: run for run in self.history}
+        self.reindex()
+        self._run_rng = random.Random(self.seed + 2)  # runs added later: the same seed, the same runs
+        self.late_runs = 0  # runs added with a visibility delay
         if self.clock is None:
             self.clock = SimulatedClock(clock_start)
         self._fault_rng = random.Random(self.seed + 1)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
+    def reindex(self) -> None:
+        """The lookups over the sorted history, after it changed."""
+        self.created = [run.created_us for run in self.history]
+        self.keys = [(run.created_us, run.run_id) for run in self.history]  # what cursors point at
+        self.by_id = {run.run_id: run for run in self.history}
+        self.position = {run.run_id: position for position, run in enumerate(self.history)}
+
+    # --- changing the history, as life does (tests drive these) -------------------------------
+    def add_runs(self, created_us: list[int], visible_after_s: float = 0.0) -> list[SimRun]:
+        """New runs created at these moments (equal moments are ties); with `visible_after_s`, each
+        is listed and fetchable only that long after its creation (a transaction that commits late,
+        a replica behind), so it can appear after runs created later than it."""
+        added = []
+        with self._lock:
+            for created in created_us:
+                time_format = self._run_rng.choice(TIME_FORMATS)
+                created -= created % QUANTUM_US[time_format]
+                run = make_run(
+                    self._run_rng,
+                    len(self.history) + len(added),
+                    created,
+                    time_format,
+                    outcomes=self.outcomes,
+                    with_pauses=self.with_pauses,
+                    new_fields=self.new_fields,
+                )
+                if visible_after_s:
+                    run.visible_us = created + int(visible_after_s * MICROS)
+                    self.late_runs += 1
+                added.append(run)
+            self.history = sorted([*self.history, *added], key=lambda run: (run.created_us, run.run_id))
+            self.reindex()
+        return added
+
+    def end_run(self, run_id: str, outcome: str) -> None:
+        """An open run ends now (a janitor cancels a zombie, a stuck run times out at last)."""
+        run = self.by_id[run_id]
+        now_us = self.clock.now_us
+        assert run.phase(now_us) in ("pending", "running", "paused"), f"{run_id} has already ended"
+        run.finished_us = now_us - now_us % QUANTUM_US[run.time_format]
+        run.outcome = outcome if outcome in self.outcomes else "failed"
+        if run.paused_us is not None and run.paused_us <= now_us < (run.resumed_us or 0):
+            run.resumed_us = run.finished_us  # the pause ends with the run
+
     # --- what subclasses provide -------------------------------------------------------
     def render(self, run: SimRun, now_us: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def truth(self, run: SimRun, now_us: int) -> dict[str, Any]:
+        """The run as the unified `runs` row should hold it, derived from the simulation itself
+        (not from the rendered record, nor through the connector's mapping): what tests compare
+        the loaded table with."""
         raise NotImplementedError
 
     def route(self, path: str, params: dict[str, str]) -> tuple[dict[str, Any], int]:
@@ -302,20 +384,40 @@ class SimulatorBase:
 
     # --- the history as the API sees it now ----------------------------------------------
     def visible_end(self, now_us: int) -> int:
-        """Runs [0, visible_end) exist at now_us; later ones are still in the future."""
+        """Runs [0, visible_end) were created by now_us; later ones are still in the future."""
         return bisect.bisect_right(self.created, now_us)
+
+    def visible_runs(self) -> list[SimRun]:
+        now_us = self.clock.now_us
+        return [run for run in self.history[: self.visible_end(now_us)] if self.exists(run)]
 
     def current_runs(self) -> list[dict[str, Any]]:
         """Every run the API would list right now, rendered as on the wire (tests compare)."""
         now_us = self.clock.now_us
-        return [self.render(run, now_us) for run in self.history[: self.visible_end(now_us)] if self.exists(run)]
+        return [self.render(run, now_us) for run in self.visible_runs()]
+
+    def current_truth(self, account: str = "default") -> dict[str, dict[str, Any]]:
+        """Every run the API knows now as its unified row, by run id (see `truth`)."""
+        now_us = self.clock.now_us
+        return {run.run_id: {**self.truth(run, now_us), "account": account} for run in self.visible_runs()}
 
     def exists(self, run: SimRun) -> bool:
-        return run.run_id not in self.removed and run.created_us <= self.clock.now_us
+        """Listed and fetchable now: created, committed (visible), not removed."""
+        now_us = self.clock.now_us
+        return (
+            run.run_id not in self.removed
+            and run.created_us <= now_us
+            and (run.visible_us is None or run.visible_us <= now_us)
+        )
 
     def get_run(self, run_id: str) -> SimRun | None:
         run = self.by_id.get(run_id)
         return run if run is not None and self.exists(run) else None
+
+    @property
+    def hides_runs(self) -> bool:
+        """Whether some created runs are not listed (removed, or not yet visible)."""
+        return bool(self.removed) or self.late_runs > 0
 
     def created_range(self, after_us: int | None, before_us: int | None, *, inclusive: bool) -> range:
         """Indexes of visible runs created within the bounds, by bisection on the sorted history."""
@@ -354,7 +456,7 @@ class SimulatorBase:
         page: list[SimRun] = []
         for index in ordered:
             run = history[index]
-            if keep(run):  # keep() also drops removed runs
+            if keep(run):  # keep() also drops runs not visible now
                 if len(page) == limit:
                     return page, True
                 page.append(run)

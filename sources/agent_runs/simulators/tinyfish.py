@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .core import ApiError, SimRun, SimulatorBase, decode_cursor, encode_cursor, parse_time
+from .core import ApiError, SimRun, SimulatorBase, decode_cursor, encode_cursor, moment, parse_time, seconds_between
 
 STATUSES = {"pending": "PENDING", "running": "RUNNING", "paused": "RUNNING"}
 OUTCOME_STATUSES = {"completed": "COMPLETED", "failed": "FAILED", "cancelled": "CANCELLED"}
@@ -18,6 +18,7 @@ ERRORS = (
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
 MAX_GOAL_LENGTH = 500
+OUTPUT_SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}}
 
 
 def bad_request(message: str) -> ApiError:
@@ -35,20 +36,20 @@ class TinyFishSimulator(SimulatorBase):
         phase = run.phase(now_us)
         return STATUSES.get(phase) or OUTCOME_STATUSES[phase]
 
+    def error_of(self, run: SimRun) -> dict[str, Any]:
+        code, category, message, retry_after = ERRORS[run.index % len(ERRORS)]
+        return {
+            "message": message,
+            "category": category,
+            "code": code,
+            "retry_after": retry_after,
+            "help_url": "https://docs.tinyfish.ai/prompting-guide",
+            "help_message": "Need help? Check out our goal prompting guide for tips and examples.",
+        }
+
     def render(self, run: SimRun, now_us: int) -> dict[str, Any]:
         status = self.status(run, now_us)
-        error = None
-        if status == "FAILED":
-            code, category, message, retry_after = ERRORS[run.index % len(ERRORS)]
-            error = {
-                "message": message,
-                "category": category,
-                "code": code,
-                "retry_after": retry_after,
-                "help_url": "https://docs.tinyfish.ai/prompting-guide",
-                "help_message": "Need help? Check out our goal prompting guide for tips and examples.",
-            }
-        started = run.started_us if run.started_us is not None and run.started_us <= now_us else None
+        started = run.started_by(now_us)
         record: dict[str, Any] = {
             "run_id": run.run_id,
             "status": status,
@@ -57,19 +58,56 @@ class TinyFishSimulator(SimulatorBase):
             "started_at": run.time(started),
             "finished_at": run.time(run.finished_us) if status in OUTCOME_STATUSES.values() else None,
             "num_of_steps": run.steps_at(now_us),
-            "result": {"answer": f"result of {run.run_id[:8]}", "items": list(range(run.steps % 5))}
-            if status == "COMPLETED"
-            else None,
-            "output_schema": {"type": "object", "properties": {"answer": {"type": "string"}}}
-            if run.index % 3 == 0
-            else None,
-            "error": error,
+            "result": self.result_of(run) if status == "COMPLETED" else None,
+            "output_schema": OUTPUT_SCHEMA if run.index % 3 == 0 else None,
+            "error": self.error_of(run) if status == "FAILED" else None,
             "streaming_url": f"https://stream.agent.tinyfish.ai/session/{run.run_id}" if started else None,
             "browser_config": {"proxy_enabled": run.proxy_country is not None, "proxy_country_code": run.proxy_country},
         }
         if run.extra_fields:
             record.update(run.extra_fields)
         return record
+
+    @staticmethod
+    def result_of(run: SimRun) -> dict[str, Any]:
+        return {"answer": f"result of {run.run_id[:8]}", "items": list(range(run.steps % 5))}
+
+    def truth(self, run: SimRun, now_us: int) -> dict[str, Any]:
+        phase = run.phase(now_us)
+        ended = phase in OUTCOME_STATUSES
+        failed = phase == "failed"
+        started = run.started_by(now_us)
+        finished = run.finished_us if ended else None
+        error = self.error_of(run) if failed else {}
+        extra = dict(run.extra_fields or {})
+        if failed:  # the error's fields the table has no column for
+            extra["error"] = {key: error[key] for key in ("retry_after", "help_url", "help_message")}
+        return {
+            "provider": "tinyfish",
+            "run_id": run.run_id,
+            "status": "running" if phase == "paused" else phase,  # TinyFish has no paused
+            "provider_status": self.status(run, now_us),
+            "task": run.task,
+            "created_at": moment(run.created_us),
+            "started_at": moment(started),
+            "finished_at": moment(finished),
+            "updated_at": None,
+            "num_steps": run.steps_at(now_us),
+            "result": self.result_of(run) if phase == "completed" else None,
+            "result_schema": OUTPUT_SCHEMA if run.index % 3 == 0 else None,
+            "error_code": error.get("code"),
+            "error_message": error.get("message"),
+            "error_category": error.get("category"),
+            "agent_id": None,
+            "session_id": None,
+            "sandbox_id": None,
+            "streaming_url": f"https://stream.agent.tinyfish.ai/session/{run.run_id}" if started else None,
+            "proxy_enabled": run.proxy_country is not None,
+            "proxy_country_code": run.proxy_country,
+            "duration_s": seconds_between(started, finished),
+            "extra": extra or None,
+            "missing_from_api_at": None,
+        }
 
     def route(self, path: str, params: dict[str, str]) -> tuple[dict[str, Any], int]:
         if path == "/v1/runs":
@@ -103,7 +141,7 @@ class TinyFishSimulator(SimulatorBase):
         except ValueError:
             raise bad_request("created_after/created_before must be ISO 8601 date-times") from None
         try:
-            cursor_index = decode_cursor(params["cursor"], self.history) if "cursor" in params else None
+            cursor_index = decode_cursor(params["cursor"], self.keys) if "cursor" in params else None
         except ValueError:
             raise bad_request("invalid cursor") from None
 
@@ -111,13 +149,13 @@ class TinyFishSimulator(SimulatorBase):
         candidates = self.created_range(after, before, inclusive=False)
 
         def keep(run: SimRun) -> bool:
-            if run.run_id in self.removed:
+            if not self.exists(run):
                 return False
             if goal is not None and goal.lower() not in run.task.lower():
                 return False
             return status is None or self.status(run, now_us) == status
 
-        if status is None and goal is None and not self.removed:
+        if status is None and goal is None and not self.hides_runs:
             total = len(candidates)
         else:
             total = sum(1 for index in candidates if keep(self.history[index]))
