@@ -39,6 +39,7 @@ def expected_rows(provider: str, records: list[dict[str, Any]], account: str = "
                 row[column] = json.loads(row[column])
     return {row["run_id"]: row for row in rows}
 
+
 TINYFISH_RECORD = {
     "run_id": "a1b2",
     "status": "COMPLETED",
