@@ -18,7 +18,7 @@ from dagster_dlt import DagsterDltResource, dlt_assets
 
 from agent_runs import agent_runs_source
 from agent_runs.settings import DATASET_NAME
-from agent_runs_pipeline import create_views, make_pipeline
+from agent_runs_pipeline import create_views, finish_interrupted_load, make_pipeline
 
 DAILY_AT = "0 6 * * *"  # 06:00 every day, in the schedule's time zone (UTC unless set)
 GROUP = "agent_runs"
@@ -30,6 +30,7 @@ def agent_runs_assets(destination: str = "duckdb", dataset_name: str = DATASET_N
     @dlt_assets(dlt_source=agent_runs_source(), dlt_pipeline=pipeline, name="agent_runs", group_name=GROUP)
     def assets(context: AssetExecutionContext, dlt_resource: DagsterDltResource) -> Iterator[Any]:
         dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True  # as `agent-runs load` does
+        finish_interrupted_load(pipeline)  # else dlt would load only what a killed run left, and stop
         # A fresh source each run: a dlt source object is spent once it has been extracted.
         yield from dlt_resource.run(context=context, dlt_source=agent_runs_source())
         create_views(pipeline)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -41,6 +42,7 @@ PROGRESS_EVERY_S = 5.0
 # at 10,000. Pages are freed by reference counting whatever the threshold; only the cycles left
 # behind (dlt's retry objects, a dozen small ones a request) wait a little longer to be collected.
 GC_THRESHOLD = 10_000
+logger = logging.getLogger(SOURCE_NAME)
 
 
 @dataclass
@@ -54,6 +56,7 @@ class LoadSummary:
     pipeline_name: str
     location: str
     load_ids: list[str] = field(default_factory=list)
+    finished_interrupted: list[str] = field(default_factory=list)  # load ids a killed load had left
     open_runs_refresh: dict[str, dict[str, int]] = field(default_factory=dict)  # per account, see open_runs.py
 
     @property
@@ -62,7 +65,13 @@ class LoadSummary:
 
     def __str__(self) -> str:
         per_provider = ", ".join(f"{name} {count:,}" for name, count in self.runs_by_provider.items())
-        lines = [
+        lines = []
+        if self.finished_interrupted:
+            lines.append(
+                f"Finished {len(self.finished_interrupted)} load package(s) an interrupted load had left "
+                f"({', '.join(self.finished_interrupted)}), then loaded what is new."
+            )
+        lines += [
             f"Loaded {self.total_runs:,} runs ({per_provider}) into {self.destination} "
             f"{self.location} dataset {self.dataset_name}, table {TABLE_NAME}, in {self.seconds:.1f} s"
         ]
@@ -140,8 +149,10 @@ def load_runs(
     if writes_files(pipeline):
         as_delta_tables(source)
     with only_load_of(pipeline), fewer_gc_passes():
+        finished = finish_interrupted_load(pipeline)
         load_info = pipeline.run(source, refresh="drop_sources" if full_refresh else None)
-    runs_by_provider = runs_loaded(pipeline, load_info.loads_ids, providers_of(source))
+    load_ids = [*finished, *load_info.loads_ids]
+    runs_by_provider = runs_loaded(pipeline, load_ids, providers_of(source))
     create_views(pipeline, only_if_missing=not full_refresh and not any(runs_by_provider.values()))
     seconds = time.monotonic() - started
     return LoadSummary(
@@ -151,9 +162,21 @@ def load_runs(
         dataset_name=dataset_name,
         pipeline_name=pipeline.pipeline_name,
         location=location,
-        load_ids=list(load_info.loads_ids),
+        load_ids=load_ids,
+        finished_interrupted=finished,
         open_runs_refresh=open_runs_reports(pipeline, source),
     )
+
+
+def finish_interrupted_load(pipeline: Pipeline) -> list[str]:
+    """Load what a killed or failed load left extracted or normalized, and return its load ids. dlt's
+    `run` would do this and stop without extracting anything new: the table would stay behind
+    the API although the command succeeded. Done first, the same command then loads what is new."""
+    if not pipeline.has_pending_data:
+        return []
+    logger.info("finishing the load package(s) an interrupted load left in %s", pipeline.working_dir)
+    load_info = pipeline.run()
+    return list(load_info.loads_ids) if load_info is not None else []
 
 
 def has_runs_table(pipeline: Pipeline) -> bool:

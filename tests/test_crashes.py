@@ -1,5 +1,6 @@
-"""A load killed with SIGKILL in any step (extract, normalize, load) and run again ends with the
-table a clean load makes, row for row; two loads of one pipeline at once: the second refuses."""
+"""A load killed with SIGKILL in any step (extract, normalize, load), then run again after runs
+finished and new ones arrived, finishes what was left and loads what is new: the table equals
+the API; two loads of one pipeline at once: the second refuses."""
 
 from __future__ import annotations
 
@@ -9,9 +10,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pytest
+from dagster_dlt import DagsterDltResource
 
+from agent_runs import agent_runs_source
+from agent_runs.settings import DATASET_NAME
 from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator
+from agent_runs_dagster import agent_runs_assets
+from agent_runs_pipeline import load_runs, make_pipeline
 from conftest import AGENT_RUNS, BROWSERBASE_KEY, TINYFISH_KEY, agent_runs, assert_table_equals_api, cli_env
 
 PIPELINE = "agent_runs_duckdb_agent_runs"
@@ -62,10 +69,16 @@ def test_a_load_killed_in_any_step_is_completed_exactly_by_the_next(
     load.kill()
     assert load.wait() == -9
 
+    # Life goes on before the scheduler's next run: runs finish, new ones arrive.
+    for simulator in slow_simulators.values():
+        simulator.clock.advance(40 * 60)
+        simulator.add_runs([simulator.clock.now_us - 1_000_000 * seconds for seconds in (5, 5, 60)])
     rerun = agent_runs(workdir, "load", env=env)
     assert rerun.returncode == 0, rerun.stderr
+    if step == "load":  # killed while loading: its package is finished first, and said so
+        assert "interrupted load had left" in rerun.stdout, rerun.stdout
     for provider, simulator in slow_simulators.items():
-        assert_table_equals_api(workdir, provider, simulator)
+        assert_table_equals_api(workdir, provider, simulator)  # finished the old load, and loaded what is new
 
 
 def test_a_second_load_of_the_same_pipeline_refuses_while_the_first_runs(
@@ -75,12 +88,48 @@ def test_a_second_load_of_the_same_pipeline_refuses_while_the_first_runs(
     first = subprocess.Popen(
         [AGENT_RUNS, "load"], cwd=workdir, env=cli_env(env, workdir), stderr=subprocess.PIPE, text=True
     )
+    deadline = time.monotonic() + 60
     while len(slow_simulators["tinyfish"].requests) < 3:
-        assert first.poll() is None
+        assert first.poll() is None and time.monotonic() < deadline
         time.sleep(0.01)
     second = agent_runs(workdir, "load", env=env)
     assert second.returncode == 1
     assert "another load of pipeline" in second.stderr and "did nothing" in second.stderr
     assert first.wait(timeout=120) == 0, first.stderr.read() if first.stderr else ""
     for provider, simulator in slow_simulators.items():
+        assert_table_equals_api(workdir, provider, simulator)
+
+
+def leave_an_unloaded_package(simulators: dict[str, Any]) -> None:
+    """What a load killed after its normalize step leaves: a package dlt has not loaded. Then runs
+    finish and new ones arrive before the next load."""
+    load_runs()
+    for simulator in simulators.values():
+        simulator.clock.advance(20 * 60)
+    pipeline, _ = make_pipeline("duckdb", DATASET_NAME)
+    pipeline.extract(agent_runs_source())
+    pipeline.normalize()
+    assert pipeline.has_pending_data
+    for simulator in simulators.values():
+        simulator.clock.advance(40 * 60)
+        simulator.add_runs([simulator.clock.now_us - 2_000_000])
+
+
+def test_load_runs_finishes_what_a_killed_load_left_then_loads_what_is_new(
+    provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path
+) -> None:
+    leave_an_unloaded_package(simulators)
+    summary = load_runs()
+    assert len(summary.finished_interrupted) == 1 and summary.finished_interrupted[0] in summary.load_ids
+    for provider, simulator in simulators.items():
+        assert_table_equals_api(workdir, provider, simulator)
+
+
+def test_the_dagster_assets_finish_what_a_killed_load_left_then_load_what_is_new(
+    provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path
+) -> None:
+    leave_an_unloaded_package(simulators)
+    result = dg.materialize([agent_runs_assets()], resources={"dlt_resource": DagsterDltResource()})
+    assert result.success
+    for provider, simulator in simulators.items():
         assert_table_equals_api(workdir, provider, simulator)
