@@ -21,7 +21,7 @@ from dlt.common.configuration.exceptions import ConfigurationException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from agent_runs import PROVIDERS, NoProviderConfigured, ProviderError
-from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, OPEN_RUNS_MAX_AGE
+from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, RELIST_LAG
 from agent_runs_pipeline import (
     DEMO_RUNS_PER_PROVIDER,
     LoadAlreadyRunning,
@@ -92,9 +92,16 @@ def cli(verbose: bool) -> None:
 @click.option(
     "--open-runs-max-age-days",
     type=click.FloatRange(min=0, min_open=True),
-    default=OPEN_RUNS_MAX_AGE.days,
+    default=None,
+    help="Stop following open runs created this many days before the newest loaded run (their last-seen "
+    "row stays). Default: follow every open run until the API shows it ended or gone.",
+)
+@click.option(
+    "--lag-minutes",
+    type=click.FloatRange(min=0),
+    default=RELIST_LAG.total_seconds() / 60,
     show_default=True,
-    help="Stop following open runs created this many days before the newest loaded run (their last-seen row stays).",
+    help="List again the runs created this long before the newest loaded one: runs the API shows late.",
 )
 @click.option(
     "--workers",
@@ -111,7 +118,8 @@ def load(
     since: datetime | None,
     until: datetime | None,
     full_refresh: bool,
-    open_runs_max_age_days: float,
+    open_runs_max_age_days: float | None,
+    lag_minutes: float,
     workers: int,
     progress: bool,
 ) -> None:
@@ -128,6 +136,7 @@ def load(
             until=until,
             full_refresh=full_refresh,
             open_runs_max_age_days=open_runs_max_age_days,
+            lag_minutes=lag_minutes,
             workers=workers,
             progress=progress,
         )

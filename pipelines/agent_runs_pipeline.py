@@ -28,7 +28,8 @@ from dlt.pipeline.pipeline import Pipeline
 from filelock import FileLock, Timeout
 
 from agent_runs import PROVIDERS, SOURCE_NAME, agent_runs_source
-from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, OPEN_RUNS_MAX_AGE, TABLE_NAME
+from agent_runs.loaded import writes_files
+from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, TABLE_NAME
 from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator
 from agent_runs.views import VIEWS, view_statements
 
@@ -76,12 +77,13 @@ class LoadSummary:
             f"{self.location} dataset {self.dataset_name}, table {TABLE_NAME}, in {self.seconds:.1f} s"
         ]
         for name, report in self.open_runs_refresh.items():
-            if report.get("open"):
+            if report.get("open") or report.get("following"):
+                given_up = f", {report['given_up']:,} past the age limit" if report.get("given_up") else ""
                 lines.append(
-                    f"  {name}: refreshed {report['open']:,} open runs: {report['by_listing']:,} by re-listing "
-                    f"({report['listing_pages']:,} pages), {report['by_id']:,} fetched by id, "
-                    f"{report['missing']:,} gone from the API, {report['given_up']:,} past the age limit; "
-                    f"{report['still_open']:,} still open"
+                    f"  {name}: refreshed {report.get('open', 0):,} open runs: {report.get('by_listing', 0):,} by "
+                    f"re-listing ({report.get('listing_pages', 0):,} pages), {report.get('by_id', 0):,} fetched by "
+                    f"id, {report.get('missing', 0):,} gone from the API{given_up}; "
+                    f"following {report['following']:,} open runs until they end"
                 )
         return "\n".join(lines)
 
@@ -125,18 +127,24 @@ def load_runs(
     until: datetime | None = None,
     full_refresh: bool = False,
     pipeline_name: str | None = None,
-    open_runs_max_age_days: float = OPEN_RUNS_MAX_AGE.days,
+    open_runs_max_age_days: float | None = None,
     source: DltSource | None = None,
     progress: bool = False,
     workers: int = 1,
+    lag_minutes: float | None = None,
 ) -> LoadSummary:
-    """Load new runs and bring open ones up to date (with `full_refresh`, the whole history again)."""
+    """Load new runs and bring open ones up to date (with `full_refresh`, the whole history again);
+    first finish what an interrupted load left. The arguments are `agent-runs load`'s options (see
+    `agent_runs_source` for `since`, `until`, `open_runs_max_age_days`, `workers`, `lag_minutes`);
+    `source` replaces the configured one (the demo's simulators), `pipeline_name` the default
+    `agent_runs_<destination>_<dataset>`."""
     source = source or agent_runs_source(
         providers=providers,
         since=since,
         until=until,
         open_runs_max_age_days=open_runs_max_age_days,
         workers=workers,
+        **({} if lag_minutes is None else {"lag_minutes": lag_minutes}),
     )
     pipeline, location = make_pipeline(destination, dataset_name, pipeline_name, progress)
     # Arrow's default allocator (mimalloc) keeps what each page-fetching thread freed for that
@@ -182,11 +190,6 @@ def finish_interrupted_load(pipeline: Pipeline) -> list[str]:
 def has_runs_table(pipeline: Pipeline) -> bool:
     """Whether this pipeline has loaded the `runs` table (a pipeline that never ran has no schema)."""
     return pipeline.default_schema_name is not None and TABLE_NAME in pipeline.default_schema.data_table_names()
-
-
-def writes_files(pipeline: Pipeline) -> bool:
-    """The filesystem destination: a Delta table, no SQL views, counts read from the table itself."""
-    return pipeline.destination.destination_type.endswith("filesystem")
 
 
 def as_delta_tables(source: DltSource) -> None:
@@ -259,7 +262,10 @@ def open_runs_reports(pipeline: Pipeline, source: DltSource) -> dict[str, dict[s
     state), by `<provider>` for the default account and `<provider>_<account>` for named ones."""
     resources = pipeline.state.get("sources", {}).get(SOURCE_NAME, {}).get("resources", {})
     return {
-        name.removesuffix("_runs"): dict(resources.get(name, {}).get("last_refresh", {}))
+        name.removesuffix("_runs"): {
+            **resources.get(name, {}).get("last_refresh", {}),
+            "following": len(resources.get(name, {}).get("open_runs", {})),
+        }
         for name in listing_resources(source)
     }
 

@@ -119,3 +119,10 @@ def cli_env(extra: dict[str, str], workdir: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.endswith("_API_KEY")}
     env.update(DLT_DATA_DIR=str(workdir / "dlt-data"), RUNTIME__REQUEST_BACKOFF_FACTOR="0", **extra)
     return env
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("promise", "the model-based test of the promise (tests/test_promise.py)")
+    group.addoption("--promise-walks", type=int, default=2, help="seeded walks to take (seeds 1..N)")
+    group.addoption("--promise-steps", type=int, default=20, help="random steps in each walk")
+    group.addoption("--promise-seed", type=int, default=None, help="walk this seed only (to reproduce a failure)")

@@ -13,9 +13,12 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from agent_runs import PROVIDERS
 from agent_runs.schema import RUNS_COLUMNS, TERMINAL_STATUSES
+from agent_runs.settings import DATASET_NAME
 from agent_runs.simulators import Fault
-from agent_runs_pipeline import load_runs
+from agent_runs_pipeline import load_runs, make_pipeline
 from conftest import assert_table_equals_api, read_runs
+
+OPEN_PHASES = ("pending", "running", "paused")
 
 
 def open_count(rows: dict[tuple[str, str], dict[str, Any]], provider: str) -> int:
@@ -137,3 +140,31 @@ def test_open_runs_older_than_the_age_limit_are_given_up_keeping_their_last_seen
     assert report["given_up"] == 0 and report["by_listing"] + report["by_id"] == report["open"]
     after = read_runs(workdir / "agent-runs.duckdb")
     assert all(after[key] == first[key] for key in given_up)  # not asked again, row kept as last seen
+
+
+@pytest.mark.parametrize("provider", ["tinyfish", "browserbase"])
+def test_a_run_open_for_weeks_is_followed_until_it_ends_keeping_only_a_fingerprint_in_state(
+    provider: str, provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path
+) -> None:
+    simulator = simulators[provider]
+    load_runs(providers=[provider])
+    zombies = [run for run in simulator.visible_runs() if run.finished_us is None]
+    assert zombies, "the scenario needs runs that never end by themselves"
+    for days in (10, 40):  # weeks pass: new runs, more loads; then a janitor cancels the zombies
+        simulator.clock.advance(days * 86400)
+        simulator.add_runs([simulator.clock.now_us - 60_000_000])
+        summary = load_runs(providers=[provider])
+        assert_table_equals_api(workdir, provider, simulator)
+    for zombie in zombies:
+        simulator.end_run(zombie.run_id, "cancelled")
+    summary = load_runs(providers=[provider])
+    rows = assert_table_equals_api(workdir, provider, simulator)
+    assert all(rows[provider, zombie.run_id]["status"] == "cancelled" for zombie in zombies)
+
+    # The state keeps a creation time and a fingerprint per open run, not the record.
+    state = make_pipeline("duckdb", DATASET_NAME)[0].state["sources"]["agent_runs"]["resources"][f"{provider}_runs"]
+    open_now = {run.run_id for run in simulator.visible_runs() if run.phase(simulator.clock.now_us) in OPEN_PHASES}
+    assert set(state["open_runs"]) == open_now
+    assert all(len(run) == 2 and len(run[1]) == 16 for run in state["open_runs"].values())
+    assert summary.open_runs_refresh[provider]["following"] == len(open_now)
+    assert f"following {len(open_now):,} open runs until they end" in str(summary)

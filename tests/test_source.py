@@ -15,9 +15,10 @@ import pyarrow as pa
 import pytest
 
 from agent_runs import agent_runs_source
+from agent_runs.settings import RELIST_LAG
 from agent_runs.simulators import BrowserbaseSimulator, Fault
 from agent_runs_pipeline import GC_THRESHOLD, LoadSummary, load_runs, make_pipeline
-from conftest import ID_FIELD, read_runs
+from conftest import ID_FIELD, assert_table_equals_api, read_runs
 
 PROVIDERS = ["tinyfish", "browserbase"]
 CREATED_FIELD = {"tinyfish": "created_at", "browserbase": "createdAt"}
@@ -67,19 +68,18 @@ def test_second_load_asks_only_for_new_runs(
         for request in simulator.requests
         if request.path == LIST_PATH[provider] and not {"created_before", "endAt"} & set(request.params)
     ]
+    lagged = last_loaded - RELIST_LAG  # runs that became visible late are listed again
     if provider == "tinyfish":
-        asked_from = last_loaded - timedelta(milliseconds=1)
+        asked_from = lagged - timedelta(milliseconds=1)
         assert {request.params["created_after"] for request in list_requests} == {
             asked_from.isoformat().replace("+00:00", "Z")
         }
         assert {request.params["sort_direction"] for request in list_requests} == {"asc"}
         re_read = [record for record in view if asked_from < created(provider, record) <= last_loaded]
     else:
-        assert {request.params["startAt"] for request in list_requests} == {
-            last_loaded.isoformat().replace("+00:00", "Z")
-        }
-        re_read = [record for record in view if created(provider, record) == last_loaded]
-    # The API served the new runs and the boundary's own timestamp again, nothing older.
+        assert {request.params["startAt"] for request in list_requests} == {lagged.isoformat().replace("+00:00", "Z")}
+        re_read = [record for record in view if lagged <= created(provider, record) <= last_loaded]
+    # The API served the new runs and the re-read window again, nothing older.
     assert sum(request.records for request in list_requests) == len(new_runs) + len(re_read)
 
     rows = read_runs(workdir / "agent-runs.duckdb")
@@ -200,3 +200,24 @@ def test_a_configured_duckdb_file_gets_the_same_merge(
     assert set(read_runs(configured)) == {("browserbase", first["runId"]), ("browserbase", repeated["runId"])}
     merge_sql = "".join(path.read_text() for path in (workdir / "dlt-data").rglob("completed_jobs/runs.*.sql"))
     assert "copy_number > 1" in merge_sql  # repeats were found by (key, rowid), not by numbering whole rows
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_runs_that_become_visible_late_are_loaded_by_the_next_load(
+    provider: str, provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path
+) -> None:
+    simulator = simulators[provider]
+    load_runs(providers=[provider])
+    now = simulator.clock.now_us
+    # Created before the newest loaded run, committed minutes late: listed only after it was loaded.
+    late = simulator.add_runs([now - 90_000_000, now - 30_000_000, now - 30_000_000], visible_after_s=200)
+    simulator.clock.advance(30)
+    simulator.add_runs([simulator.clock.now_us - 1_000_000])  # a run created after them, visible at once
+    load_runs(providers=[provider])
+    assert not {run.run_id for run in late} & loaded_ids(workdir, provider)  # not listed yet
+    simulator.clock.advance(200)
+    simulator.requests.clear()
+    summary = load_runs(providers=[provider])
+    assert_table_equals_api(workdir, provider, simulator)
+    assert {run.run_id for run in late} <= loaded_ids(workdir, provider)
+    assert summary.runs_by_provider[provider] >= len(late)

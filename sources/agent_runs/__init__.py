@@ -37,9 +37,10 @@ from .helpers import (
     runs_client,
     runs_table,
 )
+from .loaded import loaded_rows
 from .open_runs import OpenRuns
 from .schema import DEFAULT_ACCOUNT, RUNS_COLUMNS, TERMINAL_STATUSES, UNIFIED_STATUSES, parse_timestamp
-from .settings import OPEN_RUNS_MAX_AGE, PRIMARY_KEY, REFRESH_WORKERS, ROWS_PER_TABLE, ROWS_PER_YIELD, TABLE_NAME
+from .settings import PRIMARY_KEY, REFRESH_WORKERS, RELIST_LAG, ROWS_PER_TABLE, ROWS_PER_YIELD, TABLE_NAME
 from .tinyfish import TINYFISH
 
 PROVIDERS: dict[str, Provider] = {TINYFISH.name: TINYFISH, BROWSERBASE.name: BROWSERBASE}
@@ -104,15 +105,19 @@ def list_runs(
     account: Account,
     created_at: dlt.sources.incremental[datetime],
     workers: int = 1,
-    max_age: timedelta = OPEN_RUNS_MAX_AGE,
+    max_age: timedelta | None = None,
+    lag: timedelta = RELIST_LAG,
 ) -> Iterator[pa.Table | None]:
     """Every page of the account's list-runs endpoint within the incremental window, as Arrow
     tables of `runs` rows; runs still open are remembered so later loads bring them up to date.
+    The window starts `lag` before the newest run loaded so far (dlt's incremental lag), so runs
+    that became visible late are loaded; runs loaded before are skipped there.
     While the next page is on its way it yields None, dlt's signal to go on with other resources:
     that is how several accounts are extracted at once, each walked by its own threads."""
     provider = account.provider
     open_runs = OpenRuns(dlt.current.resource_state())
     rate_limit = RateLimit()
+    loaded_before = open_runs.known_since(created_at.start_value)
 
     def new_client() -> RESTClient:
         return account.client(rate_limit)
@@ -125,32 +130,37 @@ def list_runs(
         if page is None:  # still on its way: dlt serves the other accounts' resources meanwhile
             yield None
             continue
-        open_runs.note_listed(page)
+        if len(loaded_before):
+            page = page.without(loaded_before)
+        open_runs.note_listed(page, lag)
         tables.append(page.table)
         rows += page.table.num_rows
         if rows >= ROWS_PER_TABLE:  # dlt's cost per item is fixed: hand it a few thousand rows at a time
             yield pa.concat_tables(tables)
             tables, rows = [], 0
-            # A first load meets every zombie of the history: keep only the recent ones in memory.
+            open_runs.forget_recent_before(lag)  # a first load lists every run: keep the window's only
             given_up += len(open_runs.give_up_older_than(max_age))
     if rows:
         yield pa.concat_tables(tables)
+    open_runs.forget_recent_before(lag)
     given_up += len(open_runs.give_up_older_than(max_age))
     if given_up:
         logger.info("%s: not following %d runs open since long before the newest", provider.display_name, given_up)
     pa.default_memory_pool().release_unused()  # Arrow keeps freed pages for reuse; the load step needs them more
 
 
-def refresh_open_runs(account: Account, max_age: timedelta = OPEN_RUNS_MAX_AGE) -> Iterator[pa.Table]:
+def refresh_open_runs(
+    account: Account, max_age: timedelta | None = None, lag: timedelta = RELIST_LAG
+) -> Iterator[pa.Table]:
     """Current rows for the open runs the listing resource remembers, where they changed (merged
     over the stale ones): those still open from the API's open-status listings, the others by id.
-    A run the API no longer knows (404) keeps its last-seen row, with `missing_from_api_at` set."""
+    A run the API no longer knows (404) keeps its row as loaded, with `missing_from_api_at` set."""
     provider = account.provider
     open_runs = OpenRuns(dlt.current.resource_state(f"{account.resource_prefix}_runs"))
     report = {"open": len(open_runs.runs), "by_listing": 0, "listing_pages": 0, "by_id": 0, "missing": 0}
     report["given_up"] = len(open_runs.give_up_older_than(max_age))
-    remembered = dict(open_runs.runs)  # the listing may stop following some of them meanwhile
-    created = {run_id: parse_timestamp(run["created_at"]) for run_id, run in remembered.items()}
+    # The listing may remember new open runs meanwhile: this load's refresh is for the earlier ones.
+    created = {run_id: parse_timestamp(run[0]) for run_id, run in open_runs.runs.items()}
     client = account.client()
 
     unseen = set(created)
@@ -183,12 +193,13 @@ def refresh_open_runs(account: Account, max_age: timedelta = OPEN_RUNS_MAX_AGE) 
                 if page.table.num_rows:
                     yield page.table
             gone = [run_id for run_id, record in batch if record is None]
-            if gone:  # gone from the API: keep the last-seen row, flagged, and stop following it
+            if gone:  # gone from the API: keep the row as loaded, flagged, and stop following it
                 report["missing"] += len(gone)
-                for run_id in gone:
-                    open_runs.runs.pop(run_id, None)
-                last_seen = [remembered[run_id]["record"] for run_id in gone]
-                yield flagged_missing(runs_table(provider, last_seen, "open runs state", account.name))
+                open_runs.forget(gone)
+                last_seen = loaded_rows(dlt.current.pipeline(), provider.name, account.name, gone)
+                if last_seen.num_rows:
+                    yield flagged_missing(last_seen)
+    open_runs.forget_recent_before(lag)
     report["still_open"] = len(open_runs.runs)
     open_runs.state["last_refresh"] = report
 
@@ -220,11 +231,19 @@ def runs_resource(
     since: datetime | None = None,
     until: datetime | None = None,
     workers: int = 1,
-    open_runs_max_age: timedelta = OPEN_RUNS_MAX_AGE,
+    open_runs_max_age: timedelta | None = None,
+    lag: timedelta = RELIST_LAG,
 ) -> DltResource:
     """New runs of an account as a merge resource into `runs`, incremental on created_at; its own
     state (named `<provider>[_<account>]_runs`) keeps each account's cursor and open runs apart.
-    With `workers` > 1 a long range is walked as created-at windows in parallel (see backfill.py)."""
+
+    Args:
+        account: the provider, key and base URL to list.
+        since / until: the created-at range of a first load (later loads continue from the cursor).
+        workers: > 1 walks a long range as created-at windows in parallel (see backfill.py).
+        open_runs_max_age: stop following runs open this long before the newest; None: never.
+        lag: how far behind the newest loaded run each load lists again (runs visible late).
+    """
     resource = into_runs_table(list_runs, f"{account.resource_prefix}_runs")
     created_at = dlt.sources.incremental[datetime](
         "created_at",
@@ -232,13 +251,20 @@ def runs_resource(
         end_value=until,
         row_order=account.provider.row_order,
         primary_key=PRIMARY_KEY,
+        lag=lag.total_seconds() or None,
     )
-    return resource(account, created_at=created_at, workers=workers, max_age=open_runs_max_age)
+    return resource(account, created_at=created_at, workers=workers, max_age=open_runs_max_age, lag=lag)
 
 
-def open_runs_resource(account: Account, max_age: timedelta = OPEN_RUNS_MAX_AGE) -> DltResource:
-    """The account's open runs brought up to date, merged over their rows in `runs`."""
-    return into_runs_table(refresh_open_runs, f"{account.resource_prefix}_open_runs")(account, max_age)
+def open_runs_resource(account: Account, max_age: timedelta | None = None, lag: timedelta = RELIST_LAG) -> DltResource:
+    """The account's open runs brought up to date, merged over their rows in `runs`.
+
+    Args:
+        account: the provider, key and base URL whose open runs to refresh.
+        max_age: stop following runs open this long before the newest; None: until they end.
+        lag: the listing's re-read window, to keep the ids of runs that ended within it.
+    """
+    return into_runs_table(refresh_open_runs, f"{account.resource_prefix}_open_runs")(account, max_age, lag)
 
 
 def named_accounts(accounts: Mapping[str, Any]) -> list[Account]:
@@ -270,25 +296,39 @@ def agent_runs_source(
     providers: Sequence[str] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    open_runs_max_age_days: float = OPEN_RUNS_MAX_AGE.days,
+    open_runs_max_age_days: float | None = None,
     workers: int = 1,
     accounts: dict[str, Any] | None = dlt.secrets.value,
+    lag_minutes: float = RELIST_LAG.total_seconds() / 60,
 ) -> list[DltResource]:
     """Run history of every provider that has an API key (or of `providers` only).
 
     Keys come from `TINYFISH_API_KEY` / `BROWSERBASE_API_KEY` or `[sources.agent_runs]` in
     .dlt/secrets.toml; base URLs likewise from `TINYFISH_BASE_URL` / `BROWSERBASE_BASE_URL`.
     `since` / `until` narrow the first load (later loads continue from the stored cursor).
-    Runs loaded while open are refreshed on every load until they end; `open_runs_max_age_days`
-    stops following those created longer ago than that. `workers` > 1 walks a long history (a
-    first load, a backfill) as that many concurrent created-at windows per provider.
     More keys per provider go in `[sources.agent_runs.accounts.<name>]` tables (provider, api_key,
     base_url); their rows carry the account's name in the `account` column.
+
+    Args:
+        tinyfish_api_key / browserbase_api_key: the default accounts' keys.
+        tinyfish_base_url / browserbase_base_url: another host (a proxy, a simulator).
+        providers: load only these (default: every provider with a key; one named without a key fails).
+        since / until: the created-at range of a first load or a backfill.
+        open_runs_max_age_days: stop following open runs created this long before the newest loaded
+            run (their rows keep what was last seen). None, the default: follow them until they end.
+        workers: > 1 walks a long history (a first load, a backfill) as that many concurrent
+            created-at windows per provider.
+        accounts: named accounts, `{name: {provider, api_key, base_url}}`.
+        lag_minutes: every load lists again the runs created this long before the newest loaded
+            one, for runs that became visible in the API late (0: off).
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    if lag_minutes < 0:
+        raise ValueError(f"lag_minutes must be 0 or more, got {lag_minutes}")
     quiet_json_text_warnings()
-    max_age = timedelta(days=open_runs_max_age_days)
+    max_age = None if open_runs_max_age_days is None else timedelta(days=open_runs_max_age_days)
+    lag = timedelta(minutes=lag_minutes)
     keys = {TINYFISH.name: tinyfish_api_key, BROWSERBASE.name: browserbase_api_key}
     base_urls = {TINYFISH.name: tinyfish_base_url, BROWSERBASE.name: browserbase_base_url}
     wanted = list(providers) if providers else list(PROVIDERS)
@@ -308,8 +348,8 @@ def agent_runs_source(
             skipped.append(provider)
         for account in these:
             # The refresh goes first, so it works on the open runs of earlier loads only.
-            resources.append(open_runs_resource(account, max_age))
-            resources.append(runs_resource(account, since, until, workers, max_age))
+            resources.append(open_runs_resource(account, max_age, lag))
+            resources.append(runs_resource(account, since, until, workers, max_age, lag))
     if not resources:
         raise NoProviderConfigured(
             "No API key configured. Set TINYFISH_API_KEY and/or BROWSERBASE_API_KEY (or add them under "

@@ -109,7 +109,8 @@ class ProviderTransport(HTTPAdapter):
         self.rate_limit.wait()
         response = super().send(request, *args, **kwargs)
         if response.status_code == 429:
-            self.rate_limit.hold(retry_after_seconds(response.headers.get("Retry-After")) or 1.0)
+            seconds = retry_after_seconds(response.headers.get("Retry-After"))
+            self.rate_limit.hold(1.0 if seconds is None else seconds)  # `Retry-After: 0` means at once
         return response
 
 

@@ -20,10 +20,11 @@ BROWSERBASE_PAGE_SIZE = 1000  # the API's maximum
 # that share the last loaded timestamp, which dlt's incremental then de-duplicates.
 CREATED_AFTER_OVERLAP = timedelta(milliseconds=1)
 
-# A run still open this long after the newest listed run is given up (its last-seen row stays):
-# runs last minutes to hours, and following every zombie of a big account would cost a request
-# each, every load, forever.
-OPEN_RUNS_MAX_AGE = timedelta(days=7)
+# Every load lists again the runs created this long before the newest one it has: a run's
+# created_at is stamped when it is created, but the list may show it later than runs created
+# after it (a transaction that commits late, a read replica behind). Runs loaded before are
+# skipped there, so the cost is the part of a page that window holds.
+RELIST_LAG = timedelta(minutes=10)
 REFRESH_WORKERS = 8  # concurrent fetches by id (429s are retried after Retry-After)
 ROWS_PER_YIELD = 200  # refreshed-by-id rows handed to dlt at a time
 ROWS_PER_TABLE = 10_000  # listed rows handed to dlt at a time, as one Arrow table (dlt spends ≈ 7 ms an item)

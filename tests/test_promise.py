@@ -1,0 +1,351 @@
+"""The promise, checked as a model-based test: after every `agent-runs load` that exits 0, the
+`runs` table equals what the APIs say now, whatever happened before.
+
+A seeded random walk drives both simulators and the command together. Each step is one rule:
+runs arrive (bursts, ties on created_at, quiet spells), time passes (minutes to weeks: runs
+start, pause and end), a run open for weeks ends, runs become visible late, runs disappear (404),
+pages fail (429 with Retry-After, 5xx, or so often that the load fails), a load is killed with
+SIGKILL at a random point of its extract, normalize or load step, or a load completes. After
+every load that exits 0 the table is compared, field for field, with the simulations' own truth
+(never through the connector's mapping), and the state is checked to hold exactly the open runs.
+
+Loads run `agent-runs load` in a forked child process (the simulators keep serving from this
+one); a kill point is armed in the child, which kills itself with SIGKILL when it is reached, so
+dlt's folders and the DuckDB file are left exactly as a kill leaves them.
+
+The short walk runs in CI; the long one: `pytest tests/test_promise.py --promise-walks 20 --promise-steps 200`.
+A failure names its seed: `--promise-seed N` walks that one again.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import random
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dlt
+import pytest
+
+from agent_runs.schema import TERMINAL_STATUSES
+from agent_runs.settings import RELIST_LAG
+from agent_runs.simulators import BrowserbaseSimulator, Fault, SimulatedClock, TinyFishSimulator
+from agent_runs.simulators.core import MICROS
+from conftest import BROWSERBASE_KEY, TINYFISH_KEY, read_runs
+
+PIPELINE = "agent_runs_duckdb_agent_runs"
+LOAD_DEADLINE_S = 120
+OPEN = ("pending", "running", "paused")
+
+# Where a load can be killed: (module, class, method, before or after the call). The n-th call
+# (drawn at random) kills; a load that makes fewer calls completes.
+KILL_POINTS: list[tuple[str, str, str, str]] = [
+    ("agent_runs.helpers", "ProviderTransport", "send", "after"),  # extract: mid-walk, mid-refresh
+    ("dlt.pipeline.pipeline", "Pipeline", "normalize", "before"),  # extracted, not normalized
+    ("dlt.normalize.normalize", "Normalize", "spool_files", "after"),  # normalized, not committed
+    ("dlt.load.load", "Load", "w_run_job", "after"),  # some tables loaded, not all
+    ("dlt.load.load", "Load", "complete_package", "before"),  # every job done, package open
+    ("dlt.load.load", "Load", "complete_package", "after"),  # loaded, the command not finished
+    ("agent_runs_pipeline", "", "create_views", "before"),  # loaded, views not yet refreshed
+]
+
+
+def arm_kill(point: tuple[str, str, str, str], nth: int) -> None:
+    """In the child: SIGKILL this process at the n-th call of the kill point."""
+    module_name, class_name, method, when = point
+    owner: Any = importlib.import_module(module_name)
+    if class_name:
+        owner = getattr(owner, class_name)
+    original = getattr(owner, method)
+    calls = [0]
+
+    def kill_at_nth(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        if when == "before" and calls[0] == nth:
+            os.kill(os.getpid(), signal.SIGKILL)
+        result = original(*args, **kwargs)
+        if when == "after" and calls[0] == nth:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
+    setattr(owner, method, kill_at_nth)
+    if not class_name:  # a module function: callers in the same module see the module global
+        sys.modules[module_name].__dict__[method] = kill_at_nth
+
+
+def run_load(workdir: Path, env: dict[str, str], kill: tuple[tuple[str, str, str, str], int] | None) -> int:
+    """`agent-runs load` in a forked child; its exit code, or -9 when it was killed."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 70
+        try:
+            os.chdir(workdir)
+            os.environ.update(env)
+            output = os.open(workdir / "last-load.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            os.dup2(output, 1)
+            os.dup2(output, 2)
+            import agent_runs.browserbase as browserbase_module
+            import agent_runs.tinyfish as tinyfish_module
+
+            tinyfish_module.TINYFISH_PAGE_SIZE = 7  # small pages: ties on page boundaries, faults between
+            browserbase_module.BROWSERBASE_PAGE_SIZE = 9
+            if kill is not None:
+                arm_kill(*kill)
+            from agent_runs_cli import cli
+
+            cli.main(["load"], prog_name="agent-runs", standalone_mode=True)
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    deadline = time.monotonic() + LOAD_DEADLINE_S
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise AssertionError(f"a load did not finish in {LOAD_DEADLINE_S} s")
+        time.sleep(0.005)
+
+
+@dataclass
+class Walk:
+    """The world of one walk: two simulated APIs on one clock, a working directory, the log."""
+
+    seed: int
+    workdir: Path
+    simulators: dict[str, Any]
+    env: dict[str, str]
+    rng: random.Random
+    log: list[str] = field(default_factory=list)
+    loaded_ok: int = 0
+    killed: int = 0
+    failed: int = 0
+
+    @property
+    def now_us(self) -> int:
+        return self.simulators["tinyfish"].clock.now_us
+
+    def any_simulator(self) -> tuple[str, Any]:
+        name = self.rng.choice(sorted(self.simulators))
+        return name, self.simulators[name]
+
+
+# --- the rules -------------------------------------------------------------------------------
+def runs_arrive(walk: Walk) -> None:
+    """A burst of runs in the last minutes, some on the very same microsecond (ties)."""
+    name, simulator = walk.any_simulator()
+    count = walk.rng.choice((1, 3, 12, 40))
+    moments = sorted(walk.now_us - walk.rng.randrange(0, 600 * MICROS) for _ in range(count))
+    if count > 1:  # ties
+        moments += walk.rng.sample(moments, k=max(1, count // 4))
+    simulator.add_runs(moments)
+    walk.log.append(f"{name}: {len(moments)} runs arrive")
+
+
+def time_passes(walk: Walk) -> None:
+    """Minutes to weeks (a quiet spell): runs start, pause, finish."""
+    seconds = walk.rng.choice((20, 300, 3600, 6 * 3600, 9 * 86400))
+    walk.simulators["tinyfish"].clock.advance(seconds)
+    walk.log.append(f"{seconds} s pass")
+
+
+def a_long_open_run_ends(walk: Walk) -> None:
+    """A run stuck open (for weeks, maybe) is ended by the platform's janitor."""
+    name, simulator = walk.any_simulator()
+    stuck = [run for run in simulator.visible_runs() if run.finished_us is None]
+    if stuck:
+        run = walk.rng.choice(stuck)
+        outcome = walk.rng.choice(("cancelled", "timed_out", "failed", "completed"))
+        simulator.end_run(run.run_id, outcome)
+        age_days = (walk.now_us - run.created_us) / MICROS / 86400
+        walk.log.append(f"{name}: {run.run_id[:8]}, open {age_days:.1f} days, ends {outcome}")
+
+
+def runs_visible_late(walk: Walk) -> None:
+    """Runs created up to a minute ago that the list shows only minutes later."""
+    name, simulator = walk.any_simulator()
+    moments = [walk.now_us - walk.rng.randrange(0, 60 * MICROS) for _ in range(walk.rng.randint(1, 4))]
+    delay_s = walk.rng.uniform(10, RELIST_LAG.total_seconds() / 2)
+    simulator.add_runs(moments, visible_after_s=delay_s)
+    walk.log.append(f"{name}: {len(moments)} runs visible {delay_s:.0f} s late")
+
+
+def a_run_disappears(walk: Walk) -> None:
+    """The API forgets a run (deleted, retention): 404 from now on, listed no more."""
+    name, simulator = walk.any_simulator()
+    runs = simulator.visible_runs()
+    if runs:
+        run = walk.rng.choice(runs)
+        simulator.removed.add(run.run_id)
+        walk.log.append(f"{name}: {run.run_id[:8]} ({run.phase(walk.now_us)}) disappears")
+
+
+def pages_fail(walk: Walk) -> None:
+    """The next requests meet 429s with Retry-After and server errors, fewer than the retries."""
+    name, simulator = walk.any_simulator()
+    faults: list[Fault | None] = []
+    for _ in range(walk.rng.randint(1, 6)):
+        faults += [None] * walk.rng.randint(0, 4)
+        faults.append(walk.rng.choice((Fault(429, retry_after="0"), Fault(500), Fault(503), Fault(0))))
+    simulator.faults.extend(faults)
+    walk.log.append(f"{name}: {sum(fault is not None for fault in faults)} faults ahead")
+
+
+def a_load_completes(walk: Walk) -> None:
+    load(walk, kill=None)
+
+
+def a_load_is_killed(walk: Walk) -> None:
+    point = walk.rng.choice(KILL_POINTS)
+    nth = walk.rng.randint(1, 30) if point[2] == "send" else walk.rng.randint(1, 4)
+    load(walk, kill=(point, nth))
+
+
+def a_load_fails(walk: Walk) -> None:
+    """An API that keeps failing: the load exits 1 and leaves nothing half-done behind."""
+    name, simulator = walk.any_simulator()
+    simulator.faults.extend([None] * walk.rng.randint(0, 6) + [Fault(500)] * 10)
+    code = run_load(walk.workdir, walk.env, kill=None)
+    for each in walk.simulators.values():
+        each.faults.clear()
+    assert code in (0, 1), f"a failing API must exit 1, got {code}"
+    walk.failed += code == 1
+    walk.log.append(f"load with {name} failing: exit {code}")
+    if code == 0:  # the faults fell on requests it did not need
+        check_the_promise(walk)
+
+
+RULES: list[tuple[Callable[[Walk], None], int]] = [
+    (runs_arrive, 4),
+    (time_passes, 4),
+    (a_long_open_run_ends, 2),
+    (runs_visible_late, 2),
+    (a_run_disappears, 1),
+    (pages_fail, 2),
+    (a_load_completes, 4),
+    (a_load_is_killed, 3),
+    (a_load_fails, 1),
+]
+
+
+def load(walk: Walk, kill: tuple[tuple[str, str, str, str], int] | None) -> None:
+    code = run_load(walk.workdir, walk.env, kill)
+    for simulator in walk.simulators.values():
+        simulator.faults.clear()  # faults not met by this load are not carried to the next
+    what = "load" if kill is None else f"load killed at call {kill[1]} of {kill[0][1]}.{kill[0][2]} ({kill[0][3]})"
+    walk.log.append(f"{what}: exit {code}")
+    assert code in (0, -9), f"{what} exited {code}"
+    if code == 0:
+        walk.loaded_ok += 1
+        check_the_promise(walk)
+    else:
+        walk.killed += 1
+
+
+# --- the invariant ----------------------------------------------------------------------------
+def check_the_promise(walk: Walk) -> None:
+    """After exit 0: every run the API knows is a row equal to the API's view, field for field; a
+    row the API no longer has is a run it forgot (flagged if it was open when last seen); no row
+    twice; the state follows exactly the rows still open."""
+    rows = read_runs(walk.workdir / "agent-runs.duckdb")  # fails on a duplicate key
+    state = dlt.attach(PIPELINE).state["sources"]["agent_runs"]["resources"]
+    for provider, simulator in walk.simulators.items():
+        truth = simulator.current_truth()
+        mine = {run_id: row for (name, run_id), row in rows.items() if name == provider}
+        missing = set(truth) - set(mine)
+        assert not missing, f"{provider}: runs the API lists are not in the table: {sorted(missing)[:5]}"
+        for run_id, want in truth.items():
+            got = {column: mine[run_id][column] for column in want}
+            assert got == want, f"{provider} {run_id}: table {diff(got, want)}"
+        forgotten = set(mine) - set(truth)
+        assert forgotten <= simulator.removed, f"{provider}: rows of runs the API never had: {forgotten}"
+        for run_id in forgotten:
+            row = mine[run_id]
+            if row["status"] not in TERMINAL_STATUSES:
+                assert row["missing_from_api_at"] is not None, f"{provider} {run_id}: gone, yet shown as open"
+        followed = set(state.get(f"{provider}_runs", {}).get("open_runs", {}))
+        open_rows = {
+            run_id
+            for run_id, row in mine.items()
+            if row["status"] not in TERMINAL_STATUSES and row["missing_from_api_at"] is None
+        }
+        assert followed == open_rows, f"{provider}: state follows {len(followed)} runs, {len(open_rows)} are open"
+        recent = state.get(f"{provider}_runs", {}).get("recent_runs", {})
+        assert len(recent) <= len(mine), f"{provider}: the re-read window's ids outgrew the table"
+
+
+def diff(got: dict[str, Any], want: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={got[key]!r} but the API says {want[key]!r}" for key in want if got[key] != want[key])
+
+
+# --- the walk ---------------------------------------------------------------------------------
+@pytest.fixture
+def world(tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Walk]:
+    seed = request.param
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt-data"))
+    monkeypatch.chdir(tmp_path)
+    clock = SimulatedClock(0)
+    with (
+        TinyFishSimulator(api_key=TINYFISH_KEY, runs=60, seed=seed, clock=clock) as tinyfish,
+        BrowserbaseSimulator(api_key=BROWSERBASE_KEY, runs=60, seed=seed + 1, clock=clock) as browserbase,
+    ):
+        clock.set(max(run.created_us for run in [*tinyfish.history, *browserbase.history]) + MICROS)
+        env = {
+            "TINYFISH_API_KEY": TINYFISH_KEY,
+            "TINYFISH_BASE_URL": tinyfish.base_url,
+            "BROWSERBASE_API_KEY": BROWSERBASE_KEY,
+            "BROWSERBASE_BASE_URL": browserbase.base_url,
+            "DLT_DATA_DIR": str(tmp_path / "dlt-data"),
+            "RUNTIME__REQUEST_BACKOFF_FACTOR": "0",
+            "RUNTIME__REQUEST_MAX_ATTEMPTS": "4",
+        }
+        yield Walk(seed, tmp_path, {"tinyfish": tinyfish, "browserbase": browserbase}, env, random.Random(seed))
+
+
+def walk_seeds(config: pytest.Config) -> list[int]:
+    if config.getoption("promise_seed") is not None:
+        return [config.getoption("promise_seed")]
+    return list(range(1, config.getoption("promise_walks") + 1))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "world" in metafunc.fixturenames:
+        metafunc.parametrize("world", walk_seeds(metafunc.config), indirect=True, ids=lambda seed: f"seed{seed}")
+
+
+def test_after_every_load_that_exits_0_the_table_equals_the_api(world: Walk, request: pytest.FixtureRequest) -> None:
+    steps = request.config.getoption("promise_steps")
+    rules, weights = zip(*RULES, strict=True)
+    try:
+        a_load_completes(world)  # the first load
+        for _ in range(steps):
+            world.rng.choices(rules, weights)[0](world)
+        a_load_completes(world)  # whatever the walk left, one load makes the table current
+    except AssertionError as error:
+        trail = "\n  ".join(world.log[-25:])
+        last_load = (world.workdir / "last-load.log").read_text()[-3000:]
+        raise AssertionError(
+            f"seed {world.seed} (rerun: --promise-seed {world.seed}): {error}\nlast steps:\n  {trail}\n"
+            f"the last load said:\n{last_load}"
+        ) from error
+    assert world.loaded_ok >= 2
+    print(
+        f"seed {world.seed}: {steps} steps, {world.loaded_ok} loads checked, {world.killed} killed, "
+        f"{world.failed} failed on faults"
+    )
