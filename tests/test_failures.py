@@ -97,9 +97,19 @@ def test_server_errors_drops_and_timeouts_are_retried(
     provider_env: dict[str, str], tinyfish: TinyFishSimulator, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RUNTIME__REQUEST_TIMEOUT", "1")
-    tinyfish.faults.extend([Fault(500), Fault(502), None, Fault(503), Fault(0), Fault(504), Fault(200, delay_s=2)])
+    # The first page: answered too late (a read timeout), then 500, then 502, then it comes.
+    tinyfish.faults.extend([Fault(200, delay_s=2), Fault(500), Fault(502), None, Fault(503), Fault(0), Fault(504)])
     load_runs(providers=["tinyfish"])
     assert_table_equals_api(workdir, "tinyfish", tinyfish)
+
+    def first_page_statuses() -> list[int]:
+        return sorted(request.status for request in tinyfish.requests if "cursor" not in request.params)
+
+    deadline = time.monotonic() + 10  # the late answer is logged when it is sent, after the client gave up
+    while len(first_page_statuses()) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert first_page_statuses() == [200, 200, 500, 502]  # the timed-out request was asked again
+    assert [request.status for request in tinyfish.requests].count(0) == 1  # the dropped connection too
 
 
 def test_a_page_that_keeps_failing_names_provider_endpoint_and_status_and_the_rerun_resumes(

@@ -18,29 +18,44 @@ from agent_runs.simulators import Fault, TinyFishSimulator
 
 
 def test_retry_after_in_seconds_or_as_an_http_date() -> None:
-    assert retry_after_seconds("3") == 3.0
-    in_ten_seconds = format_datetime(datetime.now(UTC) + timedelta(seconds=10), usegmt=True)
-    assert 8 <= (retry_after_seconds(in_ten_seconds) or 0) <= 10
+    assert retry_after_seconds("3") == 3.0 and retry_after_seconds("0") == 0.0
+    asked = time.time()
+    in_ten_seconds = format_datetime(datetime.now(UTC) + timedelta(seconds=10), usegmt=True)  # whole seconds
+    seconds = retry_after_seconds(in_ten_seconds) or 0
+    assert 10 - 1 - (time.time() - asked) <= seconds <= 10  # however long the machine took in between
     assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+class ObservedRateLimit(RateLimit):
+    """A rate limit that says when it was told to hold, and until when."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held = threading.Event()
+        self.until = 0.0
+
+    def hold(self, seconds: float) -> None:
+        super().hold(seconds)
+        self.until = self._resume_at
+        self.held.set()
 
 
 def test_a_429_pauses_every_worker_of_the_provider(tinyfish: TinyFishSimulator) -> None:
     provider = PROVIDERS["tinyfish"]
-    rate_limit = RateLimit()
+    rate_limit = ObservedRateLimit()
     tinyfish.faults.append(Fault(429, retry_after="2"))
     first = runs_client(tinyfish.base_url, provider.api_key_header, tinyfish.api_key, rate_limit)
     second = runs_client(tinyfish.base_url, provider.api_key_header, tinyfish.api_key, rate_limit)
 
     told = threading.Thread(target=lambda: first.get(provider.runs_path, params={"limit": 1}))
     told.start()
-    while not tinyfish.requests:  # wait for the 429 to be answered
-        time.sleep(0.01)
-    started = time.monotonic()
+    assert rate_limit.held.wait(timeout=30), "the 429 never reached the rate limit"
     response = second.get(provider.runs_path, params={"limit": 1})  # a worker that was not told
-    waited = time.monotonic() - started
-    told.join()
-    assert response.status_code == 200 and waited >= 1.5
+    told.join(timeout=30)
+    assert response.status_code == 200 and not told.is_alive()
     assert [request.status for request in tinyfish.requests] == [429, 200, 200]
+    # Neither worker asked again before the Retry-After had passed (the simulator stamps each answer).
+    assert all(request.answered_at >= rate_limit.until for request in tinyfish.requests[1:])
 
 
 @pytest.fixture

@@ -213,7 +213,7 @@ def a_load_completes(walk: Walk) -> None:
 
 def a_load_is_killed(walk: Walk) -> None:
     point = walk.rng.choice(KILL_POINTS)
-    nth = walk.rng.randint(1, 30) if point[2] == "send" else walk.rng.randint(1, 4)
+    nth = walk.rng.randint(1, 12) if point[2] == "send" else walk.rng.randint(1, 2)
     load(walk, kill=(point, nth))
 
 

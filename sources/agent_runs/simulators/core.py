@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import bisect
 import random
+import sys
 import threading
 import time
 import uuid
@@ -469,7 +470,7 @@ class SimulatorBase:
         return f"http://{self.host}:{self._server.server_address[1]}"
 
     def start(self) -> SimulatorBase:
-        self._server = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
+        self._server = QuietServer((self.host, self.port), _handler_for(self))
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True, name=type(self).__name__).start()
         return self
@@ -501,6 +502,14 @@ class SimulatorBase:
             if not self.keep_requests:
                 return
             self.requests.append(RecordedRequest(path, params, status, records))
+
+
+class QuietServer(ThreadingHTTPServer):
+    """A client that goes away mid-request (a killed load, a read timeout) is part of the tests."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _handler_for(simulator: SimulatorBase) -> type[BaseHTTPRequestHandler]:
