@@ -45,9 +45,9 @@ class Measured:
 class Simulators:
     """`python -m agent_runs.simulators` in its own process, so its CPU is not the client's."""
 
-    def __init__(self, runs: int, latency: float = 0.0, seed: int = 7) -> None:
+    def __init__(self, runs: int, latency: float = 0.0, seed: int = 7, open_share: float | None = None) -> None:
         command = [PYTHON, "-m", "agent_runs.simulators", "--runs", str(runs), "--latency", str(latency)]
-        command += ["--seed", str(seed)]
+        command += ["--seed", str(seed)] + ([] if open_share is None else ["--open-share", str(open_share)])
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         ready = orjson.loads(self.process.stdout.readline())

@@ -25,22 +25,32 @@ def keyed(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
         for column in JSON_COLUMNS:
             if isinstance(row[column], str):
                 row[column] = json.loads(row[column])
-    return {(row["provider"], row["run_id"]): {column: row[column] for column in RUNS_COLUMNS} for row in rows}
+    return {
+        (row["provider"], row["run_id"]): {
+            column: row[column] if column != "missing_from_api_at" else row[column] is not None
+            for column in RUNS_COLUMNS
+        }
+        for row in rows
+    }
 
 
 def test_delta_table_is_updated_in_place_and_every_engine_reads_the_duckdb_rows(
     provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path
 ) -> None:
-    for _ in range(2):  # a first load; then runs finish and new ones arrive
+    # A first load; then runs finish, new ones arrive and an open run disappears (its row, read
+    # back from the Delta table, is kept and flagged).
+    for first in (True, False):
         into_duckdb, into_files = (load_runs(destination=name) for name in ("duckdb", "filesystem"))
         assert into_files.runs_by_provider == into_duckdb.runs_by_provider  # read back from the Delta table
+        assert into_files.open_runs_refresh == into_duckdb.open_runs_refresh
         for simulator in simulators.values():
             simulator.clock.advance(40 * 60)
+            if first:
+                simulator.removed.add(next(run.run_id for run in simulator.visible_runs() if run.finished_us is None))
+    assert sum(report["missing"] for report in into_files.open_runs_refresh.values()) == len(simulators)
 
-    expected = {
-        key: {column: row[column] for column in RUNS_COLUMNS}
-        for key, row in read_runs(workdir / "agent-runs.duckdb").items()
-    }
+    expected = keyed(list(read_runs(workdir / "agent-runs.duckdb").values()))
+    assert sum(row["missing_from_api_at"] for row in expected.values()) == len(simulators)
     table = DeltaTable(str(workdir / DELTA_TABLE))
     assert table.version() >= 1  # two commits: the second load merged, it did not start over
 

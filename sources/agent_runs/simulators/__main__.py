@@ -24,14 +24,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3000, help="runs of history per provider")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds each request waits before answering")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--open-share", type=float, default=None, help="share of runs that never end (2 %% if unset)")
     args = parser.parse_args()
+    shared = {"latency_s": args.latency, "keep_requests": False, "open_share": args.open_share}
     simulators = {
-        "tinyfish": TinyFishSimulator(
-            api_key="tf-sim-key", runs=args.runs, seed=args.seed, latency_s=args.latency, keep_requests=False
-        ),
-        "browserbase": BrowserbaseSimulator(
-            api_key="bb-sim-key", runs=args.runs, seed=args.seed + 1, latency_s=args.latency, keep_requests=False
-        ),
+        "tinyfish": TinyFishSimulator(api_key="tf-sim-key", runs=args.runs, seed=args.seed, **shared),
+        "browserbase": BrowserbaseSimulator(api_key="bb-sim-key", runs=args.runs, seed=args.seed + 1, **shared),
     }
     for simulator in simulators.values():
         simulator.start()

@@ -154,11 +154,14 @@ def make_run(
     outcomes: tuple[str, ...],
     with_pauses: bool,
     new_fields: bool,
+    open_share: float | None = None,
 ) -> SimRun:
     """One run's whole life from the random stream: it starts within 30 s, works 5 s to 30 min and
-    ends in one of the outcomes (2 % never end: zombies, stuck open)."""
+    ends in one of the outcomes (2 % never end: zombies, stuck open; `open_share` sets that share)."""
     quantum = QUANTUM_US[time_format]
     roll = rng.random()
+    if open_share is not None:
+        roll = 0.0 if rng.random() < open_share else 0.02 + roll * 0.98
     started: int | None = created + int(rng.uniform(0.2, 30) * MICROS)
     finished: int | None = started + int(rng.uniform(5, 1800) * MICROS)
     outcome = "completed"
@@ -207,6 +210,7 @@ def generate_runs(
     with_pauses: bool,
     new_fields: bool,
     mean_gap_s: float = 60.0,
+    open_share: float | None = None,
 ) -> tuple[list[SimRun], int]:
     """The history (sorted by created time, then run id) and the clock's start: just after the
     last of the first `runs` runs, so the `future_runs` appear as the clock moves on."""
@@ -222,7 +226,14 @@ def generate_runs(
         # else: ~8% of runs share the previous run's created time (and its format) exactly
         history.append(
             make_run(
-                rng, index, created, time_format, outcomes=outcomes, with_pauses=with_pauses, new_fields=new_fields
+                rng,
+                index,
+                created,
+                time_format,
+                outcomes=outcomes,
+                with_pauses=with_pauses,
+                new_fields=new_fields,
+                open_share=open_share,
             )
         )
     history.sort(key=lambda run: (run.created_us, run.run_id))
@@ -291,6 +302,7 @@ class SimulatorBase:
     latency_s: float = 0.0
     fault_rate: float = 0.0  # share of requests answered with a random 429/5xx
     new_fields: bool = False  # runs carry fields the published API does not have (yet)
+    open_share: float | None = None  # the share of runs that never end (default: 2 %)
     clock: SimulatedClock | None = None
     host: str = "127.0.0.1"
     port: int = 0
@@ -312,6 +324,7 @@ class SimulatorBase:
             outcomes=self.outcomes,
             with_pauses=self.with_pauses,
             new_fields=self.new_fields,
+            open_share=self.open_share,
         )
         self.reindex()
         self._run_rng = random.Random(self.seed + 2)  # runs added later: the same seed, the same runs
