@@ -133,6 +133,7 @@ class Walk:
     env: dict[str, str]
     rng: random.Random
     log: list[str] = field(default_factory=list)
+    last_load_us: int = 0  # the clock when the last load started
     loaded_ok: int = 0
     killed: int = 0
     failed: int = 0
@@ -148,10 +149,12 @@ class Walk:
 
 # --- the rules -------------------------------------------------------------------------------
 def runs_arrive(walk: Walk) -> None:
-    """A burst of runs in the last minutes, some on the very same microsecond (ties)."""
+    """A burst of runs created since the last load (within the last minutes), some on the very
+    same microsecond (ties). Runs created before runs already listed are the next rule's."""
     name, simulator = walk.any_simulator()
     count = walk.rng.choice((1, 3, 12, 40))
-    moments = sorted(walk.now_us - walk.rng.randrange(0, 600 * MICROS) for _ in range(count))
+    since = max(walk.last_load_us, walk.now_us - 600 * MICROS)
+    moments = sorted(walk.rng.randint(since, walk.now_us) for _ in range(count))
     if count > 1:  # ties
         moments += walk.rng.sample(moments, k=max(1, count // 4))
     simulator.add_runs(moments)
@@ -221,6 +224,7 @@ def a_load_fails(walk: Walk) -> None:
     """An API that keeps failing: the load exits 1 and leaves nothing half-done behind."""
     name, simulator = walk.any_simulator()
     simulator.faults.extend([None] * walk.rng.randint(0, 6) + [Fault(500)] * 10)
+    walk.last_load_us = walk.now_us
     code = run_load(walk.workdir, walk.env, kill=None)
     for each in walk.simulators.values():
         each.faults.clear()
@@ -245,6 +249,7 @@ RULES: list[tuple[Callable[[Walk], None], int]] = [
 
 
 def load(walk: Walk, kill: tuple[tuple[str, str, str, str], int] | None) -> None:
+    walk.last_load_us = walk.now_us
     code = run_load(walk.workdir, walk.env, kill)
     for simulator in walk.simulators.values():
         simulator.faults.clear()  # faults not met by this load are not carried to the next
