@@ -123,6 +123,6 @@ def cli_env(extra: dict[str, str], workdir: Path) -> dict[str, str]:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("promise", "the model-based test of the promise (tests/test_promise.py)")
-    group.addoption("--promise-walks", type=int, default=2, help="seeded walks to take (seeds 1..N)")
-    group.addoption("--promise-steps", type=int, default=20, help="random steps in each walk")
+    group.addoption("--promise-walks", type=int, default=3, help="seeded walks to take (seeds 1..N)")
+    group.addoption("--promise-steps", type=int, default=25, help="random steps in each walk")
     group.addoption("--promise-seed", type=int, default=None, help="walk this seed only (to reproduce a failure)")

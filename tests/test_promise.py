@@ -163,7 +163,7 @@ def runs_arrive(walk: Walk) -> None:
 
 def time_passes(walk: Walk) -> None:
     """Minutes to weeks (a quiet spell): runs start, pause, finish."""
-    seconds = walk.rng.choice((20, 300, 3600, 6 * 3600, 9 * 86400))
+    seconds = walk.rng.choice((20, 300, 3600, 6 * 3600, 9 * 86400, 30 * 86400))
     walk.simulators["tinyfish"].clock.advance(seconds)
     walk.log.append(f"{seconds} s pass")
 
@@ -173,7 +173,7 @@ def a_long_open_run_ends(walk: Walk) -> None:
     name, simulator = walk.any_simulator()
     stuck = [run for run in simulator.visible_runs() if run.finished_us is None]
     if stuck:
-        run = walk.rng.choice(stuck)
+        run = stuck[0] if walk.rng.random() < 0.5 else walk.rng.choice(stuck)  # the oldest, or any
         outcome = walk.rng.choice(("cancelled", "timed_out", "failed", "completed"))
         simulator.end_run(run.run_id, outcome)
         age_days = (walk.now_us - run.created_us) / MICROS / 86400
