@@ -309,8 +309,11 @@ def world(tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.Mo
     monkeypatch.chdir(tmp_path)
     clock = SimulatedClock(0)
     with (
-        TinyFishSimulator(api_key=TINYFISH_KEY, runs=60, seed=seed, clock=clock) as tinyfish,
-        BrowserbaseSimulator(api_key=BROWSERBASE_KEY, runs=60, seed=seed + 1, clock=clock) as browserbase,
+        # A fifth of the runs never end by themselves (until a rule ends them): zombies of any age.
+        TinyFishSimulator(api_key=TINYFISH_KEY, runs=60, seed=seed, clock=clock, open_share=0.2) as tinyfish,
+        BrowserbaseSimulator(
+            api_key=BROWSERBASE_KEY, runs=60, seed=seed + 1, clock=clock, open_share=0.2
+        ) as browserbase,
     ):
         clock.set(max(run.created_us for run in [*tinyfish.history, *browserbase.history]) + MICROS)
         env = {

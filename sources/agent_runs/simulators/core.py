@@ -360,6 +360,7 @@ class SimulatorBase:
                     outcomes=self.outcomes,
                     with_pauses=self.with_pauses,
                     new_fields=self.new_fields,
+                    open_share=self.open_share,
                 )
                 if visible_after_s:
                     run.visible_us = created + int(visible_after_s * MICROS)
