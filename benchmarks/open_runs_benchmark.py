@@ -8,7 +8,8 @@ nothing new (requests and time, with the window and without it).
 The simulators serve from their own process with half of their runs never ending (zombies); each
 load is `agent-runs load` in its own process (wall, CPU and peak RSS from os.wait4). The state's
 size is dlt's local state file and the compressed form dlt stores in the destination with every
-load; "as before" is what the previous state form (each open run's whole record) would hold.
+load; "as before" is what the previous state form (each open run's whole record) would hold. The
+open runs counted are those the last load followed (after the first load: the ones it listed).
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ def state_sizes(directory: Path) -> tuple[int, int, int]:
     path = directory / "dlt" / "pipelines" / PIPELINE / "state.json"
     state = json.loads(path.read_text())
     resources = state["sources"]["agent_runs"]["resources"]
-    following = sum(len(resource.get("open_runs", {})) for resource in resources.values())
+    following = sum(
+        resource.get("last_refresh", {}).get("still_open", 0) + resource.get("listed_open", 0)
+        for resource in resources.values()
+    )
     return path.stat().st_size, len(compress_state(state)), following
 
 

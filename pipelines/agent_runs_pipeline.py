@@ -264,7 +264,8 @@ def open_runs_reports(pipeline: Pipeline, source: DltSource) -> dict[str, dict[s
     return {
         name.removesuffix("_runs"): {
             **resources.get(name, {}).get("last_refresh", {}),
-            "following": len(resources.get(name, {}).get("open_runs", {})),
+            "following": resources.get(name, {}).get("last_refresh", {}).get("still_open", 0)
+            + resources.get(name, {}).get("listed_open", 0),
         }
         for name in listing_resources(source)
     }

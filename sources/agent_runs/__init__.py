@@ -31,16 +31,23 @@ from .helpers import (
     Provider,
     ProviderError,
     RateLimit,
-    RunsPage,
     fetch_run,
     paginate_runs,
     runs_client,
     runs_table,
 )
-from .loaded import loaded_rows
-from .open_runs import OpenRuns
-from .schema import DEFAULT_ACCOUNT, RUNS_COLUMNS, TERMINAL_STATUSES, UNIFIED_STATUSES, parse_timestamp
-from .settings import PRIMARY_KEY, REFRESH_WORKERS, RELIST_LAG, ROWS_PER_TABLE, ROWS_PER_YIELD, TABLE_NAME
+from .loaded import OPEN_RUNS_SCHEMA, loaded_open_runs, loaded_rows
+from .open_runs import RecentRuns, changed_rows, is_open, without
+from .schema import DEFAULT_ACCOUNT, RUNS_COLUMNS, TERMINAL_STATUSES, UNIFIED_STATUSES
+from .settings import (
+    PRIMARY_KEY,
+    REFRESH_WORKERS,
+    RELIST_LAG,
+    ROWS_PER_COMPARISON,
+    ROWS_PER_TABLE,
+    ROWS_PER_YIELD,
+    TABLE_NAME,
+)
 from .tinyfish import TINYFISH
 
 PROVIDERS: dict[str, Provider] = {TINYFISH.name: TINYFISH, BROWSERBASE.name: BROWSERBASE}
@@ -105,19 +112,17 @@ def list_runs(
     account: Account,
     created_at: dlt.sources.incremental[datetime],
     workers: int = 1,
-    max_age: timedelta | None = None,
     lag: timedelta = RELIST_LAG,
 ) -> Iterator[pa.Table | None]:
     """Every page of the account's list-runs endpoint within the incremental window, as Arrow
-    tables of `runs` rows; runs still open are remembered so later loads bring them up to date.
-    The window starts `lag` before the newest run loaded so far (dlt's incremental lag), so runs
-    that became visible late are loaded; runs loaded before are skipped there.
-    While the next page is on its way it yields None, dlt's signal to go on with other resources:
-    that is how several accounts are extracted at once, each walked by its own threads."""
+    tables of `runs` rows. The window starts `lag` before the newest run loaded so far (dlt's
+    incremental lag), so runs that became visible late are loaded; runs loaded before are skipped
+    there. While the next page is on its way it yields None, dlt's signal to go on with other
+    resources: that is how several accounts are extracted at once, each walked by its own threads."""
     provider = account.provider
-    open_runs = OpenRuns(dlt.current.resource_state())
+    recent = RecentRuns(dlt.current.resource_state())
+    loaded_before = recent.loaded_since(created_at.start_value)
     rate_limit = RateLimit()
-    loaded_before = open_runs.known_since(created_at.start_value)
 
     def new_client() -> RESTClient:
         return account.client(rate_limit)
@@ -125,61 +130,82 @@ def list_runs(
     windows = plan_windows(provider, new_client, created_at.start_value, created_at.end_value, workers)
     if len(windows) > 1:
         logger.info("%s: walking %d created-at windows with %d workers", provider.display_name, len(windows), workers)
-    tables, rows, given_up = [], 0, 0
-    for page in walk_windows(provider, new_client, windows, workers, account.name):
-        if page is None:  # still on its way: dlt serves the other accounts' resources meanwhile
+    tables, rows, listed_open = [], 0, 0
+    for table in walk_windows(provider, new_client, windows, workers, account.name):
+        if table is None:  # still on its way: dlt serves the other accounts' resources meanwhile
             yield None
             continue
         if len(loaded_before):
-            page = page.without(loaded_before)
-        open_runs.note_listed(page, lag)
-        tables.append(page.table)
-        rows += page.table.num_rows
+            table = without(table, loaded_before)
+        recent.note_listed(table, lag)
+        listed_open += pc.sum(is_open(table)).as_py() or 0
+        tables.append(table)
+        rows += table.num_rows
         if rows >= ROWS_PER_TABLE:  # dlt's cost per item is fixed: hand it a few thousand rows at a time
             yield pa.concat_tables(tables)
             tables, rows = [], 0
-            open_runs.forget_recent_before(lag)  # a first load lists every run: keep the window's only
-            given_up += len(open_runs.give_up_older_than(max_age))
+            recent.forget_before(lag)  # a first load lists every run: keep the window's only
     if rows:
         yield pa.concat_tables(tables)
-    open_runs.forget_recent_before(lag)
-    given_up += len(open_runs.give_up_older_than(max_age))
-    if given_up:
-        logger.info("%s: not following %d runs open since long before the newest", provider.display_name, given_up)
+    recent.forget_before(lag)
+    recent.state["listed_open"] = listed_open  # new open runs, followed from the next load on
     pa.default_memory_pool().release_unused()  # Arrow keeps freed pages for reuse; the load step needs them more
 
 
 def refresh_open_runs(
     account: Account, max_age: timedelta | None = None, lag: timedelta = RELIST_LAG
 ) -> Iterator[pa.Table]:
-    """Current rows for the open runs the listing resource remembers, where they changed (merged
-    over the stale ones): those still open from the API's open-status listings, the others by id.
+    """Current rows for the account's runs loaded while open (read back from the destination),
+    where they changed: those still open from the API's open-status listings, the others by id.
     A run the API no longer knows (404) keeps its row as loaded, with `missing_from_api_at` set."""
     provider = account.provider
-    open_runs = OpenRuns(dlt.current.resource_state(f"{account.resource_prefix}_runs"))
-    report = {"open": len(open_runs.runs), "by_listing": 0, "listing_pages": 0, "by_id": 0, "missing": 0}
-    report["given_up"] = len(open_runs.give_up_older_than(max_age))
-    # The listing may remember new open runs meanwhile: this load's refresh is for the earlier ones.
-    created = {run_id: parse_timestamp(run[0]) for run_id, run in open_runs.runs.items()}
+    recent = RecentRuns(dlt.current.resource_state(f"{account.resource_prefix}_runs"))
+    pipeline = dlt.current.pipeline()
+    report = {"open": 0, "by_listing": 0, "listing_pages": 0, "by_id": 0, "missing": 0, "given_up": 0, "ended": 0}
+    newest = recent.newest_created
+    # Nothing listed yet, nothing loaded: no need to ask the destination (or to create its file).
+    followed = (
+        loaded_open_runs(pipeline, provider.name, account.name)
+        if newest is not None
+        else OPEN_RUNS_SCHEMA.empty_table()
+    )
+    if max_age is not None and newest is not None:
+        too_old = pc.less(followed["created_at"], newest - max_age)
+        report["given_up"] = pc.sum(too_old).as_py() or 0
+        followed = followed.filter(pc.invert(too_old))
+    report["open"] = followed.num_rows
+    created = dict(zip(followed["run_id"].to_pylist(), followed["created_at"].to_pylist(), strict=True))
     client = account.client()
+
+    def changed(tables: list[pa.Table]) -> pa.Table:
+        """The refreshed rows that differ from the rows loaded before."""
+        table = pa.concat_tables(tables)
+        report["ended"] += table.num_rows - (pc.sum(is_open(table)).as_py() or 0)
+        loaded = loaded_rows(pipeline, provider.name, account.name, table["run_id"].to_pylist())
+        return changed_rows(table, loaded)
 
     unseen = set(created)
     if created:
         span = provider.window_params(min(created.values()), max(created.values()))
+        followed_ids = pa.array(list(created), pa.string())
         for status in provider.open_statuses:
-            if not unseen:
-                break
+            pending, pending_rows = [], 0
             for page in paginate_runs(provider, client, {**span, "status": status}, account.name):
                 report["listing_pages"] += 1
-                mine = pc.is_in(page.table["run_id"], pa.array(list(unseen), pa.string()))
+                mine = pc.is_in(page.table["run_id"], followed_ids)
                 if not pc.any(mine).as_py():
                     continue
-                page = page.where(mine)
-                unseen.difference_update(page.table["run_id"].to_pylist())
-                report["by_listing"] += page.table.num_rows
-                page = open_runs.note_refreshed(page)
-                if page.table.num_rows:
-                    yield page.table
+                table = page.table.filter(mine)
+                table = table.filter(pa.array([run_id in unseen for run_id in table["run_id"].to_pylist()]))
+                unseen.difference_update(table["run_id"].to_pylist())
+                report["by_listing"] += table.num_rows
+                pending.append(table)
+                pending_rows += table.num_rows
+                if pending_rows >= ROWS_PER_COMPARISON:
+                    yield changed(pending)
+                    pending, pending_rows = [], 0
+            if pending_rows:
+                yield changed(pending)
 
     by_id = sorted(unseen, key=created.__getitem__)  # ended since the last load, or gone
     with ThreadPoolExecutor(max_workers=REFRESH_WORKERS) as pool:
@@ -188,20 +214,13 @@ def refresh_open_runs(
             report["by_id"] += len(batch)
             found = [record for _, record in batch if record is not None]
             if found:
-                page = RunsPage(found, runs_table(provider, found, f"{provider.runs_path}/{{run_id}}", account.name))
-                page = open_runs.note_refreshed(page)
-                if page.table.num_rows:
-                    yield page.table
+                yield changed([runs_table(provider, found, f"{provider.runs_path}/{{run_id}}", account.name)])
             gone = [run_id for run_id, record in batch if record is None]
             if gone:  # gone from the API: keep the row as loaded, flagged, and stop following it
                 report["missing"] += len(gone)
-                open_runs.forget(gone)
-                last_seen = loaded_rows(dlt.current.pipeline(), provider.name, account.name, gone)
-                if last_seen.num_rows:
-                    yield flagged_missing(last_seen)
-    open_runs.forget_recent_before(lag)
-    report["still_open"] = len(open_runs.runs)
-    open_runs.state["last_refresh"] = report
+                yield flagged_missing(loaded_rows(pipeline, provider.name, account.name, gone))
+    report["still_open"] = report["open"] - report["ended"] - report["missing"]
+    recent.state["last_refresh"] = report
 
 
 def flagged_missing(table: pa.Table) -> pa.Table:
@@ -231,7 +250,6 @@ def runs_resource(
     since: datetime | None = None,
     until: datetime | None = None,
     workers: int = 1,
-    open_runs_max_age: timedelta | None = None,
     lag: timedelta = RELIST_LAG,
 ) -> DltResource:
     """New runs of an account as a merge resource into `runs`, incremental on created_at; its own
@@ -241,7 +259,6 @@ def runs_resource(
         account: the provider, key and base URL to list.
         since / until: the created-at range of a first load (later loads continue from the cursor).
         workers: > 1 walks a long range as created-at windows in parallel (see backfill.py).
-        open_runs_max_age: stop following runs open this long before the newest; None: never.
         lag: how far behind the newest loaded run each load lists again (runs visible late).
     """
     resource = into_runs_table(list_runs, f"{account.resource_prefix}_runs")
@@ -253,7 +270,7 @@ def runs_resource(
         primary_key=PRIMARY_KEY,
         lag=lag.total_seconds() or None,
     )
-    return resource(account, created_at=created_at, workers=workers, max_age=open_runs_max_age, lag=lag)
+    return resource(account, created_at=created_at, workers=workers, lag=lag)
 
 
 def open_runs_resource(account: Account, max_age: timedelta | None = None, lag: timedelta = RELIST_LAG) -> DltResource:
@@ -262,7 +279,7 @@ def open_runs_resource(account: Account, max_age: timedelta | None = None, lag: 
     Args:
         account: the provider, key and base URL whose open runs to refresh.
         max_age: stop following runs open this long before the newest; None: until they end.
-        lag: the listing's re-read window, to keep the ids of runs that ended within it.
+        lag: the listing's re-read window (its ids are kept in the same state).
     """
     return into_runs_table(refresh_open_runs, f"{account.resource_prefix}_open_runs")(account, max_age, lag)
 
@@ -349,7 +366,7 @@ def agent_runs_source(
         for account in these:
             # The refresh goes first, so it works on the open runs of earlier loads only.
             resources.append(open_runs_resource(account, max_age, lag))
-            resources.append(runs_resource(account, since, until, workers, max_age, lag))
+            resources.append(runs_resource(account, since, until, workers, lag))
     if not resources:
         raise NoProviderConfigured(
             "No API key configured. Set TINYFISH_API_KEY and/or BROWSERBASE_API_KEY (or add them under "

@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from itertools import pairwise
 from typing import NamedTuple
 
+import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.sources.helpers.rest_client import RESTClient
 
 from .helpers import Provider, RunsPage, http_failure, json_body, paginate_runs
-from .open_runs import ListedPage
 from .settings import (
     EARLIEST_RUN_PROBE,
     MIN_BACKFILL_WINDOW,
@@ -109,17 +109,17 @@ def history_span(
 
 def walk_windows(
     provider: Provider, new_client: NewClient, windows: list[Window], workers: int, account: str
-) -> Iterator[ListedPage | None]:
+) -> Iterator[pa.Table | None]:
     """Every page of every window, trimmed to it; windows walked `workers` at a time, in threads, so
     the next pages are fetched while dlt writes this one. At most a few pages a worker wait in
     memory, so memory stays flat however long the history. None while no page is ready yet."""
-    pages: queue.Queue[ListedPage] = queue.Queue(maxsize=2 * workers)
+    pages: queue.Queue[pa.Table] = queue.Queue(maxsize=2 * workers)
     stop = threading.Event()
 
     def walk(window: Window) -> None:
         client = new_client()
         for page in paginate_runs(provider, client, params_of(provider, window), account, ROWS_PER_MAPPING):
-            listed = ListedPage.of(window.trim(page))
+            listed = window.trim(page).table  # the records are dropped here, in the fetching thread
             while not stop.is_set():
                 try:
                     pages.put(listed, timeout=0.1)

@@ -180,7 +180,7 @@ DATA = compile_path("data")  # compiled once: dlt would parse the selector again
 
 
 class RunsPage(NamedTuple):
-    records: list[dict[str, Any]]  # as the API sent them (open runs are remembered in this form)
+    records: list[dict[str, Any]]  # as the API sent them
     table: pa.Table  # the same runs as `runs` rows
 
     def where(self, mask: pa.ChunkedArray | pa.Array) -> "RunsPage":

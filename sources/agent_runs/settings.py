@@ -27,6 +27,7 @@ CREATED_AFTER_OVERLAP = timedelta(milliseconds=1)
 RELIST_LAG = timedelta(minutes=10)
 REFRESH_WORKERS = 8  # concurrent fetches by id (429s are retried after Retry-After)
 ROWS_PER_YIELD = 200  # refreshed-by-id rows handed to dlt at a time
+ROWS_PER_COMPARISON = 2000  # re-listed open runs compared with their loaded rows at a time (one query)
 ROWS_PER_TABLE = 10_000  # listed rows handed to dlt at a time, as one Arrow table (dlt spends ≈ 7 ms an item)
 ROWS_PER_MAPPING = 500  # listed runs mapped to Arrow at a time (TinyFish pages hold 100)
 
