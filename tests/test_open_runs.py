@@ -8,11 +8,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from agent_runs import PROVIDERS
-from agent_runs.schema import RUNS_COLUMNS, TERMINAL_STATUSES, parse_timestamp
+from agent_runs.open_runs import changed_rows
+from agent_runs.schema import RUNS_COLUMNS, TERMINAL_STATUSES, parse_timestamp, to_table
 from agent_runs.settings import DATASET_NAME, RELIST_LAG
 from agent_runs.simulators import Fault
 from agent_runs_pipeline import load_runs, make_pipeline
@@ -170,3 +172,31 @@ def test_a_run_open_for_weeks_is_followed_until_it_ends_and_the_state_keeps_noth
     assert set(state) <= {"incremental", "newest_created_at", "recent_runs", "last_refresh", "listed_open"}
     window_start = max(row["created_at"] for row in rows.values()) - RELIST_LAG
     assert all(parse_timestamp(created) >= window_start for created in state["recent_runs"].values())
+
+
+def test_a_refreshed_row_is_written_again_only_when_it_differs_from_the_loaded_one() -> None:
+    record = {
+        "run_id": "r1",
+        "status": "RUNNING",
+        "created_at": "2026-01-01T00:00:00Z",
+        "num_of_steps": 3,
+        "result": {"a": 1, "b": [1, 2]},
+    }
+    fields = PROVIDERS["tinyfish"].fields
+    loaded = to_table("tinyfish", fields, [record, {**record, "run_id": "r2"}, {**record, "run_id": "r3"}])
+    # As a warehouse may give JSON back: the same value, written another way.
+    loaded = loaded.set_column(
+        loaded.schema.get_field_index("result"), "result", pa.array(['{"b": [1, 2], "a": 1}'] * 3, pa.string())
+    )
+    fresh = to_table(
+        "tinyfish",
+        fields,
+        [
+            record,  # unchanged
+            {**record, "run_id": "r2", "num_of_steps": 4},  # a column changed
+            {**record, "run_id": "r3", "result": {"a": 1, "b": [2, 1]}},  # the JSON changed
+            {**record, "run_id": "r4"},  # never loaded
+        ],
+    )
+    assert changed_rows(fresh, loaded)["run_id"].to_pylist() == ["r2", "r3", "r4"]
+    assert changed_rows(fresh, fresh).num_rows == 0

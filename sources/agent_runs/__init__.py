@@ -36,7 +36,7 @@ from .helpers import (
     runs_client,
     runs_table,
 )
-from .loaded import OPEN_RUNS_SCHEMA, loaded_open_runs, loaded_rows
+from .loaded import LoadedRuns
 from .open_runs import RecentRuns, changed_rows, is_open, without
 from .schema import DEFAULT_ACCOUNT, RUNS_COLUMNS, TERMINAL_STATUSES, UNIFIED_STATUSES
 from .settings import (
@@ -158,53 +158,53 @@ def refresh_open_runs(
     """Current rows for the account's runs loaded while open (read back from the destination),
     where they changed: those still open from the API's open-status listings, the others by id.
     A run the API no longer knows (404) keeps its row as loaded, with `missing_from_api_at` set."""
-    provider = account.provider
     recent = RecentRuns(dlt.current.resource_state(f"{account.resource_prefix}_runs"))
-    pipeline = dlt.current.pipeline()
     report = {"open": 0, "by_listing": 0, "listing_pages": 0, "by_id": 0, "missing": 0, "given_up": 0, "ended": 0}
     newest = recent.newest_created
-    # Nothing listed yet, nothing loaded: no need to ask the destination (or to create its file).
-    followed = (
-        loaded_open_runs(pipeline, provider.name, account.name)
-        if newest is not None
-        else OPEN_RUNS_SCHEMA.empty_table()
-    )
-    if max_age is not None and newest is not None:
-        too_old = pc.less(followed["created_at"], newest - max_age)
-        report["given_up"] = pc.sum(too_old).as_py() or 0
-        followed = followed.filter(pc.invert(too_old))
+    if newest is not None:  # else nothing was loaded yet: no need to ask the destination (or create its file)
+        with LoadedRuns(dlt.current.pipeline(), account.provider.name, account.name) as loaded:
+            followed = loaded.open_runs()
+            if max_age is not None:
+                too_old = pc.less(followed["created_at"], newest - max_age)
+                report["given_up"] = pc.sum(too_old).as_py() or 0
+                followed = followed.filter(pc.invert(too_old))
+            yield from refreshed(account, followed, loaded, report)
+    report["still_open"] = report["open"] - report["ended"] - report["missing"]
+    recent.state["last_refresh"] = report
+
+
+def refreshed(account: Account, followed: pa.Table, loaded: LoadedRuns, report: dict[str, int]) -> Iterator[pa.Table]:
+    """The rows of the followed runs that changed since they were loaded (see refresh_open_runs)."""
+    provider = account.provider
     report["open"] = followed.num_rows
     created = dict(zip(followed["run_id"].to_pylist(), followed["created_at"].to_pylist(), strict=True))
     client = account.client()
 
     def changed(tables: list[pa.Table]) -> pa.Table:
-        """The refreshed rows that differ from the rows loaded before."""
         table = pa.concat_tables(tables)
         report["ended"] += table.num_rows - (pc.sum(is_open(table)).as_py() or 0)
-        loaded = loaded_rows(pipeline, provider.name, account.name, table["run_id"].to_pylist())
-        return changed_rows(table, loaded)
+        return changed_rows(table, loaded.rows(table["run_id"].to_pylist()))
 
     unseen = set(created)
     if created:
         span = provider.window_params(min(created.values()), max(created.values()))
-        followed_ids = pa.array(list(created), pa.string())
+        followed_ids = followed["run_id"].combine_chunks()
         for status in provider.open_statuses:
-            pending, pending_rows = [], 0
+            pending: list[pa.Table] = []
             for page in paginate_runs(provider, client, {**span, "status": status}, account.name):
                 report["listing_pages"] += 1
                 mine = pc.is_in(page.table["run_id"], followed_ids)
                 if not pc.any(mine).as_py():
                     continue
-                table = page.table.filter(mine)
+                table = page.table.filter(mine)  # a run listed under two statuses (it moved on) counts once
                 table = table.filter(pa.array([run_id in unseen for run_id in table["run_id"].to_pylist()]))
                 unseen.difference_update(table["run_id"].to_pylist())
                 report["by_listing"] += table.num_rows
                 pending.append(table)
-                pending_rows += table.num_rows
-                if pending_rows >= ROWS_PER_COMPARISON:
+                if sum(map(len, pending)) >= ROWS_PER_COMPARISON:
                     yield changed(pending)
-                    pending, pending_rows = [], 0
-            if pending_rows:
+                    pending = []
+            if pending:
                 yield changed(pending)
 
     by_id = sorted(unseen, key=created.__getitem__)  # ended since the last load, or gone
@@ -218,9 +218,7 @@ def refresh_open_runs(
             gone = [run_id for run_id, record in batch if record is None]
             if gone:  # gone from the API: keep the row as loaded, flagged, and stop following it
                 report["missing"] += len(gone)
-                yield flagged_missing(loaded_rows(pipeline, provider.name, account.name, gone))
-    report["still_open"] = report["open"] - report["ended"] - report["missing"]
-    recent.state["last_refresh"] = report
+                yield flagged_missing(loaded.rows(gone))
 
 
 def flagged_missing(table: pa.Table) -> pa.Table:

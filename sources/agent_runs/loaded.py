@@ -2,11 +2,13 @@
 filesystem destination alike): which runs were loaded while open, and their rows as loaded, to
 tell whether a refreshed run changed and to keep the row of a run the API no longer knows."""
 
+from contextlib import ExitStack
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
+from dlt.destinations.sql_client import SqlClientBase
 from dlt.pipeline.pipeline import Pipeline
 
 from .schema import RUNS_ARROW_SCHEMA, RUNS_COLUMNS, TERMINAL_STATUSES, json_text
@@ -22,63 +24,83 @@ def writes_files(pipeline: Pipeline) -> bool:
     return pipeline.destination.destination_type.endswith("filesystem")
 
 
-def loaded_open_runs(pipeline: Pipeline, provider: str, account: str) -> pa.Table:
-    """`run_id` and `created_at` of the account's runs loaded while open: not terminal, not
-    flagged as gone from the API. None before the first load."""
-    terminal = sorted(TERMINAL_STATUSES)
-    if writes_files(pipeline):
-        table = delta_rows(pipeline, provider, account, ["run_id", "created_at", "status", "missing_from_api_at"])
-        still_open = pc.and_(
-            pc.invert(pc.is_in(table["status"], pa.array(terminal))), table["missing_from_api_at"].is_null()
-        )
-        return table.filter(still_open).select(OPEN_RUNS_SCHEMA.names).cast(OPEN_RUNS_SCHEMA)
-    query = (
-        "SELECT run_id, created_at FROM {table} WHERE provider = %s AND account = %s "
-        f"AND status NOT IN ({', '.join(['%s'] * len(terminal))}) AND missing_from_api_at IS NULL"
-    )
-    rows = sql_rows(pipeline, query, provider, account, *terminal)
-    return pa.Table.from_pylist([dict(zip(OPEN_RUNS_SCHEMA.names, row, strict=True)) for row in rows], OPEN_RUNS_SCHEMA)
+class LoadedRuns:
+    """An account's rows in the destination, read back over one connection for a whole refresh
+    (opened at the first question: a load that has nothing to ask creates no database file)."""
 
+    def __init__(self, pipeline: Pipeline, provider: str, account: str) -> None:
+        self.pipeline = pipeline
+        self.provider = provider
+        self.account = account
+        self.files = writes_files(pipeline)
+        self._client: SqlClientBase[Any] | None = None
+        self._closing = ExitStack()
 
-def loaded_rows(pipeline: Pipeline, provider: str, account: str, run_ids: list[str]) -> pa.Table:
-    """The `runs` rows of these runs as loaded (in the `runs` Arrow schema); none for a run the
-    destination does not have."""
-    if not run_ids:
-        return RUNS_ARROW_SCHEMA.empty_table()
-    if writes_files(pipeline):
-        table = delta_rows(pipeline, provider, account, list(RUNS_COLUMNS))
-        table = table.filter(pc.is_in(table["run_id"], pa.array(run_ids, pa.string())))
-        return table.select(RUNS_ARROW_SCHEMA.names).cast(RUNS_ARROW_SCHEMA)
-    query = (
-        f"SELECT {', '.join(RUNS_COLUMNS)} FROM {{table}} "
-        f"WHERE provider = %s AND account = %s AND run_id IN ({', '.join(['%s'] * len(run_ids))})"
-    )
-    rows = sql_rows(pipeline, query, provider, account, *run_ids)
-    records: list[dict[str, Any]] = [dict(zip(RUNS_COLUMNS, row, strict=True)) for row in rows]
-    for record in records:  # JSON comes back as text (DuckDB) or decoded (PostgreSQL)
-        for column in JSON_COLUMNS:
-            if record[column] is not None and not isinstance(record[column], str):
-                record[column] = json_text(record[column])
-    return pa.Table.from_pylist(records, schema=RUNS_ARROW_SCHEMA)
+    def __enter__(self) -> "LoadedRuns":
+        return self
 
+    def __exit__(self, *exc_info: object) -> None:
+        self._closing.close()
 
-def sql_rows(pipeline: Pipeline, query: str, *params: Any) -> list[Any]:
-    """The rows of a query on the `runs` table (`{table}` in the query); none when there is no table yet."""
-    with pipeline.sql_client() as client:
-        try:
-            return list(
-                client.execute_sql(query.format(table=client.make_qualified_table_name(TABLE_NAME)), *params) or []
+    def open_runs(self) -> pa.Table:
+        """`run_id` and `created_at` of the runs loaded while open: not terminal, not flagged as
+        gone from the API. None before the first load."""
+        terminal = sorted(TERMINAL_STATUSES)
+        if self.files:
+            table = self.delta_rows(["run_id", "created_at", "status", "missing_from_api_at"])
+            still_open = pc.and_(
+                pc.invert(pc.is_in(table["status"], pa.array(terminal))), table["missing_from_api_at"].is_null()
             )
+            return table.filter(still_open).select(OPEN_RUNS_SCHEMA.names).cast(OPEN_RUNS_SCHEMA)
+        query = (
+            "SELECT run_id, created_at FROM {table} WHERE provider = %s AND account = %s "
+            f"AND status NOT IN ({', '.join(['%s'] * len(terminal))}) AND missing_from_api_at IS NULL"
+        )
+        rows = self.sql_rows(query, *terminal)
+        return pa.Table.from_pylist(
+            [dict(zip(OPEN_RUNS_SCHEMA.names, row, strict=True)) for row in rows], OPEN_RUNS_SCHEMA
+        )
+
+    def rows(self, run_ids: list[str]) -> pa.Table:
+        """The `runs` rows of these runs as loaded (in the `runs` Arrow schema); none for a run
+        the destination does not have."""
+        if not run_ids:
+            return RUNS_ARROW_SCHEMA.empty_table()
+        if self.files:
+            table = self.delta_rows(list(RUNS_COLUMNS))
+            table = table.filter(pc.is_in(table["run_id"], pa.array(run_ids, pa.string())))
+            return table.select(RUNS_ARROW_SCHEMA.names).cast(RUNS_ARROW_SCHEMA)
+        query = (
+            f"SELECT {', '.join(RUNS_COLUMNS)} FROM {{table}} "
+            f"WHERE provider = %s AND account = %s AND run_id IN ({', '.join(['%s'] * len(run_ids))})"
+        )
+        records: list[dict[str, Any]] = [
+            dict(zip(RUNS_COLUMNS, row, strict=True)) for row in self.sql_rows(query, *run_ids)
+        ]
+        for record in records:  # JSON comes back as text (DuckDB) or decoded (PostgreSQL)
+            for column in JSON_COLUMNS:
+                if record[column] is not None and not isinstance(record[column], str):
+                    record[column] = json_text(record[column])
+        return pa.Table.from_pylist(records, schema=RUNS_ARROW_SCHEMA)
+
+    def sql_rows(self, query: str, *params: Any) -> list[Any]:
+        """The rows of a query on the `runs` table (`{table}` in the query) for this account (its
+        first two parameters); none when there is no table yet."""
+        if self._client is None:
+            self._client = self._closing.enter_context(self.pipeline.sql_client())
+        table = self._client.make_qualified_table_name(TABLE_NAME)
+        try:
+            return list(self._client.execute_sql(query.format(table=table), self.provider, self.account, *params) or [])
         except DatabaseUndefinedRelation:
             return []
 
+    def delta_rows(self, columns: list[str]) -> pa.Table:
+        """The account's rows of the Delta table (these columns); none when there is no table yet."""
+        from dlt.common.libs.deltalake import get_delta_tables  # deltalake costs 20 MiB: only where used
 
-def delta_rows(pipeline: Pipeline, provider: str, account: str, columns: list[str]) -> pa.Table:
-    """The account's rows of the Delta table (these columns); none when there is no table yet."""
-    from dlt.common.libs.deltalake import get_delta_tables  # deltalake costs 20 MiB: only where used
-
-    try:
-        table = get_delta_tables(pipeline, TABLE_NAME)[TABLE_NAME]
-    except Exception:  # dlt raises several types for a table that does not exist yet
-        return RUNS_ARROW_SCHEMA.empty_table().select(columns)
-    return table.to_pyarrow_table(columns=columns, filters=[("provider", "=", provider), ("account", "=", account)])
+        try:
+            table = get_delta_tables(self.pipeline, TABLE_NAME)[TABLE_NAME]
+        except Exception:  # dlt raises several types for a table that does not exist yet
+            return RUNS_ARROW_SCHEMA.empty_table().select(columns)
+        filters = [("provider", "=", self.provider), ("account", "=", self.account)]
+        return table.to_pyarrow_table(columns=columns, filters=filters)

@@ -39,21 +39,37 @@ def without(table: pa.Table, run_ids: pa.Array) -> pa.Table:
     return table if pc.all(keep).as_py() else table.filter(keep)
 
 
-def comparable(row: dict[str, Any]) -> dict[str, Any]:
-    """A row as values that compare equal when the run did not change: JSON decoded (a warehouse
-    may store it re-formatted), and whether it was flagged gone rather than when."""
-    return {
-        name: (json.loads(value) if name in JSON_COLUMNS and value is not None else value)
-        for name, value in row.items()
-        if name != "_dlt_load_id"
-    }
-
-
 def changed_rows(fresh: pa.Table, loaded: pa.Table) -> pa.Table:
-    """The rows of `fresh` that differ from the row of the same run in `loaded` (or have none)."""
-    before = {row["run_id"]: comparable(row) for row in loaded.to_pylist()}
-    changed = [comparable(row) != before.get(row["run_id"]) for row in fresh.to_pylist()]
-    return fresh if all(changed) else fresh.filter(pa.array(changed, pa.bool_()))
+    """The rows of `fresh` that differ from the row of the same run in `loaded` (or have none),
+    compared column by column in Arrow; JSON that differs as text only is compared decoded (a
+    warehouse may store it re-formatted)."""
+    positions = pc.index_in(fresh["run_id"], value_set=loaded["run_id"])
+    before = loaded.take(positions)  # a null position (no loaded row) takes a row of nulls
+    differs = positions.is_null()
+    json_differs = pa.repeat(False, fresh.num_rows)
+    for name in fresh.column_names:
+        now, then = fresh[name], before[name]
+        same = pc.or_(pc.fill_null(pc.equal(now, then), False), pc.and_(now.is_null(), then.is_null()))
+        if name in JSON_COLUMNS:
+            json_differs = pc.or_(json_differs, pc.invert(same))
+        else:
+            differs = pc.or_(differs, pc.invert(same))
+    text_only = pc.indices_nonzero(pc.and_(json_differs, pc.invert(differs)))
+    if len(text_only):
+        now_json, then_json = (
+            table.take(text_only).select(sorted(JSON_COLUMNS)).to_pylist() for table in (fresh, before)
+        )
+        really = [
+            position
+            for position, now, then in zip(text_only.to_pylist(), now_json, then_json, strict=True)
+            if decoded(now) != decoded(then)
+        ]
+        differs = pc.or_(differs, pc.is_in(pa.array(range(fresh.num_rows), pa.int64()), pa.array(really, pa.int64())))
+    return fresh if pc.all(differs).as_py() else fresh.filter(differs)
+
+
+def decoded(row: dict[str, str | None]) -> dict[str, Any]:
+    return {name: None if text is None else json.loads(text) for name, text in row.items()}
 
 
 class RecentRuns:
