@@ -4,11 +4,12 @@ failed (nothing committed is lost: the next run resumes from the last committed 
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 # The command's process is ours: Arrow takes the system allocator from its first buffer (it reads
@@ -20,7 +21,7 @@ import click
 from dlt.common.configuration.exceptions import ConfigurationException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from agent_runs import PROVIDERS, NoProviderConfigured, ProviderError
+from agent_runs import PROVIDERS, NoProviderConfigured, ProviderError, utc_moment
 from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, RELIST_LAG
 from agent_runs_pipeline import (
     DEMO_RUNS_PER_PROVIDER,
@@ -44,15 +45,12 @@ class UtcDateTime(click.ParamType):
     name = "datetime"
 
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
-        if isinstance(value, datetime):
-            return value
         try:
-            moment = datetime.fromisoformat(str(value))
+            return utc_moment(value, "")
         except ValueError:
             self.fail(
                 f"{value!r} is not a date or ISO 8601 date-time (e.g. 2026-01-31 or 2026-01-31T12:00:00Z)", param, ctx
             )
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 PROGRESS_OPTION = click.option(
@@ -62,16 +60,35 @@ PROGRESS_OPTION = click.option(
 )
 
 
+def set_verbose(ctx: click.Context, param: click.Parameter, verbose: bool) -> None:
+    """Logging at INFO for -v, WARNING otherwise; -v may come before or after the subcommand."""
+    if verbose or not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO if verbose else logging.WARNING,
+            format="%(levelname)s %(name)s: %(message)s",
+            force=verbose,
+        )
+
+
+VERBOSE_OPTION = click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=set_verbose,
+    help="Log what the connector does (never the keys).",
+)
+
+
 @click.group()
-@click.option("-v", "--verbose", is_flag=True, help="Log what the connector does (never the keys).")
-def cli(verbose: bool) -> None:
+@VERBOSE_OPTION
+def cli() -> None:
     """Load TinyFish and Browserbase agent run history into one `runs` table."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
 
 
 @cli.command()
+@VERBOSE_OPTION
 @click.option(
     "--provider",
     "providers",
@@ -145,6 +162,7 @@ def load(
 
 
 @cli.command()
+@VERBOSE_OPTION
 @click.option("--runs", default=DEMO_RUNS_PER_PROVIDER, show_default=True, help="Generated runs per provider.")
 @PROGRESS_OPTION
 def demo(runs: int, progress: bool) -> None:
@@ -164,6 +182,7 @@ def demo(runs: int, progress: bool) -> None:
 
 
 @cli.command()
+@VERBOSE_OPTION
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=REPORT, show_default=True)
 @click.option("--destination", default="duckdb", show_default=True, help="Where the runs were loaded.")
 @click.option("--dataset", default=DATASET_NAME, show_default=True)
@@ -183,13 +202,23 @@ def report(out: Path, destination: str, dataset: str) -> None:
 
 def check_destination(name: str) -> None:
     """Refuse an unknown destination before anything is requested."""
+    import dlt.destinations
     from dlt.common.destination.reference import DestinationReference
 
     try:
         DestinationReference.from_reference(name)
     except Exception as error:  # dlt raises several types for an unknown or uninstalled destination
-        first_line = str(error).splitlines()[0]
-        raise click.BadParameter(f"unknown destination {name!r}: {first_line}", param_hint="--destination") from None
+        known = sorted(set(dlt.destinations.__all__) - {"destination"})
+        if name in known:  # known to dlt, but its client library is not installed
+            reason = str(error).strip().splitlines()[0].rstrip(":")
+            raise click.BadParameter(
+                f"destination {name!r} cannot be used here: {reason}", param_hint="--destination"
+            ) from None
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise click.BadParameter(
+            f"unknown destination {name!r}; {hint}dlt knows {', '.join(known)}", param_hint="--destination"
+        ) from None
 
 
 def run_load(load: Callable[[], LoadSummary]) -> LoadSummary:

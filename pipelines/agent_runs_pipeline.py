@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -123,8 +123,8 @@ def load_runs(
     providers: Sequence[str] | None = None,
     destination: str = "duckdb",
     dataset_name: str = DATASET_NAME,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: datetime | date | str | None = None,
+    until: datetime | date | str | None = None,
     full_refresh: bool = False,
     pipeline_name: str | None = None,
     open_runs_max_age_days: float | None = None,

@@ -115,3 +115,19 @@ def test_duckdb_out_of_memory_says_how_to_raise_the_limit_and_the_next_load_fini
     again = agent_runs(workdir, "load", env=env)
     assert again.returncode == 0, again.stderr
     assert_table_equals_api(workdir, "browserbase", browserbase)
+
+
+def test_global_options_go_on_either_side_of_the_subcommand(workdir: Path, tinyfish: TinyFishSimulator) -> None:
+    env = {"TINYFISH_API_KEY": TINYFISH_KEY, "TINYFISH_BASE_URL": tinyfish.base_url}
+    for args in (["-v", "load"], ["load", "-v"], ["load", "--verbose", "--provider", "tinyfish"]):
+        result = agent_runs(workdir, *args, env=env)
+        assert result.returncode == 0, result.stderr
+        assert "INFO" in result.stderr, args  # verbose wherever it stands
+
+
+def test_an_unknown_destination_is_named_with_the_closest_and_the_known_ones(workdir: Path) -> None:
+    result = agent_runs(workdir, "load", "--destination", "duckbd")
+    assert result.returncode == 2
+    message = result.stderr.strip().splitlines()[-1]
+    assert "unknown destination 'duckbd'" in message and "did you mean 'duckdb'?" in message
+    assert "postgres" in message and not message.endswith(":")

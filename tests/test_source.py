@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from agent_runs import agent_runs_source
+from agent_runs import agent_runs_source, utc_moment
 from agent_runs.settings import RELIST_LAG
 from agent_runs.simulators import BrowserbaseSimulator, Fault
 from agent_runs_pipeline import GC_THRESHOLD, LoadSummary, load_runs, make_pipeline
@@ -221,3 +221,17 @@ def test_runs_that_become_visible_late_are_loaded_by_the_next_load(
     assert_table_equals_api(workdir, provider, simulator)
     assert {run.run_id for run in late} <= loaded_ids(workdir, provider)
     assert summary.runs_by_provider[provider] >= len(late)
+
+
+def test_since_and_until_take_what_the_command_takes_or_say_what_is_wrong(
+    provider_env: dict[str, str], tinyfish: Any, workdir: Path
+) -> None:
+    load_runs(providers=["tinyfish"], since="2026-01-01T03:00:00", until="2026-01-01T05:00:00+00:00")
+    created = [row["created_at"] for row in read_runs(workdir / "agent-runs.duckdb").values()]
+    assert created and min(created) >= datetime(2026, 1, 1, 3, tzinfo=UTC)  # no offset: UTC
+    assert max(created) < datetime(2026, 1, 1, 5, tzinfo=UTC)
+    assert utc_moment(date(2026, 1, 2), "until") == datetime(2026, 1, 2, tzinfo=UTC)  # a date is its midnight, UTC
+    with pytest.raises(ValueError, match="since='last tuesday' is not a date"):
+        load_runs(providers=["tinyfish"], since="last tuesday")
+    with pytest.raises(ValueError, match="must be before until"):
+        load_runs(providers=["tinyfish"], since="2026-02-01", until="2026-01-01")

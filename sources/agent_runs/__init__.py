@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from typing import Any
 
@@ -105,6 +105,7 @@ __all__ = [
     "agent_runs_source",
     "open_runs_resource",
     "runs_resource",
+    "utc_moment",
 ]
 
 
@@ -227,6 +228,24 @@ def flagged_missing(table: pa.Table) -> pa.Table:
     return table.set_column(column, table.schema.field(column), now)
 
 
+def utc_moment(value: Any, name: str) -> datetime:
+    """A datetime, a date or an ISO 8601 string (what `--since` takes) as an aware UTC datetime; no
+    offset reads as UTC. ValueError naming `name` for anything else."""
+    moment = value
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(
+                f"{name}={value!r} is not a date or ISO 8601 date-time (e.g. 2026-01-31 or 2026-01-31T12:00:00Z)"
+            ) from None
+    elif isinstance(value, date) and not isinstance(value, datetime):
+        moment = datetime(value.year, value.month, value.day)
+    if not isinstance(moment, datetime):
+        raise ValueError(f"{name} must be a datetime, a date or an ISO 8601 string, not {type(value).__name__}")
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 class NoProviderConfigured(ValueError):
     """No API key for any provider asked for: a configuration problem, not a failed load."""
 
@@ -309,8 +328,8 @@ def agent_runs_source(
     tinyfish_base_url: str | None = None,
     browserbase_base_url: str | None = None,
     providers: Sequence[str] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: datetime | date | str | None = None,
+    until: datetime | date | str | None = None,
     open_runs_max_age_days: float | None = None,
     workers: int = 1,
     accounts: dict[str, Any] | None = dlt.secrets.value,
@@ -328,7 +347,8 @@ def agent_runs_source(
         tinyfish_api_key / browserbase_api_key: the default accounts' keys.
         tinyfish_base_url / browserbase_base_url: another host (a proxy, a simulator).
         providers: load only these (default: every provider with a key; one named without a key fails).
-        since / until: the created-at range of a first load or a backfill.
+        since / until: the created-at range of a first load or a backfill: a datetime, a date or an
+            ISO 8601 string (no offset: UTC).
         open_runs_max_age_days: stop following open runs created this long before the newest loaded
             run (their rows keep what was last seen). None, the default: follow them until they end.
         workers: > 1 walks a long history (a first load, a backfill) as that many concurrent
@@ -339,6 +359,10 @@ def agent_runs_source(
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    since = None if since is None else utc_moment(since, "since")
+    until = None if until is None else utc_moment(until, "until")
+    if since is not None and until is not None and since >= until:
+        raise ValueError(f"since ({since.isoformat()}) must be before until ({until.isoformat()})")
     if lag_minutes < 0:
         raise ValueError(f"lag_minutes must be 0 or more, got {lag_minutes}")
     quiet_json_text_warnings()
