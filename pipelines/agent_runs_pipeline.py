@@ -24,6 +24,7 @@ from dlt.common.destination import Destination
 from dlt.destinations.exceptions import DatabaseException
 from dlt.destinations.sql_client import SqlClientBase
 from dlt.extract import DltSource
+from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.pipeline import Pipeline
 from filelock import FileLock, Timeout
 
@@ -156,7 +157,7 @@ def load_runs(
     started = time.monotonic()
     if writes_files(pipeline):
         as_delta_tables(source)
-    with only_load_of(pipeline), fewer_gc_passes():
+    with only_load_of(pipeline), fewer_gc_passes(), no_empty_database_left(location):
         finished = finish_interrupted_load(pipeline)
         load_info = pipeline.run(source, refresh="drop_sources" if full_refresh else None)
     load_ids = [*finished, *load_info.loads_ids]
@@ -244,6 +245,21 @@ def only_load_of(pipeline: Pipeline) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+@contextmanager
+def no_empty_database_left(location: str) -> Iterator[None]:
+    """A first load that fails before it extracted anything (a key rejected, an API out of reach)
+    leaves no DuckDB file behind: dlt creates it when it first looks for state there."""
+    database = Path(location)
+    was_there = database.suffix != ".duckdb" or database.exists()
+    try:
+        yield
+    except PipelineStepFailed as error:
+        if not was_there and error.step in ("sync", "extract"):
+            for leftover in (database, database.with_name(database.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+        raise
 
 
 @contextmanager

@@ -4,6 +4,7 @@ messages, the demo, Parquet output, and API keys that never reach the disk or th
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -131,3 +132,16 @@ def test_an_unknown_destination_is_named_with_the_closest_and_the_known_ones(wor
     message = result.stderr.strip().splitlines()[-1]
     assert "unknown destination 'duckbd'" in message and "did you mean 'duckdb'?" in message
     assert "postgres" in message and not message.endswith(":")
+
+
+def test_an_api_out_of_reach_is_named_with_what_to_check_and_leaves_no_database(workdir: Path) -> None:
+    with socket.socket() as probe:  # a loopback port nothing listens on: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {"TINYFISH_API_KEY": TINYFISH_KEY, "TINYFISH_BASE_URL": f"http://127.0.0.1:{port}"}
+    result = agent_runs(workdir, "load", env=env | {"RUNTIME__REQUEST_MAX_ATTEMPTS": "2"})
+    assert result.returncode == 1
+    message = result.stderr.strip().splitlines()[-1]
+    assert f"TinyFish: could not reach 127.0.0.1:{port} (nothing accepts connections there" in message
+    assert "TINYFISH_BASE_URL" in message and "Traceback" not in result.stderr
+    assert not (workdir / "agent-runs.duckdb").exists()

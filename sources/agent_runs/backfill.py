@@ -19,8 +19,10 @@ from typing import NamedTuple
 import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.sources.helpers.rest_client import RESTClient
+from requests import ConnectionError as RequestsConnectionError
+from requests import Timeout
 
-from .helpers import Provider, RunsPage, http_failure, json_body, paginate_runs
+from .helpers import Provider, RunsPage, http_failure, json_body, paginate_runs, unreachable
 from .settings import (
     EARLIEST_RUN_PROBE,
     MIN_BACKFILL_WINDOW,
@@ -81,7 +83,10 @@ def history_span(
         if not hasattr(clients, "client"):
             clients.client = new_client()
         params = {**provider.window_params(low, high), "limit": 1}
-        response = clients.client.get(provider.runs_path, params=params)
+        try:
+            response = clients.client.get(provider.runs_path, params=params)
+        except (RequestsConnectionError, Timeout) as error:
+            raise unreachable(provider, clients.client.base_url, error) from None
         if not response.ok:
             raise http_failure(provider.display_name, provider.runs_path, response)
         return bool(json_body(response).get("data"))

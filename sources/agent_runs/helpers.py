@@ -19,7 +19,8 @@ from dlt.common.jsonpath import compile_path
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
-from requests import HTTPError, PreparedRequest, Response
+from requests import ConnectionError as RequestsConnectionError
+from requests import HTTPError, PreparedRequest, Response, Timeout
 from requests.adapters import HTTPAdapter
 
 from .schema import DEFAULT_ACCOUNT, FieldMap, InvalidRecord, to_table
@@ -217,6 +218,8 @@ def paginate_runs(
             yield RunsPage(records, runs_table(provider, records, pages_up_to(pages, url), account))
     except HTTPError as error:
         raise http_failure(provider.display_name, path, error.response) from error
+    except (RequestsConnectionError, Timeout) as error:
+        raise unreachable(provider, client.base_url, error) from None
     except json.JSONDecodeError as error:
         raise MalformedPage(
             f"{provider.display_name}: {path} answered with something that is not JSON ({error})"
@@ -239,7 +242,10 @@ def runs_table(
 def fetch_run(provider: Provider, client: RESTClient, run_id: str) -> dict[str, Any] | None:
     """One run by id, as the API sends it; None when the API no longer knows it (404)."""
     path = provider.run_path(run_id)
-    response = client.get(path)
+    try:
+        response = client.get(path)
+    except (RequestsConnectionError, Timeout) as error:
+        raise unreachable(provider, client.base_url, error) from None
     if response.status_code == 404:
         return None
     if not response.ok:
@@ -263,3 +269,23 @@ def http_failure(display_name: str, path: str, response: Response | None) -> Pro
         )
     detail = response.text[:200] if response is not None else ""
     return ProviderError(f"{display_name}: {path} failed with HTTP {status} after retries: {detail}")
+
+
+def unreachable(provider: Provider, base_url: str, error: Exception) -> ProviderError:
+    """The API could not be reached at all (after retries): which provider, which host, and what to check."""
+    host = urlsplit(base_url).netloc or base_url
+    reason = "it timed out" if isinstance(error, Timeout) else "the connection failed"
+    for text, meaning in (
+        ("Name or service not known", "the host name does not resolve"),
+        ("nodename nor servname", "the host name does not resolve"),
+        ("Temporary failure in name resolution", "the host name does not resolve (DNS)"),
+        ("Connection refused", "nothing accepts connections there"),
+    ):
+        if text in str(error):
+            reason = meaning
+    setting = f"{provider.name.upper()}_BASE_URL"
+    return ProviderError(
+        f"{provider.display_name}: could not reach {host} ({reason}, after retries). Check {setting} "
+        f"(or `{provider.name}_base_url` in .dlt/config.toml; unset, it is {provider.default_base_url}), "
+        "the network and any proxy settings, then run the load again."
+    )
