@@ -24,6 +24,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from agent_runs import PROVIDERS, NoProviderConfigured, ProviderError, utc_moment
 from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, RELIST_LAG
 from agent_runs_pipeline import (
+    DEMO_DATASET,
     DEMO_RUNS_PER_PROVIDER,
     LoadAlreadyRunning,
     LoadSummary,
@@ -185,13 +186,23 @@ def demo(runs: int, progress: bool) -> None:
 @VERBOSE_OPTION
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=REPORT, show_default=True)
 @click.option("--destination", default="duckdb", show_default=True, help="Where the runs were loaded.")
-@click.option("--dataset", default=DATASET_NAME, show_default=True)
-def report(out: Path, destination: str, dataset: str) -> None:
+@click.option(
+    "--dataset",
+    default=None,
+    help=f"Dataset the runs were loaded into. Default: {DATASET_NAME}, or the demo's {DEMO_DATASET} if only it has runs.",
+)
+def report(out: Path, destination: str, dataset: str | None) -> None:
     """Write one self-contained HTML report (charts of runs, outcomes, durations, failures, open runs)."""
     from agent_runs_report import write_report  # charting libraries load only for the report
 
     check_destination(destination)
-    pipeline, location = make_pipeline(destination, dataset)
+    pipeline, location = make_pipeline(destination, dataset or DATASET_NAME)
+    if dataset is None and not has_runs_table(pipeline):  # after `agent-runs demo`: its runs
+        demo_pipeline, _ = make_pipeline(destination, DEMO_DATASET)
+        if has_runs_table(demo_pipeline):
+            pipeline, dataset = demo_pipeline, DEMO_DATASET
+            click.echo(f"No runs loaded into dataset {DATASET_NAME} yet: reporting the demo's dataset {DEMO_DATASET}.")
+    dataset = dataset or DATASET_NAME
     if not has_runs_table(pipeline):
         fail(
             f"no runs loaded into {destination} {location} dataset {dataset} yet: run `agent-runs load` first",

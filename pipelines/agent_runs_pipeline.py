@@ -338,8 +338,7 @@ def run_demo(
             source=source,
             destination="duckdb",
             dataset_name=dataset_name,
-            full_refresh=True,
-            pipeline_name="agent_runs_demo",
+            full_refresh=True,  # the pipeline of `--dataset agent_runs_demo`, so `agent-runs report` finds it
             progress=progress,
         )
 

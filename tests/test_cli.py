@@ -101,6 +101,14 @@ def test_demo_needs_no_keys_and_prints_a_summary_and_a_query(workdir: Path) -> N
     assert "SELECT * FROM agent_runs_demo.runs LIMIT 5" in result.stdout
     assert len(read_runs(workdir / "agent-runs.duckdb", dataset="agent_runs_demo")) == 400
 
+    # The report rebuilds from the demo's data, with no options or naming the demo's dataset.
+    (workdir / "agent-runs-report.html").unlink()
+    for args in ([], ["--dataset", "agent_runs_demo"]):
+        again = agent_runs(workdir, "report", *args)
+        assert again.returncode == 0, again.stderr
+        assert (workdir / "agent-runs-report.html").stat().st_size > 10_000
+    assert "reporting the demo's dataset agent_runs_demo" in agent_runs(workdir, "report").stdout
+
 
 def test_duckdb_out_of_memory_says_how_to_raise_the_limit_and_the_next_load_finishes(
     workdir: Path, browserbase: BrowserbaseSimulator
