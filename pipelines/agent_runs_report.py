@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,22 @@ STATUS_COLOURS = {
     "paused": "#7e57c2",
     "unknown": "#9e9e9e",
 }
-AGE_BUCKETS = ((1, "< 1 h"), (6, "1-6 h"), (24, "6-24 h"), (24 * 7, "1-7 d"), (24 * 30, "7-30 d"), (None, "> 30 d"))
+# Candidate bucket edges for the ages of open runs, in hours; a report uses those its data reaches.
+AGE_EDGES_H = (1, 6, 24, 24 * 7, 24 * 30, 24 * 90, 24 * 365)
+FEW_TICKS = 5  # axis ticks on the narrow charts (with short labels: 1.4k), so that labels never touch
+
+
+def age_label(hours: float) -> str:
+    return f"{hours:g} h" if hours < 24 else f"{hours / 24:g} d"
+
+
+def age_buckets(ages_h: list[float]) -> list[tuple[float | None, str]]:
+    """(upper edge in hours, label) for the ages at hand: the candidate edges up to the first one
+    past the oldest, so the buckets span the data instead of leaving it all in the last one."""
+    oldest = max(ages_h, default=0.0)
+    edges = [edge for edge in AGE_EDGES_H if edge <= oldest] or [AGE_EDGES_H[0]]
+    labels = [f"< {age_label(edges[0])}"] + [f"{age_label(low)}-{age_label(high)}" for low, high in pairwise(edges)]
+    return [*zip(edges, labels, strict=True), (None, f"> {age_label(edges[-1])}")]
 
 
 @dataclass
@@ -73,76 +89,111 @@ def charts(pipeline: Pipeline, dataset: str) -> tuple[dict[str, Any], list[Chart
     )
     for row in outcomes:
         row["success_rate"] = row["completed"] / row["terminal"] if row["terminal"] else None
-    durations = query(pipeline, f"SELECT provider, duration_s FROM {dataset}.{TABLE_NAME} WHERE duration_s IS NOT NULL")
+    durations = query(
+        pipeline, f"SELECT provider, status, duration_s FROM {dataset}.{TABLE_NAME} WHERE duration_s IS NOT NULL"
+    )
+    # A run that timed out ends at the platform's limit: mark where those runs end.
+    timeouts = query(
+        pipeline,
+        f"SELECT provider, MEDIAN(duration_s) AS duration_s, COUNT(*) AS runs FROM {dataset}.{TABLE_NAME} "
+        "WHERE status = 'timed_out' AND duration_s IS NOT NULL GROUP BY provider",
+    )
+    for row in timeouts:
+        row["label"] = f"{row['provider']}: {row['runs']:,} timed out at ≈ {row['duration_s']:,.0f} s"
     failures = query(
         pipeline,
-        f"SELECT provider, COALESCE(error_code, error_category, 'no code') AS cause, SUM(runs) AS runs "
-        f"FROM {view('run_failures')} GROUP BY 1, 2 ORDER BY runs DESC LIMIT 12",
+        f"SELECT provider, COALESCE(error_code, error_category, status || ', no error code') AS cause, "
+        f"COUNT(*) AS runs FROM {dataset}.{TABLE_NAME} "
+        "WHERE status IN ('failed', 'timed_out') OR error_code IS NOT NULL GROUP BY 1, 2 ORDER BY runs DESC LIMIT 12",
     )
-    open_runs = query(pipeline, f"SELECT provider, age_hours FROM {view('open_runs')}")
+    # Ages at the newest run loaded, not at the wall clock: the data may end long before today.
+    as_of = datetime.fromisoformat(totals["last_run"]) if totals["last_run"] else None
+    open_runs = query(pipeline, f"SELECT provider, created_at FROM {view('open_runs')}")
     for row in open_runs:
-        row["age"] = next(label for limit, label in AGE_BUCKETS if limit is None or row["age_hours"] < limit)
+        row["age_hours"] = (as_of - datetime.fromisoformat(row["created_at"])).total_seconds() / 3600 if as_of else 0
+    buckets = age_buckets([row["age_hours"] for row in open_runs])
+    for row in open_runs:
+        row["age"] = next(label for limit, label in buckets if limit is None or row["age_hours"] < limit)
+    as_of_text = f"{str(totals['last_run'])[:16].replace('T', ' ')} UTC" if as_of else "the last run"
 
     status_scale = alt.Scale(domain=list(STATUS_COLOURS), range=list(STATUS_COLOURS.values()))
+    durations_chart = (
+        alt.Chart(alt.Data(values=durations))
+        .mark_bar()
+        .encode(
+            x=alt.X("duration_s:Q", bin=alt.Bin(maxbins=40), title="duration (s)", axis=alt.Axis(labelOverlap=True)),
+            y=alt.Y("count():Q", title="finished runs", stack=True),
+            color=alt.Color("provider:N", title="provider"),
+        )
+    )
+    if timeouts:
+        marks = alt.Chart(alt.Data(values=timeouts))
+        durations_chart = (
+            durations_chart
+            + marks.mark_rule(strokeDash=[4, 3], color="#333").encode(x=alt.X("duration_s:Q", title="duration (s)"))
+            + marks.mark_text(align="right", dx=-4, dy=8, baseline="top", color="#333").encode(
+                x=alt.X("duration_s:Q", title="duration (s)"), y=alt.value(0), text="label:N"
+            )
+        )
     return totals, [
         Chart(
             "Runs per day",
-            "by provider and status",
+            "by provider and status; days in UTC",
             alt.Chart(alt.Data(values=daily))
             .mark_bar()
             .encode(
-                x=alt.X("yearmonthdate(day):O", title=None),
-                y=alt.Y("sum(runs):Q", title="runs"),
-                color=alt.Color("status:N", scale=status_scale),
-                column=alt.Column("provider:N", title=None),
+                x=alt.X("yearmonthdate(day):O", title="day (UTC)", axis=alt.Axis(format="%b %d", labelAngle=-45)),
+                y=alt.Y("sum(runs):Q", title="runs", axis=alt.Axis(tickCount=FEW_TICKS)),
+                color=alt.Color(
+                    "status:N", scale=status_scale, title="status", legend=alt.Legend(orient="bottom", columns=4)
+                ),
+                row=alt.Row("provider:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
             )
-            .properties(width=WIDTH // 2, height=220),
+            .properties(width=WIDTH, height=140),
         ),
         Chart(
             "Success rate over time",
-            "completed ÷ terminal runs, per day",
+            "completed ÷ terminal runs, one point per UTC day",
             alt.Chart(alt.Data(values=outcomes))
             .mark_line(point=True)
             .encode(
-                x=alt.X("day:T", title=None),
-                y=alt.Y("success_rate:Q", title="success rate", axis=alt.Axis(format="%"), scale=alt.Scale(zero=False)),
-                color="provider:N",
+                x=alt.X("yearmonthdate(day):T", title="day (UTC)", axis=alt.Axis(format="%b %d", tickCount="day")),
+                y=alt.Y(
+                    "success_rate:Q",
+                    title="success rate",
+                    axis=alt.Axis(format="%", tickCount=FEW_TICKS),
+                    scale=alt.Scale(domain=[0, 1]),
+                ),
+                color=alt.Color("provider:N", title="provider"),
             )
             .properties(width=WIDTH, height=220),
         ),
         Chart(
             "Duration distribution",
-            "finished runs, seconds from start to end",
-            alt.Chart(alt.Data(values=durations))
-            .mark_bar(opacity=0.75)
-            .encode(
-                x=alt.X("duration_s:Q", bin=alt.Bin(maxbins=40), title="duration (s)"),
-                y=alt.Y("count():Q", title="runs", stack=None),
-                color="provider:N",
-            )
-            .properties(width=WIDTH, height=220),
+            "finished runs, seconds from start to end, stacked by provider; dashed: where timed-out runs end",
+            durations_chart.properties(width=WIDTH, height=220),
         ),
         Chart(
             "Top failure causes",
-            "failed and timed-out runs by error code",
+            "failed and timed-out runs by error code (or by status where the API gives none)",
             alt.Chart(alt.Data(values=failures))
             .mark_bar()
             .encode(
-                x=alt.X("runs:Q", title="runs"),
-                y=alt.Y("cause:N", sort="-x", title=None),
-                color="provider:N",
+                x=alt.X("runs:Q", title="runs", axis=alt.Axis(tickCount=FEW_TICKS, format="~s")),
+                y=alt.Y("cause:N", sort="-x", title="error code"),
+                color=alt.Color("provider:N", title="provider"),
             )
-            .properties(width=WIDTH - 200, height=24 * max(1, len(failures))),
+            .properties(width=WIDTH - 160, height=24 * max(1, len(failures))),
         ),
         Chart(
             "Open runs by age",
-            "runs not yet in a terminal status",
-            alt.Chart(alt.Data(values=open_runs or [{"provider": "none", "age": AGE_BUCKETS[0][1]}]))
+            f"runs not yet in a terminal status; age at the newest run loaded ({as_of_text})",
+            alt.Chart(alt.Data(values=open_runs or [{"provider": "none", "age": buckets[0][1]}]))
             .mark_bar()
             .encode(
-                x=alt.X("age:N", sort=[label for _, label in AGE_BUCKETS], title="age"),
-                y=alt.Y("count():Q", title="open runs"),
-                color="provider:N",
+                x=alt.X("age:N", sort=[label for _, label in buckets], title="age", axis=alt.Axis(labelAngle=0)),
+                y=alt.Y("count():Q", title="open runs", axis=alt.Axis(tickCount=FEW_TICKS)),
+                color=alt.Color("provider:N", title="provider"),
             )
             .properties(width=WIDTH, height=220),
         ),
@@ -173,8 +224,8 @@ def write_report(pipeline: Pipeline, out: Path) -> Path:
         ("runs", f"{totals['runs']:,}"),
         ("providers", str(totals["providers"])),
         ("open now", f"{totals['open_runs']:,}"),
-        ("first run", str(totals["first_run"])[:16].replace("T", " ")),
-        ("last run", str(totals["last_run"])[:16].replace("T", " ")),
+        ("first run (UTC)", str(totals["first_run"])[:16].replace("T", " ")),
+        ("last run (UTC)", str(totals["last_run"])[:16].replace("T", " ")),
     ]
     page = PAGE.format(
         dataset=html.escape(dataset),

@@ -4,6 +4,7 @@ in headless Chromium (Debian's package, no network), every chart on screen and n
 from __future__ import annotations
 
 import shutil
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +63,44 @@ def test_every_chart_renders_in_chromium(report: Path, workdir: Path) -> None:
             colours = Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 16) or []
             drawn = sum(count for count, colour in colours if colour != (255, 255, 255))
             assert len(colours) > 8 and drawn > 0.03 * box["width"] * box["height"], f"{title} looks empty"
+            # What an analyst reads: every axis has a title, and no two tick labels of an axis touch.
+            axes = figures.nth(index).locator("g.role-axis")
+            titled = figures.nth(index).locator("g.role-axis-title text")
+            assert titled.count() >= 2 and all(
+                (titled.nth(n).text_content() or "").strip() for n in range(titled.count())
+            ), title
+            for axis in range(axes.count()):
+                labels = [box for box in label_boxes(axes.nth(axis)) if box["width"] > 0]
+                for first, second in pairwise(labels):
+                    assert not overlap(first, second), f"{title}: tick labels overlap"
+        # Open runs are spread over several age buckets (ages are measured at the newest run loaded).
+        age_chart = figures.nth(CHARTS.index("Open runs by age"))
+        bars = age_chart.locator("g.role-mark path")
+        buckets = {
+            round(box["x"])
+            for box in (bars.nth(n).bounding_box() for n in range(bars.count()))
+            if box and box["height"] > 0
+        }
+        assert len(buckets) >= 2, "every open run falls in one age bucket"
+        assert "UTC" in page.locator("header").inner_text()
         page.screenshot(path=str(workdir / "report.png"), full_page=True)
         browser.close()
     assert console_errors == []
+
+
+def label_boxes(axis: Any) -> list[dict[str, float]]:
+    """The boxes of the tick labels an axis shows (Vega keeps the ones it hides, at opacity 0)."""
+    texts = axis.locator("g.role-axis-label text:not([opacity='0'])")
+    return [box for box in (texts.nth(n).bounding_box() for n in range(texts.count())) if box is not None]
+
+
+def overlap(first: dict[str, float], second: dict[str, float]) -> bool:
+    return not (
+        first["x"] + first["width"] <= second["x"]
+        or second["x"] + second["width"] <= first["x"]
+        or first["y"] + first["height"] <= second["y"]
+        or second["y"] + second["height"] <= first["y"]
+    )
 
 
 def test_a_report_before_any_load_says_what_to_do(workdir: Path) -> None:
