@@ -11,12 +11,10 @@ from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.destinations.sql_client import SqlClientBase
 from dlt.pipeline.pipeline import Pipeline
 
-from .schema import RUNS_ARROW_SCHEMA, RUNS_COLUMNS, TERMINAL_STATUSES, json_text
+from .schema import JSON_COLUMNS, RUNS_ARROW_SCHEMA, RUNS_COLUMNS, TERMINAL_STATUSES, json_text
 from .settings import TABLE_NAME
 
 OPEN_RUNS_SCHEMA = pa.schema([RUNS_ARROW_SCHEMA.field("run_id"), RUNS_ARROW_SCHEMA.field("created_at")])
-
-JSON_COLUMNS = [name for name, column in RUNS_COLUMNS.items() if column["data_type"] == "json"]
 
 
 def writes_files(pipeline: Pipeline) -> bool:

@@ -23,10 +23,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .schema import RUNS_COLUMNS, TERMINAL_STATUSES, parse_timestamp
+from .schema import JSON_COLUMNS, TERMINAL_STATUSES, parse_timestamp
 
 TERMINAL = pa.array(sorted(TERMINAL_STATUSES))
-JSON_COLUMNS = frozenset(name for name, column in RUNS_COLUMNS.items() if column["data_type"] == "json")
 
 
 def is_open(table: pa.Table) -> pa.ChunkedArray:

@@ -66,6 +66,8 @@ RUNS_COLUMNS: TTableSchemaColumns = {
     ),
 }
 
+JSON_COLUMNS = frozenset(name for name, column in RUNS_COLUMNS.items() if column["data_type"] == "json")
+
 FieldMap = Mapping[str, tuple[str, ...]]
 
 TINYFISH_FIELDS: FieldMap = {
