@@ -12,7 +12,7 @@ import pytest
 
 from agent_runs import PROVIDERS
 from agent_runs.backfill import Window, history_span, plan_windows
-from agent_runs.helpers import RateLimit, RunsPage, runs_client
+from agent_runs.helpers import RateLimit, runs_client
 from agent_runs.schema import to_table
 from agent_runs_pipeline import load_runs
 from conftest import read_runs
@@ -54,11 +54,10 @@ def test_a_run_on_a_window_boundary_lands_in_one_window() -> None:
         {"runId": name, "createdAt": moment.isoformat()}
         for name, moment in (("before", boundary - timedelta(microseconds=1)), ("on", boundary), ("after", boundary))
     ]
-    page = RunsPage(records, to_table("browserbase", PROVIDERS["browserbase"].fields, records))
+    page = to_table("browserbase", PROVIDERS["browserbase"].fields, records)
     earlier, later = Window(None, boundary), Window(boundary, None)
-    assert earlier.trim(page).table["run_id"].to_pylist() == ["before"]
-    assert later.trim(page).table["run_id"].to_pylist() == ["on", "after"]
-    assert [record["runId"] for record in later.trim(page).records] == ["on", "after"]
+    assert earlier.trim(page)["run_id"].to_pylist() == ["before"]
+    assert later.trim(page)["run_id"].to_pylist() == ["on", "after"]
 
 
 def test_windows_cover_the_span_that_holds_runs(simulators: dict[str, Any]) -> None:

@@ -194,10 +194,10 @@ def refreshed(account: Account, followed: pa.Table, loaded: LoadedRuns, report: 
             pending: list[pa.Table] = []
             for page in paginate_runs(provider, client, {**span, "status": status}, account.name):
                 report["listing_pages"] += 1
-                mine = pc.is_in(page.table["run_id"], followed_ids)
+                mine = pc.is_in(page["run_id"], followed_ids)
                 if not pc.any(mine).as_py():
                     continue
-                table = page.table.filter(mine)  # a run listed under two statuses (it moved on) counts once
+                table = page.filter(mine)  # a run listed under two statuses (it moved on) counts once
                 table = table.filter(pa.array([run_id in unseen for run_id in table["run_id"].to_pylist()]))
                 unseen.difference_update(table["run_id"].to_pylist())
                 report["by_listing"] += table.num_rows

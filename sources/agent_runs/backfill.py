@@ -22,7 +22,7 @@ from dlt.sources.helpers.rest_client import RESTClient
 from requests import ConnectionError as RequestsConnectionError
 from requests import Timeout
 
-from .helpers import Provider, RunsPage, http_failure, json_body, paginate_runs, unreachable
+from .helpers import Provider, http_failure, json_body, paginate_runs, unreachable
 from .settings import (
     EARLIEST_RUN_PROBE,
     MIN_BACKFILL_WINDOW,
@@ -39,16 +39,16 @@ class Window(NamedTuple):
     start: datetime | None  # inclusive; None: from the beginning
     end: datetime | None  # exclusive; None: up to now
 
-    def trim(self, page: RunsPage) -> RunsPage:
+    def trim(self, page: pa.Table) -> pa.Table:
         """The page without runs outside the window (the APIs' bounds overlap at the edges)."""
-        created = page.table["created_at"]
+        created = page["created_at"]
         inside = None
         if self.start is not None:
             inside = pc.greater_equal(created, self.start)
         if self.end is not None:
             before_end = pc.less(created, self.end)
             inside = before_end if inside is None else pc.and_(inside, before_end)
-        return page if inside is None or pc.all(inside).as_py() else page.where(inside)
+        return page if inside is None or pc.all(inside).as_py() else page.filter(inside)
 
 
 def plan_windows(
@@ -124,7 +124,7 @@ def walk_windows(
     def walk(window: Window) -> None:
         client = new_client()
         for page in paginate_runs(provider, client, params_of(provider, window), account, ROWS_PER_MAPPING):
-            listed = window.trim(page).table  # the records are dropped here, in the fetching thread
+            listed = window.trim(page)
             while not stop.is_set():
                 try:
                     pages.put(listed, timeout=0.1)

@@ -9,12 +9,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 from dlt.common.jsonpath import compile_path
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth
@@ -180,24 +179,14 @@ def body_has_more(body: Mapping[str, Any], path: str) -> bool:
 DATA = compile_path("data")  # compiled once: dlt would parse the selector again on every page
 
 
-class RunsPage(NamedTuple):
-    records: list[dict[str, Any]]  # as the API sent them
-    table: pa.Table  # the same runs as `runs` rows
-
-    def where(self, mask: pa.ChunkedArray | pa.Array) -> "RunsPage":
-        """Only the runs the boolean mask selects."""
-        positions = pc.indices_nonzero(mask)
-        return RunsPage([self.records[position] for position in positions.to_pylist()], self.table.take(positions))
-
-
 def paginate_runs(
     provider: Provider,
     client: RESTClient,
     params: dict[str, Any],
     account: str = DEFAULT_ACCOUNT,
     min_runs: int = 1,
-) -> Iterator[RunsPage]:
-    """The list endpoint's runs for these query parameters, a page at a time; with `min_runs`,
+) -> Iterator[pa.Table]:
+    """The list endpoint's runs for these query parameters as `runs` rows, a page at a time; with `min_runs`,
     consecutive pages are joined until they hold at least that many runs (mapping runs to Arrow
     costs some forty Arrow calls whatever their number: a lot next to a page of 100). An empty
     listing is one empty page."""
@@ -212,10 +201,10 @@ def paginate_runs(
             pages += 1
             url = page.response.url
             if len(records) >= min_runs:
-                yield RunsPage(records, runs_table(provider, records, pages_up_to(pages, url), account))
+                yield runs_table(provider, records, pages_up_to(pages, url), account)
                 records, pages, yielded = [], 0, True
         if records or not yielded:
-            yield RunsPage(records, runs_table(provider, records, pages_up_to(pages, url), account))
+            yield runs_table(provider, records, pages_up_to(pages, url), account)
     except HTTPError as error:
         raise http_failure(provider.display_name, path, error.response) from error
     except (RequestsConnectionError, Timeout) as error:
