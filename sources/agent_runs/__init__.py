@@ -128,6 +128,12 @@ def list_runs(
     def new_client() -> RESTClient:
         return account.client(rate_limit)
 
+    logger.info(
+        "%s (account %s): listing runs created from %s",
+        provider.display_name,
+        account.name,
+        created_at.start_value or "the start",
+    )
     windows = plan_windows(provider, new_client, created_at.start_value, created_at.end_value, workers)
     if len(windows) > 1:
         logger.info("%s: walking %d created-at windows with %d workers", provider.display_name, len(windows), workers)
