@@ -277,14 +277,14 @@ def open_runs_reports(pipeline: Pipeline, source: DltSource) -> dict[str, dict[s
     """What each account's open-runs refresh did in this load (kept in its listing resource's
     state), by `<provider>` for the default account and `<provider>_<account>` for named ones."""
     resources = pipeline.state.get("sources", {}).get(SOURCE_NAME, {}).get("resources", {})
-    return {
-        name.removesuffix("_runs"): {
-            **resources.get(name, {}).get("last_refresh", {}),
-            "following": resources.get(name, {}).get("last_refresh", {}).get("still_open", 0)
-            + resources.get(name, {}).get("listed_open", 0),
-        }
-        for name in listing_resources(source)
-    }
+    reports = {}
+    for name in listing_resources(source):
+        state = resources.get(name, {})
+        report = dict(state.get("last_refresh", {}))
+        # still open of the runs followed before, and the open runs this load listed first
+        report["following"] = report.get("still_open", 0) + state.get("listed_open", 0)
+        reports[name.removesuffix("_runs")] = report
+    return reports
 
 
 def listing_resources(source: DltSource) -> list[str]:

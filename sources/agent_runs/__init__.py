@@ -159,9 +159,7 @@ def list_runs(
     pa.default_memory_pool().release_unused()  # Arrow keeps freed pages for reuse; the load step needs them more
 
 
-def refresh_open_runs(
-    account: Account, max_age: timedelta | None = None, lag: timedelta = RELIST_LAG
-) -> Iterator[pa.Table]:
+def refresh_open_runs(account: Account, max_age: timedelta | None = None) -> Iterator[pa.Table]:
     """Current rows for the account's runs loaded while open (read back from the destination),
     where they changed: those still open from the API's open-status listings, the others by id.
     A run the API no longer knows (404) keeps its row as loaded, with `missing_from_api_at` set."""
@@ -296,15 +294,14 @@ def runs_resource(
     return resource(account, created_at=created_at, workers=workers, lag=lag)
 
 
-def open_runs_resource(account: Account, max_age: timedelta | None = None, lag: timedelta = RELIST_LAG) -> DltResource:
+def open_runs_resource(account: Account, max_age: timedelta | None = None) -> DltResource:
     """The account's open runs brought up to date, merged over their rows in `runs`.
 
     Args:
         account: the provider, key and base URL whose open runs to refresh.
         max_age: stop following runs open this long before the newest; None: until they end.
-        lag: the listing's re-read window (its ids are kept in the same state).
     """
-    return into_runs_table(refresh_open_runs, f"{account.resource_prefix}_open_runs")(account, max_age, lag)
+    return into_runs_table(refresh_open_runs, f"{account.resource_prefix}_open_runs")(account, max_age)
 
 
 def named_accounts(accounts: Mapping[str, Any]) -> list[Account]:
@@ -393,7 +390,7 @@ def agent_runs_source(
             skipped.append(provider)
         for account in these:
             # The refresh goes first, so it works on the open runs of earlier loads only.
-            resources.append(open_runs_resource(account, max_age, lag))
+            resources.append(open_runs_resource(account, max_age))
             resources.append(runs_resource(account, since, until, workers, lag))
     if not resources:
         raise NoProviderConfigured(
