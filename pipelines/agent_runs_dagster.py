@@ -1,51 +1,22 @@
-"""Dagster assets for the agent-runs source, with a daily schedule (`pip install "agent-runs[dagster]"`):
+"""Example: agent-runs as Dagster assets with a daily schedule (`pip install "agent-runs[dagster]"`),
+loading into a dataset of its own:
 
-    dagster dev -m agent_runs_dagster
+    dagster dev -f pipelines/agent_runs_dagster.py
 
-One asset per dlt resource (each provider's listing and its open-runs refresh), all materialising
-the unified `runs` table; the analytics views are refreshed after each run. Keys and the
-destination's credentials come from the environment or `.dlt/`, as for `agent-runs load`.
-(No `from __future__ import annotations`: Dagster reads the context annotation at run time.)
+(`dagster dev -m agent_runs.dagster_assets` serves the same assets into the default dataset.)
 """
 
-from collections.abc import Iterator
-from typing import Any
-
 import dagster as dg
-import dlt
-from dagster import AssetExecutionContext
-from dagster_dlt import DagsterDltResource, dlt_assets
+from dagster_dlt import DagsterDltResource
 
-from agent_runs import agent_runs_source
-from agent_runs.settings import DATASET_NAME
-from agent_runs_pipeline import create_views, finish_interrupted_load, make_pipeline
-
-DAILY_AT = "0 6 * * *"  # 06:00 every day, in the schedule's time zone (UTC unless set)
-GROUP = "agent_runs"
-
-
-def agent_runs_assets(destination: str = "duckdb", dataset_name: str = DATASET_NAME) -> dg.AssetsDefinition:
-    pipeline, _ = make_pipeline(destination, dataset_name)
-
-    @dlt_assets(dlt_source=agent_runs_source(), dlt_pipeline=pipeline, name="agent_runs", group_name=GROUP)
-    def assets(context: AssetExecutionContext, dlt_resource: DagsterDltResource) -> Iterator[Any]:
-        dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True  # as `agent-runs load` does
-        finish_interrupted_load(pipeline)  # else dlt would load only what a killed run left, and stop
-        # A fresh source each run: a dlt source object is spent once it has been extracted.
-        yield from dlt_resource.run(context=context, dlt_source=agent_runs_source())
-        create_views(pipeline)
-
-    return assets
-
-
-daily_schedule = dg.ScheduleDefinition(
-    name="agent_runs_daily", target=dg.AssetSelection.groups(GROUP), cron_schedule=DAILY_AT
-)
+from agent_runs.dagster_assets import agent_runs_assets, daily_schedule
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    """Built when Dagster loads the code location, so the keys are read then, not at import."""
+    """Built when Dagster loads the file, so the keys are read then, not at import."""
     return dg.Definitions(
-        assets=[agent_runs_assets()], resources={"dlt_resource": DagsterDltResource()}, schedules=[daily_schedule]
+        assets=[agent_runs_assets(destination="duckdb", dataset_name="agent_runs")],
+        resources={"dlt_resource": DagsterDltResource()},
+        schedules=[daily_schedule],
     )

@@ -11,9 +11,9 @@ import dlt
 import pytest
 
 from agent_runs import NoProviderConfigured, agent_runs_source
+from agent_runs.pipeline import load_runs
 from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator
-from agent_runs_pipeline import load_runs
-from conftest import BROWSERBASE_KEY, TINYFISH_KEY, agent_runs, assert_table_equals_api, read_runs
+from tests.utils import BROWSERBASE_KEY, TINYFISH_KEY, agent_runs, assert_table_equals_api, read_runs
 
 AGENCY_KEY = "bb-agency-key-7c1e9d3b5a2f4e60"
 

@@ -12,10 +12,10 @@ import pytest
 
 from agent_runs import PROVIDERS
 from agent_runs.backfill import Window, history_span, plan_windows
-from agent_runs.helpers import RateLimit, runs_client
+from agent_runs.client import RateLimit, runs_client
+from agent_runs.pipeline import load_runs
 from agent_runs.schema import to_table
-from agent_runs_pipeline import load_runs
-from conftest import read_runs
+from tests.utils import read_runs
 
 WINDOW_PARAMS = {"tinyfish": ("created_after", "created_before"), "browserbase": ("startAt", "endAt")}
 
@@ -24,7 +24,7 @@ def without_load_ids(rows: dict[tuple[str, str], dict[str, Any]]) -> dict[tuple[
     return {key: {name: value for name, value in row.items() if name != "_dlt_load_id"} for key, row in rows.items()}
 
 
-@pytest.mark.parametrize("provider", ["tinyfish", "browserbase"])
+@pytest.mark.parametrize("provider", list(PROVIDERS))
 def test_workers_load_exactly_what_one_cursor_walk_loads(
     provider: str, provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path
 ) -> None:

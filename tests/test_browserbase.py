@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from agent_runs.pipeline import load_runs
+from agent_runs.providers.browserbase import BROWSERBASE
+from agent_runs.schema import unified_status
 from agent_runs.simulators import BrowserbaseSimulator
-from agent_runs_pipeline import load_runs
-from conftest import BROWSERBASE_KEY, read_runs
-from sdk_views import browserbase_runs
+from tests.sdk_views import browserbase_runs
+from tests.utils import BROWSERBASE_KEY, read_runs
 
 
 @pytest.mark.parametrize("order", ["newest_first", "run_id"])
@@ -48,3 +50,21 @@ def test_full_load_equals_the_api_field_for_field(workdir: Path, monkeypatch: py
         raw = raw_by_id[run.run_id]
         assert row["extra"] == ({key: raw[key] for key in ("priority", "labels") if key in raw} or None)
     assert {row["status"] for row in rows.values()} >= {"completed", "failed", "cancelled", "timed_out", "running"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "unified"),
+    [
+        ("PENDING", "pending"),
+        ("RUNNING", "running"),
+        ("PAUSED", "paused"),
+        ("TIMED_OUT", "timed_out"),
+        ("STOPPED", "cancelled"),
+        ("CANCELLED", "cancelled"),
+        ("FAILED", "failed"),
+        ("ARCHIVED", "unknown"),
+        (None, "unknown"),
+    ],
+)
+def test_statuses(raw: str | None, unified: str) -> None:
+    assert unified_status(raw, BROWSERBASE.status_map) == unified

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from agent_runs.simulators import BrowserbaseSimulator, Fault, TinyFishSimulator
-from conftest import BROWSERBASE_KEY, TINYFISH_KEY, agent_runs, assert_table_equals_api, read_runs
+from tests.utils import BROWSERBASE_KEY, TINYFISH_KEY, agent_runs, assert_table_equals_api, read_runs
 
 
 def files_containing(root: Path, secret: str) -> list[Path]:
@@ -22,7 +22,7 @@ def files_containing(root: Path, secret: str) -> list[Path]:
 
 def test_the_command_gives_arrow_the_system_allocator_before_arrow_starts() -> None:
     """mimalloc, Arrow's default, keeps freed memory per thread: the command's peak is lower without it."""
-    code = "import agent_runs_cli, pyarrow; print(pyarrow.default_memory_pool().backend_name)"
+    code = "import agent_runs.cli, pyarrow; print(pyarrow.default_memory_pool().backend_name)"
     environment = {name: value for name, value in os.environ.items() if name != "ARROW_DEFAULT_MEMORY_POOL"}
     answer = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True)
     assert answer.stdout.strip() == "system"

@@ -9,8 +9,8 @@ from typing import Any
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
-from agent_runs_dagster import DAILY_AT, agent_runs_assets, daily_schedule, defs
-from conftest import assert_table_equals_api
+from agent_runs.dagster_assets import DAILY_AT, agent_runs_assets, daily_schedule, defs
+from tests.utils import assert_table_equals_api
 
 
 def test_assets_materialise_the_runs_table_and_keep_it_current(

@@ -12,9 +12,9 @@ import duckdb
 import polars
 from deltalake import DeltaTable
 
+from agent_runs.pipeline import load_runs
 from agent_runs.schema import RUNS_COLUMNS
-from agent_runs_pipeline import load_runs
-from conftest import read_runs
+from tests.utils import read_runs
 
 DELTA_TABLE = Path("agent-runs-files") / "agent_runs" / "runs"
 JSON_COLUMNS = ("result", "result_schema", "extra")

@@ -15,9 +15,9 @@ import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from agent_runs import MalformedPage, ProviderError
+from agent_runs.pipeline import load_runs
 from agent_runs.simulators import Fault, TinyFishSimulator
-from agent_runs_pipeline import load_runs
-from conftest import agent_runs, assert_table_equals_api, read_runs
+from tests.utils import agent_runs, assert_table_equals_api, read_runs
 
 
 def page(data: Any, has_more: bool = False, cursor: str | None = None) -> bytes:

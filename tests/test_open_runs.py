@@ -14,11 +14,11 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from agent_runs import PROVIDERS
 from agent_runs.open_runs import changed_rows
+from agent_runs.pipeline import load_runs, make_pipeline
 from agent_runs.schema import RUNS_COLUMNS, TERMINAL_STATUSES, parse_timestamp, to_table
 from agent_runs.settings import DATASET_NAME, RELIST_LAG
 from agent_runs.simulators import Fault
-from agent_runs_pipeline import load_runs, make_pipeline
-from conftest import assert_table_equals_api, read_runs
+from tests.utils import assert_table_equals_api, read_runs
 
 OPEN_PHASES = ("pending", "running", "paused")
 
@@ -27,7 +27,7 @@ def open_count(rows: dict[tuple[str, str], dict[str, Any]], provider: str) -> in
     return sum(row["status"] not in TERMINAL_STATUSES for (name, _), row in rows.items() if name == provider)
 
 
-@pytest.mark.parametrize("provider", ["tinyfish", "browserbase"])
+@pytest.mark.parametrize("provider", list(PROVIDERS))
 def test_open_runs_are_followed_until_they_end(
     provider: str, provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path
 ) -> None:
@@ -54,7 +54,7 @@ def test_open_runs_are_followed_until_they_end(
         open_before = open_count(rows, provider)
 
 
-@pytest.mark.parametrize("provider", ["tinyfish", "browserbase"])
+@pytest.mark.parametrize("provider", list(PROVIDERS))
 def test_a_load_with_nothing_new_asks_what_is_open_by_status_and_loads_nothing(
     provider: str, provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path
 ) -> None:
@@ -79,7 +79,7 @@ def test_a_load_with_nothing_new_asks_what_is_open_by_status_and_loads_nothing(
     assert read_runs(workdir / "agent-runs.duckdb") == first
 
 
-@pytest.mark.parametrize("provider", ["tinyfish", "browserbase"])
+@pytest.mark.parametrize("provider", list(PROVIDERS))
 def test_a_load_that_fails_part_way_forgets_no_open_run(
     provider: str,
     provider_env: dict[str, str],
@@ -88,7 +88,7 @@ def test_a_load_that_fails_part_way_forgets_no_open_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     simulator = simulators[provider]
-    monkeypatch.setattr(f"agent_runs.{provider}.{provider.upper()}_PAGE_SIZE", 50)  # more pages to fail between
+    monkeypatch.setattr(f"agent_runs.providers.{provider}.PAGE_SIZE", 50)  # more pages to fail between
     load_runs(providers=[provider])
     simulator.clock.advance(40 * 60)
     monkeypatch.setenv("RUNTIME__REQUEST_MAX_ATTEMPTS", "2")
@@ -144,7 +144,7 @@ def test_open_runs_older_than_the_age_limit_are_given_up_keeping_their_last_seen
     assert all(after[key] == first[key] for key in given_up)  # not asked again, row kept as last seen
 
 
-@pytest.mark.parametrize("provider", ["tinyfish", "browserbase"])
+@pytest.mark.parametrize("provider", list(PROVIDERS))
 def test_a_run_open_for_weeks_is_followed_until_it_ends_and_the_state_keeps_nothing_per_open_run(
     provider: str, provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path
 ) -> None:

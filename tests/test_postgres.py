@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from agent_runs.pipeline import load_runs, make_pipeline
 from agent_runs.views import VIEWS
-from agent_runs_pipeline import load_runs, make_pipeline
 
 POSTGRES = os.environ.get("AGENT_RUNS_TEST_POSTGRES")
 pytestmark = pytest.mark.skipif(

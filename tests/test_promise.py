@@ -38,7 +38,7 @@ from agent_runs.schema import TERMINAL_STATUSES, parse_timestamp
 from agent_runs.settings import RELIST_LAG
 from agent_runs.simulators import BrowserbaseSimulator, Fault, SimulatedClock, TinyFishSimulator
 from agent_runs.simulators.core import MICROS
-from conftest import BROWSERBASE_KEY, TINYFISH_KEY, read_runs
+from tests.utils import BROWSERBASE_KEY, TINYFISH_KEY, read_runs
 
 PIPELINE = "agent_runs_duckdb_agent_runs"
 LOAD_DEADLINE_S = 120
@@ -47,13 +47,13 @@ OPEN = ("pending", "running", "paused")
 # Where a load can be killed: (module, class, method, before or after the call). The n-th call
 # (drawn at random) kills; a load that makes fewer calls completes.
 KILL_POINTS: list[tuple[str, str, str, str]] = [
-    ("agent_runs.helpers", "ProviderTransport", "send", "after"),  # extract: mid-walk, mid-refresh
+    ("agent_runs.client", "ProviderTransport", "send", "after"),  # extract: mid-walk, mid-refresh
     ("dlt.pipeline.pipeline", "Pipeline", "normalize", "before"),  # extracted, not normalized
     ("dlt.normalize.normalize", "Normalize", "spool_files", "after"),  # normalized, not committed
     ("dlt.load.load", "Load", "w_run_job", "after"),  # some tables loaded, not all
     ("dlt.load.load", "Load", "complete_package", "before"),  # every job done, package open
     ("dlt.load.load", "Load", "complete_package", "after"),  # loaded, the command not finished
-    ("agent_runs_pipeline", "", "create_views", "before"),  # loaded, views not yet refreshed
+    ("agent_runs.pipeline", "", "create_views", "before"),  # loaded, views not yet refreshed
 ]
 
 
@@ -91,14 +91,14 @@ def run_load(workdir: Path, env: dict[str, str], kill: tuple[tuple[str, str, str
             output = os.open(workdir / "last-load.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
             os.dup2(output, 1)
             os.dup2(output, 2)
-            import agent_runs.browserbase as browserbase_module
-            import agent_runs.tinyfish as tinyfish_module
+            import agent_runs.providers.browserbase as browserbase_module
+            import agent_runs.providers.tinyfish as tinyfish_module
 
-            tinyfish_module.TINYFISH_PAGE_SIZE = 7  # small pages: ties on page boundaries, faults between
-            browserbase_module.BROWSERBASE_PAGE_SIZE = 9
+            tinyfish_module.PAGE_SIZE = 7  # small pages: ties on page boundaries, faults between
+            browserbase_module.PAGE_SIZE = 9
             if kill is not None:
                 arm_kill(*kill)
-            from agent_runs_cli import cli
+            from agent_runs.cli import cli
 
             cli.main(["load"], prog_name="agent-runs", standalone_mode=True)
             code = 0

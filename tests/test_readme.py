@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from agent_runs.views import VIEWS
-from conftest import cli_env
+from tests.utils import cli_env
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)

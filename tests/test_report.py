@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-from agent_runs_pipeline import load_runs
-from conftest import agent_runs
+from agent_runs.pipeline import load_runs
+from tests.utils import agent_runs
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHARTS = ["Runs per day", "Success rate over time", "Duration distribution", "Top failure causes", "Open runs by age"]

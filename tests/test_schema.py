@@ -21,18 +21,20 @@ from agent_runs.schema import (
     CONVERTERS,
     RUNS_ARROW_SCHEMA,
     RUNS_COLUMNS,
-    TINYFISH_FIELDS,
     UNIFIED_STATUSES,
     InvalidRecord,
     to_table,
-    unified_status,
 )
-from conftest import JSON_COLUMNS
+from tests.utils import JSON_COLUMNS
 
 
 def expected_rows(provider: str, records: list[dict[str, Any]], account: str = "default") -> dict[str, dict[str, Any]]:
     """The `runs` rows the schema module makes of these API records, by run id, JSON decoded."""
-    rows = to_table(provider, PROVIDERS[provider].fields, records, account).to_pylist() if records else []
+    rows = (
+        to_table(provider, PROVIDERS[provider].fields, records, account, PROVIDERS[provider].status_map).to_pylist()
+        if records
+        else []
+    )
     for row in rows:
         for column in JSON_COLUMNS:
             if row[column] is not None:
@@ -92,24 +94,6 @@ def test_browserbase_record_with_absent_optional_keys() -> None:
     assert row["agent_id"] is None and row["duration_s"] is None and row["extra"] is None
 
 
-@pytest.mark.parametrize(
-    ("raw", "unified"),
-    [
-        ("PENDING", "pending"),
-        ("RUNNING", "running"),
-        ("PAUSED", "paused"),
-        ("TIMED_OUT", "timed_out"),
-        ("STOPPED", "cancelled"),
-        ("CANCELLED", "cancelled"),
-        ("FAILED", "failed"),
-        ("ARCHIVED", "unknown"),
-        (None, "unknown"),
-    ],
-)
-def test_statuses(raw: str | None, unified: str) -> None:
-    assert unified_status(raw) == unified
-
-
 def test_nanosecond_timestamps_keep_the_microseconds() -> None:
     row = to_row("browserbase", {"runId": "r", "createdAt": "2026-01-19T00:00:00.123456789Z"})
     assert row["created_at"] == datetime(2026, 1, 19, 0, 0, 0, 123456, tzinfo=UTC)
@@ -158,7 +142,7 @@ def test_one_odd_value_leaves_the_rest_of_the_page_exact() -> None:
 
 
 def test_a_page_becomes_an_arrow_table_in_the_runs_schema() -> None:
-    table = to_table("tinyfish", TINYFISH_FIELDS, [TINYFISH_RECORD] * 3)
+    table = to_table("tinyfish", PROVIDERS["tinyfish"].fields, [TINYFISH_RECORD] * 3)
     assert table.schema == RUNS_ARROW_SCHEMA and table.num_rows == 3
 
 
@@ -298,14 +282,14 @@ def holds(column: str, stored: Any, sent: Any) -> bool:
     return json.loads(stored) == sent if data_type == "json" else stored == CONVERTERS[data_type](sent)
 
 
-@pytest.mark.parametrize("provider", ["tinyfish", "browserbase"])
+@pytest.mark.parametrize("provider", list(PROVIDERS))
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example])
 @given(data=st.data())
 def test_generated_pages_lose_nothing_and_never_crash(provider: str, data: st.DataObject) -> None:
     records = data.draw(st.lists(wire_records(SDK_MODELS[provider]), min_size=1, max_size=8), label="page")
     fields = CONTRACT[provider]
     try:
-        table = to_table(provider, PROVIDERS[provider].fields, records)
+        table = to_table(provider, PROVIDERS[provider].fields, records, statuses=PROVIDERS[provider].status_map)
     except InvalidRecord:
         # Only a run without a usable key may stop the load.
         assert any(

@@ -12,7 +12,7 @@ import tinyfish as tinyfish_sdk
 from tinyfish._utils.exceptions import AuthenticationError, BadRequestError
 
 from agent_runs.simulators import BrowserbaseSimulator, Fault, TinyFishSimulator
-from sdk_views import browserbase_runs, tinyfish_runs
+from tests.sdk_views import browserbase_runs, tinyfish_runs
 
 
 def test_tinyfish_sdk_reads_every_run_and_filter(tinyfish: TinyFishSimulator) -> None:

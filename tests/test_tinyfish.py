@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agent_runs.pipeline import load_runs
 from agent_runs.simulators import TinyFishSimulator
-from agent_runs_pipeline import load_runs
-from conftest import read_runs
-from sdk_views import tinyfish_runs
+from tests.sdk_views import tinyfish_runs
+from tests.utils import read_runs
 
 
 def test_full_load_equals_the_api_field_for_field(

@@ -12,10 +12,10 @@ from typing import Any
 import duckdb
 import pytest
 
+from agent_runs.pipeline import load_runs
 from agent_runs.schema import TERMINAL_STATUSES
 from agent_runs.views import VIEWS, view_statements
-from agent_runs_pipeline import load_runs
-from conftest import read_runs
+from tests.utils import read_runs
 
 
 def percentile_cont(values: list[float], fraction: float) -> float:

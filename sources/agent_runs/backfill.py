@@ -2,9 +2,9 @@
 window is walked with its own cursor, and pages reach dlt as they arrive (order does not matter:
 the incremental cursor takes the maximum, and each run lies in exactly one window).
 
-Windows are half-open, [start, end): the APIs' own bounds differ (TinyFish exclusive and widened,
-Browserbase inclusive), so every page is trimmed to its window and a run on a boundary is loaded
-once. For a first load the oldest run is found by probing (`limit=1` requests, several at once),
+Windows are half-open, [start, end): the APIs' own bounds differ (exclusive and widened by an
+overlap, or inclusive), so every page is trimmed to its window and a run on a boundary is loaded
+once. For a first load the oldest run is found by probing (one-run pages, several at once),
 so the windows cover the history rather than years of nothing.
 """
 
@@ -22,7 +22,8 @@ from dlt.sources.helpers.rest_client import RESTClient
 from requests import ConnectionError as RequestsConnectionError
 from requests import Timeout
 
-from .helpers import Provider, http_failure, json_body, paginate_runs, unreachable
+from .client import http_failure, json_body, paginate_runs, unreachable
+from .providers import Provider
 from .settings import (
     EARLIEST_RUN_PROBE,
     MIN_BACKFILL_WINDOW,
@@ -75,21 +76,21 @@ def history_span(
     provider: Provider, new_client: NewClient, start: datetime | None, until: datetime, workers: int
 ) -> tuple[datetime, datetime] | None:
     """Moments around the oldest and the newest run in [start, until], within PROBE_RESOLUTION;
-    None when there is none. Found by `limit=1` requests, `workers` at a time for each end."""
+    None when there is none. Found by one-run pages, `workers` at a time for each end."""
     floor = start or EARLIEST_RUN_PROBE
     clients = threading.local()
 
     def any_run(low: datetime, high: datetime) -> bool:
         if not hasattr(clients, "client"):
             clients.client = new_client()
-        params = {**provider.window_params(low, high), "limit": 1}
+        params = {**provider.window_params(low, high), provider.page_size_param: 1}
         try:
             response = clients.client.get(provider.runs_path, params=params)
         except (RequestsConnectionError, Timeout) as error:
             raise unreachable(provider, clients.client.base_url, error) from None
         if not response.ok:
-            raise http_failure(provider.display_name, provider.runs_path, response)
-        return bool(json_body(response).get("data"))
+            raise http_failure(provider, provider.runs_path, response)
+        return bool(json_body(response).get(provider.records_path))
 
     with ThreadPoolExecutor(max_workers=2 * workers + 2) as pool:  # two searches and their probes
 

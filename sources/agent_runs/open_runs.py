@@ -9,33 +9,109 @@ listing per open status (`status=RUNNING`, ...) over the created-at span of the 
 the cost is a page per hundreds of open runs, not a re-read of history. A followed run that is in
 none of those listings has ended (or paused, or moved on between two requests) and is fetched by
 id; one the API no longer knows (404) keeps its row as loaded, flagged. Only runs whose row
-changed are written again (compared with the row loaded before).
-
-The listing resource's state keeps the ids of the runs created within the re-read window (`lag`)
-behind the newest one: every load lists that window again to catch runs that became visible
-late, and skips the runs it already has.
-"""
+changed are written again (compared with the row loaded before)."""
 
 import json
-from datetime import datetime, timedelta
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any
 
+import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
+from dlt.extract import DltResource
 
-from .schema import JSON_COLUMNS, TERMINAL_STATUSES, parse_timestamp
+from .accounts import Account
+from .client import fetch_run, paginate_runs, runs_table
+from .listing import RecentRuns, is_open
+from .loaded import LoadedRuns
+from .schema import JSON_COLUMNS, into_runs_table
+from .settings import REFRESH_WORKERS, ROWS_PER_COMPARISON, ROWS_PER_YIELD
 
-TERMINAL = pa.array(sorted(TERMINAL_STATUSES))
+
+def open_runs_resource(account: Account, max_age: timedelta | None = None) -> DltResource:
+    """The account's open runs brought up to date, merged over their rows in `runs`.
+
+    Args:
+        account: the provider, key and base URL whose open runs to refresh.
+        max_age: stop following runs open this long before the newest; None: until they end.
+    """
+    return into_runs_table(refresh_open_runs, f"{account.resource_prefix}_open_runs")(account, max_age)
 
 
-def is_open(table: pa.Table) -> pa.ChunkedArray:
-    return pc.invert(pc.is_in(table["status"], TERMINAL))
+def refresh_open_runs(account: Account, max_age: timedelta | None = None) -> Iterator[pa.Table]:
+    """Current rows for the account's runs loaded while open (read back from the destination),
+    where they changed: those still open from the API's open-status listings, the others by id.
+    A run the API no longer knows (404) keeps its row as loaded, with `missing_from_api_at` set."""
+    recent = RecentRuns(dlt.current.resource_state(f"{account.resource_prefix}_runs"))
+    report = {"open": 0, "by_listing": 0, "listing_pages": 0, "by_id": 0, "missing": 0, "given_up": 0, "ended": 0}
+    newest = recent.newest_created
+    if newest is not None:  # else nothing was loaded yet: no need to ask the destination (or create its file)
+        with LoadedRuns(dlt.current.pipeline(), account.provider.name, account.name) as loaded:
+            followed = loaded.open_runs()
+            if max_age is not None:
+                too_old = pc.less(followed["created_at"], newest - max_age)
+                report["given_up"] = pc.sum(too_old).as_py() or 0
+                followed = followed.filter(pc.invert(too_old))
+            yield from refreshed(account, followed, loaded, report)
+    report["still_open"] = report["open"] - report["ended"] - report["missing"]
+    recent.state["last_refresh"] = report
 
 
-def without(table: pa.Table, run_ids: pa.Array) -> pa.Table:
-    """The rows of other runs than these."""
-    keep = pc.invert(pc.is_in(table["run_id"], run_ids))
-    return table if pc.all(keep).as_py() else table.filter(keep)
+def refreshed(account: Account, followed: pa.Table, loaded: LoadedRuns, report: dict[str, int]) -> Iterator[pa.Table]:
+    """The rows of the followed runs that changed since they were loaded (see refresh_open_runs)."""
+    provider = account.provider
+    report["open"] = followed.num_rows
+    created = dict(zip(followed["run_id"].to_pylist(), followed["created_at"].to_pylist(), strict=True))
+    client = account.client()
+
+    def changed(tables: list[pa.Table]) -> pa.Table:
+        table = pa.concat_tables(tables)
+        report["ended"] += table.num_rows - (pc.sum(is_open(table)).as_py() or 0)
+        return changed_rows(table, loaded.rows(table["run_id"].to_pylist()))
+
+    unseen = set(created)
+    if created:
+        span = provider.window_params(min(created.values()), max(created.values()))
+        followed_ids = followed["run_id"].combine_chunks()
+        for status in provider.open_statuses:
+            pending: list[pa.Table] = []
+            for page in paginate_runs(provider, client, {**span, **provider.status_params(status)}, account.name):
+                report["listing_pages"] += 1
+                mine = pc.is_in(page["run_id"], followed_ids)
+                if not pc.any(mine).as_py():
+                    continue
+                table = page.filter(mine)  # a run listed under two statuses (it moved on) counts once
+                table = table.filter(pa.array([run_id in unseen for run_id in table["run_id"].to_pylist()]))
+                unseen.difference_update(table["run_id"].to_pylist())
+                report["by_listing"] += table.num_rows
+                pending.append(table)
+                if sum(map(len, pending)) >= ROWS_PER_COMPARISON:
+                    yield changed(pending)
+                    pending = []
+            if pending:
+                yield changed(pending)
+
+    by_id = sorted(unseen, key=created.__getitem__)  # ended since the last load, or gone
+    with ThreadPoolExecutor(max_workers=REFRESH_WORKERS) as pool:
+        fetched = zip(by_id, pool.map(lambda run_id: fetch_run(provider, client, run_id), by_id), strict=True)
+        while batch := list(islice(fetched, ROWS_PER_YIELD)):
+            report["by_id"] += len(batch)
+            found = [record for _, record in batch if record is not None]
+            if found:
+                yield changed([runs_table(provider, found, provider.run_path_template, account.name)])
+            gone = [run_id for run_id, record in batch if record is None]
+            if gone:  # gone from the API: keep the row as loaded, flagged, and stop following it
+                report["missing"] += len(gone)
+                yield flagged_missing(loaded.rows(gone))
+
+
+def flagged_missing(table: pa.Table) -> pa.Table:
+    column = table.schema.get_field_index("missing_from_api_at")
+    now = pa.array([datetime.now(UTC)] * table.num_rows, table.schema.field(column).type)
+    return table.set_column(column, table.schema.field(column), now)
 
 
 def changed_rows(fresh: pa.Table, loaded: pa.Table) -> pa.Table:
@@ -69,52 +145,3 @@ def changed_rows(fresh: pa.Table, loaded: pa.Table) -> pa.Table:
 
 def decoded(row: dict[str, str | None]) -> dict[str, Any]:
     return {name: None if text is None else json.loads(text) for name, text in row.items()}
-
-
-class RecentRuns:
-    """What the listing resource keeps in its state: the newest creation time listed, and the ids
-    of the runs created within the re-read window behind it (already loaded: skipped when read
-    again). Bounded by the runs of one window, whatever the history or the open runs."""
-
-    def __init__(self, state: dict[str, Any]) -> None:
-        self.state = state
-        self.ids: dict[str, str] = state.setdefault("recent_runs", {})  # run_id -> created_at
-        for earlier in ("open_runs", "created_per_hour"):  # what earlier versions kept
-            state.pop(earlier, None)
-
-    @property
-    def newest_created(self) -> datetime | None:
-        newest = self.state.get("newest_created_at")
-        return parse_timestamp(newest) if newest else None
-
-    def loaded_since(self, start: datetime | None) -> pa.Array:
-        """Ids of the runs loaded before that were created at or after `start`."""
-        return pa.array(
-            [run_id for run_id, created in self.ids.items() if start is None or parse_timestamp(created) >= start],
-            pa.string(),
-        )
-
-    def note_listed(self, table: pa.Table, lag: timedelta) -> None:
-        """Move the newest creation time on, and remember the runs within `lag` of it."""
-        if not table.num_rows:
-            return
-        newest, known = pc.max(table["created_at"]).as_py(), self.newest_created
-        if known is None or newest > known:
-            self.state["newest_created_at"] = newest.isoformat()
-            known = newest
-        recent = table.filter(pc.greater_equal(table["created_at"], known - lag))
-        self.ids.update(
-            zip(
-                recent["run_id"].to_pylist(),
-                (moment.isoformat() for moment in recent["created_at"].to_pylist()),
-                strict=True,
-            )
-        )
-
-    def forget_before(self, lag: timedelta) -> None:
-        """Keep only the runs the next load's re-read window can list again."""
-        newest = self.newest_created
-        if newest is not None:
-            cutoff = newest - lag
-            self.ids = {run_id: created for run_id, created in self.ids.items() if parse_timestamp(created) >= cutoff}
-            self.state["recent_runs"] = self.ids

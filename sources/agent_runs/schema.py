@@ -1,6 +1,6 @@
 """The unified `runs` table: its columns, and the one place each provider's record becomes a row.
 
-Each provider is described by a field map (unified column -> path in the API's record). A value
+Each provider module gives a field map (unified column -> path in the API's record) and a status map. A value
 that is missing becomes null; a value of the wrong type becomes null in its column and is kept,
 as sent, in `extra` together with every field the map does not know - so no field the API sends
 is ever dropped.
@@ -9,21 +9,25 @@ is ever dropped.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import UTC, datetime
 from itertools import compress, repeat
 from types import NoneType
 from typing import Any
 
+import dlt
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.common.schema.typing import TTableSchemaColumns
+from dlt.extract import DltResource
+
+from .errors import InvalidRecord
+from .providers.base import FieldMap
+from .settings import PRIMARY_KEY, TABLE_NAME
 
 UNIFIED_STATUSES = frozenset({"pending", "running", "paused", "completed", "failed", "cancelled", "timed_out"})
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "timed_out"})
-# Provider spellings that are not simply the lower-case unified name.
-STATUS_ALIASES = {"STOPPED": "cancelled", "CANCELED": "cancelled"}
 
 
 def _column(data_type: str, description: str, **hints: Any) -> dict[str, Any]:
@@ -35,30 +39,30 @@ def _timestamp(description: str, **hints: Any) -> dict[str, Any]:
 
 
 RUNS_COLUMNS: TTableSchemaColumns = {
-    "provider": _column("text", "tinyfish or browserbase", nullable=False, primary_key=True),
+    "provider": _column("text", "the provider's name (providers/ in the package)", nullable=False, primary_key=True),
     "account": _column(
-        "text", "the account's name in config; `default` for TINYFISH_/BROWSERBASE_API_KEY", nullable=False
+        "text", "the account's name in config; `default` for the provider's <NAME>_API_KEY", nullable=False
     ),
     "run_id": _column("text", "the provider's run id", nullable=False, primary_key=True),
     "status": _column("text", "unified: " + ", ".join(sorted(UNIFIED_STATUSES)) + " or unknown", nullable=False),
     "provider_status": _column("text", "the status string exactly as the API sent it"),
-    "task": _column("text", "the natural-language task (TinyFish: goal)"),
+    "task": _column("text", "the natural-language task"),
     "created_at": _timestamp("when the run was created (UTC)", nullable=False),
     "started_at": _timestamp("when the run started executing (UTC)"),
-    "finished_at": _timestamp("when the run ended (UTC; Browserbase: endedAt)"),
-    "updated_at": _timestamp("last change reported by the API (Browserbase only)"),
-    "num_steps": _column("bigint", "steps the agent took (TinyFish only)"),
+    "finished_at": _timestamp("when the run ended (UTC)"),
+    "updated_at": _timestamp("last change reported by the API"),
+    "num_steps": _column("bigint", "steps the agent took"),
     "result": _column("json", "the run's structured result"),
-    "result_schema": _column("json", "the JSON Schema asked for (TinyFish: output_schema)"),
-    "error_code": _column("text", "TinyFish error.code / Browserbase cause.code"),
-    "error_message": _column("text", "TinyFish error.message / Browserbase cause.message"),
-    "error_category": _column("text", "TinyFish error.category"),
-    "agent_id": _column("text", "Browserbase agent, absent for ad-hoc runs"),
-    "session_id": _column("text", "Browserbase session"),
-    "sandbox_id": _column("text", "Browserbase sandbox"),
-    "streaming_url": _column("text", "TinyFish live view"),
-    "proxy_enabled": _column("bool", "TinyFish browser_config.proxy_enabled"),
-    "proxy_country_code": _column("text", "TinyFish browser_config.proxy_country_code"),
+    "result_schema": _column("json", "the JSON Schema of the result asked for"),
+    "error_code": _column("text", "the code of the run's error"),
+    "error_message": _column("text", "the message of the run's error"),
+    "error_category": _column("text", "the category of the run's error"),
+    "agent_id": _column("text", "the saved agent or workflow run, absent for ad-hoc runs"),
+    "session_id": _column("text", "the browser session"),
+    "sandbox_id": _column("text", "the sandbox"),
+    "streaming_url": _column("text", "the live view of the run"),
+    "proxy_enabled": _column("bool", "whether the browser went through a proxy"),
+    "proxy_country_code": _column("text", "the proxy's country"),
     "duration_s": _column("double", "finished_at - started_at, in seconds"),
     "extra": _column("json", "every field the API sent that has no column above"),
     "missing_from_api_at": _timestamp(
@@ -66,67 +70,42 @@ RUNS_COLUMNS: TTableSchemaColumns = {
     ),
 }
 
+
+def into_runs_table(generator: Callable[..., Iterator[Any]], name: str) -> DltResource:
+    """A resource that merges rows into the unified `runs` table: the table's contract in one place."""
+    return dlt.resource(
+        generator,
+        name=name,
+        table_name=TABLE_NAME,
+        primary_key=PRIMARY_KEY,
+        write_disposition="merge",
+        columns=RUNS_COLUMNS,
+    )
+
+
 JSON_COLUMNS = frozenset(name for name, column in RUNS_COLUMNS.items() if column["data_type"] == "json")
 
-FieldMap = Mapping[str, tuple[str, ...]]
-
-TINYFISH_FIELDS: FieldMap = {
-    "run_id": ("run_id",),
-    "provider_status": ("status",),
-    "task": ("goal",),
-    "created_at": ("created_at",),
-    "started_at": ("started_at",),
-    "finished_at": ("finished_at",),
-    "num_steps": ("num_of_steps",),
-    "result": ("result",),
-    "result_schema": ("output_schema",),
-    "error_code": ("error", "code"),
-    "error_message": ("error", "message"),
-    "error_category": ("error", "category"),
-    "streaming_url": ("streaming_url",),
-    "proxy_enabled": ("browser_config", "proxy_enabled"),
-    "proxy_country_code": ("browser_config", "proxy_country_code"),
-}
-
-BROWSERBASE_FIELDS: FieldMap = {
-    "run_id": ("runId",),
-    "provider_status": ("status",),
-    "task": ("task",),
-    "created_at": ("createdAt",),
-    "started_at": ("startedAt",),
-    "finished_at": ("endedAt",),
-    "updated_at": ("updatedAt",),
-    "result": ("result",),
-    "result_schema": ("resultSchema",),
-    "error_code": ("cause", "code"),
-    "error_message": ("cause", "message"),
-    "agent_id": ("agentId",),
-    "session_id": ("sessionId",),
-    "sandbox_id": ("sandboxId",),
-}
-
 REQUIRED_COLUMNS = ("run_id", "created_at")
+NO_STATUS_MAP: Mapping[str, str] = {}
 
 
-class InvalidRecord(ValueError):
-    """A run the connector cannot key: it has no usable run id or creation time."""
-
-
-def unified_status(provider_status: Any) -> str:
+def unified_status(provider_status: Any, statuses: Mapping[str, str] = NO_STATUS_MAP) -> str:
+    """The unified status of a provider's spelling: from the provider's status map (matched
+    ignoring case), else the spelling in lower case if that is a unified status, else unknown."""
     if not isinstance(provider_status, str):
         return "unknown"
-    upper = provider_status.upper()
-    if upper in STATUS_ALIASES:
-        return STATUS_ALIASES[upper]
     lower = provider_status.lower()
+    for spelling, unified in statuses.items():
+        if spelling.lower() == lower:
+            return unified
     return lower if lower in UNIFIED_STATUSES else "unknown"
 
 
-def _unified_statuses(provider_status: pa.Array) -> pa.Array:
+def _unified_statuses(provider_status: pa.Array, statuses: Mapping[str, str]) -> pa.Array:
     """The status column, reading each distinct spelling once (a value that is not text is null
     here, and reads as unknown, as it does in unified_status)."""
     spellings = pc.unique(provider_status)
-    unified = pa.array([unified_status(spelling) for spelling in spellings.to_pylist()], pa.string())
+    unified = pa.array([unified_status(spelling, statuses) for spelling in spellings.to_pylist()], pa.string())
     return pc.fill_null(pc.take(unified, pc.index_in(provider_status, spellings)), "unknown")
 
 
@@ -290,10 +269,22 @@ DEFAULT_ACCOUNT = "default"
 
 
 def to_table(
-    provider: str, fields: FieldMap, records: list[dict[str, Any]], account: str = DEFAULT_ACCOUNT
+    provider: str,
+    fields: FieldMap,
+    records: list[dict[str, Any]],
+    account: str = DEFAULT_ACCOUNT,
+    statuses: Mapping[str, str] = NO_STATUS_MAP,
 ) -> pa.Table:
     """A page of API records as `runs` rows in Arrow, column by column: dlt writes it to Parquet
-    as it is, skipping its row-by-row normaliser."""
+    as it is, skipping its row-by-row normaliser.
+
+    Args:
+        provider: the `provider` column's value.
+        fields: the provider's field map (unified column -> path in its record).
+        records: the runs as the API sent them (decoded JSON objects).
+        account: the `account` column's value.
+        statuses: the provider's status map (spelling -> unified status).
+    """
     for record in records:
         if not isinstance(record, dict):
             raise InvalidRecord(f"expected a run object, got {type(record).__name__}: {_preview(record)}")
@@ -317,7 +308,7 @@ def to_table(
     count = len(records)
     arrays["provider"] = pa.array([provider] * count, pa.string())
     arrays["account"] = pa.array([account] * count, pa.string())
-    arrays["status"] = _unified_statuses(arrays["provider_status"])
+    arrays["status"] = _unified_statuses(arrays["provider_status"], statuses)
     if "started_at" in arrays and "finished_at" in arrays:
         elapsed_us = pc.subtract(arrays["finished_at"], arrays["started_at"]).cast(pa.int64())
         arrays["duration_s"] = pc.divide(elapsed_us.cast(pa.float64()), 1e6)

@@ -1,24 +1,13 @@
-"""Endpoints, page sizes and defaults: the knobs of the source, in one place."""
+"""Names, defaults and batch sizes: the knobs of the source, in one place (each provider's
+endpoint, page size and filters are in its module under providers/)."""
 
 from datetime import UTC, datetime, timedelta
 
+SOURCE_NAME = "agent_runs"  # the source's name, config section and logger
 DATASET_NAME = "agent_runs"
 TABLE_NAME = "runs"
 PRIMARY_KEY = ("provider", "run_id")
 DEFAULT_DUCKDB_FILE = "agent-runs.duckdb"  # not agent_runs.duckdb: that collides with the schema name
-
-TINYFISH_BASE_URL = "https://agent.tinyfish.ai"
-TINYFISH_RUNS_PATH = "/v1/runs"
-TINYFISH_PAGE_SIZE = 100  # the API's maximum
-
-BROWSERBASE_BASE_URL = "https://api.browserbase.com"
-BROWSERBASE_RUNS_PATH = "/v1/agents/runs"
-BROWSERBASE_PAGE_SIZE = 1000  # the API's maximum
-
-# TinyFish documents `created_after` without saying whether it is inclusive, nor at what
-# precision it compares; asking from a millisecond earlier makes either reading return the runs
-# that share the last loaded timestamp, which dlt's incremental then de-duplicates.
-CREATED_AFTER_OVERLAP = timedelta(milliseconds=1)
 
 # Every load lists again the runs created this long before the newest one it has: a run's
 # created_at is stamped when it is created, but the list may show it later than runs created
@@ -29,7 +18,7 @@ REFRESH_WORKERS = 8  # concurrent fetches by id (429s are retried after Retry-Af
 ROWS_PER_YIELD = 200  # refreshed-by-id rows handed to dlt at a time
 ROWS_PER_COMPARISON = 2000  # re-listed open runs compared with their loaded rows at a time (one query)
 ROWS_PER_TABLE = 10_000  # listed rows handed to dlt at a time, as one Arrow table (dlt spends ≈ 7 ms an item)
-ROWS_PER_MAPPING = 500  # listed runs mapped to Arrow at a time (TinyFish pages hold 100)
+ROWS_PER_MAPPING = 500  # listed runs mapped to Arrow at a time (a page may hold 100)
 
 # Parallel backfill (`workers` > 1): the created-at range is cut into about this many windows per
 # worker, none shorter than MIN_BACKFILL_WINDOW (so an hourly load stays one cursor walk). A

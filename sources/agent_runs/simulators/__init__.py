@@ -1,8 +1,23 @@
-"""Faithful local stand-ins for the TinyFish and Browserbase list-runs APIs, for tests, the demo
-and benchmarks. They follow the providers' documented behaviour, not this connector's habits."""
+"""Faithful local stand-ins for every provider's run-history API, for tests, the demo and
+benchmarks. They follow the providers' documented behaviour, not this connector's habits.
 
+Each provider of the registry has its simulator in `<provider name>.py`, whose `SIMULATOR` is
+the class; `simulator_class(name)` finds it."""
+
+from __future__ import annotations
+
+import importlib
+
+from ..providers import PROVIDERS
 from .browserbase import BrowserbaseSimulator
-from .core import Fault, SimulatedClock
+from .core import Fault, SimulatedClock, SimulatorBase
 from .tinyfish import TinyFishSimulator
 
-__all__ = ["BrowserbaseSimulator", "Fault", "SimulatedClock", "TinyFishSimulator"]
+
+def simulator_class(provider: str) -> type[SimulatorBase]:
+    """The simulator of a provider of the registry."""
+    simulator: type[SimulatorBase] = importlib.import_module(f"{__name__}.{PROVIDERS[provider].name}").SIMULATOR
+    return simulator
+
+
+__all__ = ["BrowserbaseSimulator", "Fault", "SimulatedClock", "SimulatorBase", "TinyFishSimulator", "simulator_class"]

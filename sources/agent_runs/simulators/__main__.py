@@ -1,4 +1,4 @@
-"""Serve both simulators until interrupted, e.g. to point `agent-runs load` or a benchmark at them:
+"""Serve every provider's simulator until interrupted, e.g. to point `agent-runs load` or a benchmark at them:
 
     python -m agent_runs.simulators --runs 100000 --latency 0.1
 
@@ -16,7 +16,8 @@ import threading
 
 import orjson
 
-from . import BrowserbaseSimulator, TinyFishSimulator
+from ..providers import PROVIDERS
+from . import simulator_class
 
 
 def main() -> None:
@@ -28,8 +29,8 @@ def main() -> None:
     args = parser.parse_args()
     shared = {"latency_s": args.latency, "keep_requests": False, "open_share": args.open_share}
     simulators = {
-        "tinyfish": TinyFishSimulator(api_key="tf-sim-key", runs=args.runs, seed=args.seed, **shared),
-        "browserbase": BrowserbaseSimulator(api_key="bb-sim-key", runs=args.runs, seed=args.seed + 1, **shared),
+        name: simulator_class(name)(api_key=f"{name}-sim-key", runs=args.runs, seed=args.seed + index, **shared)
+        for index, name in enumerate(PROVIDERS)
     }
     for simulator in simulators.values():
         simulator.start()

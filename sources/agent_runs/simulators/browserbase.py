@@ -43,6 +43,9 @@ class BrowserbaseSimulator(SimulatorBase):
         super().reindex()
         self.by_run_id_order = sorted(self.history, key=lambda run: run.run_id)
 
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return {"statusCode": status, "error": "Error", "message": message}
+
     def unauthorized(self) -> dict[str, Any]:
         return {"statusCode": 401, "error": "Unauthorized", "message": "Invalid API key"}
 
@@ -174,3 +177,6 @@ class BrowserbaseSimulator(SimulatorBase):
                 return page, True
             page.append(run)
         return page, False
+
+
+SIMULATOR = BrowserbaseSimulator

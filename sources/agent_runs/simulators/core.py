@@ -72,7 +72,7 @@ class SimRun:
     run_id: str
     created_us: int
     started_us: int | None  # None: cancelled before it started
-    paused_us: int | None  # start of a pause (Browserbase PAUSED), ends at resumed_us
+    paused_us: int | None  # start of a pause (waiting for input), ends at resumed_us
     resumed_us: int | None
     finished_us: int | None  # None: never finishes (a zombie, stuck open)
     outcome: str  # completed, failed, cancelled, timed_out
@@ -394,6 +394,10 @@ class SimulatorBase:
         """Answer a GET: (body, number of runs in it); raise ApiError for a 4xx."""
         raise NotImplementedError
 
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        """An error answer as the provider writes it."""
+        raise NotImplementedError
+
     def unauthorized(self) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -558,7 +562,7 @@ def _handler_for(simulator: SimulatorBase) -> type[BaseHTTPRequestHandler]:
                     self.send(fault.status, fault.body)
                     return
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-                self.send(fault.status, orjson.dumps({"error": {"message": f"injected {fault.status}"}}), headers)
+                self.send(fault.status, orjson.dumps(simulator.error_body(fault.status, "injected")), headers)
                 return
             try:
                 body, count = simulator.route(url.path, params)

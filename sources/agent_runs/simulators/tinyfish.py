@@ -29,6 +29,9 @@ class TinyFishSimulator(SimulatorBase):
     auth_header = "X-API-Key"
     outcomes = ("completed", "failed", "cancelled")
 
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return {"error": {"code": f"http_{status}", "message": message}}
+
     def unauthorized(self) -> dict[str, Any]:
         return {"error": {"code": "unauthorized", "message": "Invalid or missing API key"}}
 
@@ -169,3 +172,6 @@ class TinyFishSimulator(SimulatorBase):
             },
         }
         return body, len(page)
+
+
+SIMULATOR = TinyFishSimulator

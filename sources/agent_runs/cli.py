@@ -1,4 +1,4 @@
-"""`agent-runs`: a thin command over `agent_runs_pipeline`. Exit codes: 0 loaded, 1 the load
+"""`agent-runs`: a thin command over the package's functions (`load_runs`, `run_demo`, `write_report`). Exit codes: 0 loaded, 1 the load
 failed (nothing committed is lost: the next run resumes from the last committed state),
 2 bad usage or configuration (nothing was requested or written)."""
 
@@ -21,19 +21,12 @@ import click
 from dlt.common.configuration.exceptions import ConfigurationException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from agent_runs import PROVIDERS, NoProviderConfigured, ProviderError, utc_moment
-from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, RELIST_LAG
-from agent_runs_pipeline import (
-    DEMO_DATASET,
-    DEMO_RUNS_PER_PROVIDER,
-    LoadAlreadyRunning,
-    LoadSummary,
-    has_runs_table,
-    load_runs,
-    make_pipeline,
-    run_demo,
-    status_counts,
-)
+from .demo import DEMO_DATASET, DEMO_RUNS_PER_PROVIDER, run_demo, status_counts
+from .errors import LoadAlreadyRunning, NoProviderConfigured, ProviderError
+from .pipeline import LoadSummary, has_runs_table, load_runs, make_pipeline
+from .providers import PROVIDERS
+from .settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, RELIST_LAG
+from .source import utc_moment
 
 EXIT_LOAD_FAILED = 1
 EXIT_BAD_CONFIG = 2
@@ -85,7 +78,7 @@ VERBOSE_OPTION = click.option(
 @click.group()
 @VERBOSE_OPTION
 def cli() -> None:
-    """Load TinyFish and Browserbase agent run history into one `runs` table."""
+    """Load web-agent run history from every provider into one `runs` table."""
 
 
 @cli.command()
@@ -167,7 +160,7 @@ def load(
 @click.option("--runs", default=DEMO_RUNS_PER_PROVIDER, show_default=True, help="Generated runs per provider.")
 @PROGRESS_OPTION
 def demo(runs: int, progress: bool) -> None:
-    """Load generated runs from both bundled simulators into ./agent-runs.duckdb; no keys needed."""
+    """Load generated runs from every provider's bundled simulator into ./agent-runs.duckdb; no keys needed."""
     summary = run_load(lambda: run_demo(runs_per_provider=runs, progress=progress))
     click.echo(summary)
     click.echo(f"\nRuns by status (SELECT provider, status, count(*) FROM {summary.dataset_name}.runs GROUP BY ALL):")
@@ -176,7 +169,7 @@ def demo(runs: int, progress: bool) -> None:
     query = f"SELECT * FROM {summary.dataset_name}.runs LIMIT 5"
     python_query = f"import duckdb; duckdb.connect('{summary.location}').sql('{query}').show()"
     click.echo(f'\nQuery it yourself:  .venv/bin/python -c "{python_query}"')
-    from agent_runs_report import write_report  # charting libraries load only for the report
+    from .report import write_report  # charting libraries load only for the report
 
     report = write_report(make_pipeline(summary.destination, summary.dataset_name, summary.pipeline_name)[0], REPORT)
     click.echo(f"Report (open it in a browser):  {report}")
@@ -193,7 +186,7 @@ def demo(runs: int, progress: bool) -> None:
 )
 def report(out: Path, destination: str, dataset: str | None) -> None:
     """Write one self-contained HTML report (charts of runs, outcomes, durations, failures, open runs)."""
-    from agent_runs_report import write_report  # charting libraries load only for the report
+    from .report import write_report  # charting libraries load only for the report
 
     check_destination(destination)
     pipeline, location = make_pipeline(destination, dataset or DATASET_NAME)

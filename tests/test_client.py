@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from agent_runs import PROVIDERS, ApiKeyRejected
-from agent_runs.helpers import RateLimit, paginate_runs, retry_after_seconds, runs_client
+from agent_runs.client import RateLimit, paginate_runs, retry_after_seconds, runs_client
 from agent_runs.simulators import Fault, TinyFishSimulator
 
 

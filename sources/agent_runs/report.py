@@ -18,7 +18,7 @@ import altair as alt
 import vl_convert
 from dlt.pipeline.pipeline import Pipeline
 
-from agent_runs.settings import TABLE_NAME
+from .settings import TABLE_NAME
 
 WIDTH = 480
 STATUS_COLOURS = {

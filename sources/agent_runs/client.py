@@ -1,16 +1,17 @@
-"""HTTP details both providers share: the authenticated client (keys only ever sent to the
-configured host, one rate limit shared by every worker), pages decoded once, a strict cursor
-paginator, and HTTP failures turned into errors that name the provider and say what to do."""
+"""Talking to a provider's API, the same for every provider: the authenticated client (keys only
+ever sent to the configured host, one rate limit shared by every worker), pages decoded once, a
+strict cursor paginator, a listing as Arrow tables of `runs` rows, one run by id, and HTTP
+failures turned into errors that name the provider and say what to do."""
 
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import pyarrow as pa
@@ -22,45 +23,9 @@ from requests import ConnectionError as RequestsConnectionError
 from requests import HTTPError, PreparedRequest, Response, Timeout
 from requests.adapters import HTTPAdapter
 
-from .schema import DEFAULT_ACCOUNT, FieldMap, InvalidRecord, to_table
-
-
-class ProviderError(Exception):
-    """A failure talking to one provider's API; the message is meant for the person running the load."""
-
-
-class ApiKeyRejected(ProviderError):
-    pass
-
-
-class MalformedPage(ProviderError):
-    pass
-
-
-@dataclass(frozen=True)
-class Provider:
-    """One screen that says what a provider's list-runs endpoint is; `list_runs` does the rest."""
-
-    name: str  # the value of the `provider` column
-    display_name: str
-    default_base_url: str
-    runs_path: str
-    api_key_header: str
-    cursor_path: str
-    has_more_path: str | None
-    row_order: Literal["asc"] | None
-    window_params: Callable[[datetime | None, datetime | None], dict[str, Any]]  # created in [start, end]
-    page_size: int
-    fields: FieldMap
-    open_statuses: tuple[str, ...]  # `status` filter values for runs not yet ended
-
-    def run_path(self, run_id: str) -> str:
-        return f"{self.runs_path}/{quote(run_id, safe='')}"
-
-
-def isoformat(moment: datetime) -> str:
-    """RFC 3339 in UTC with a `Z`, as both APIs document for their time filters."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+from .errors import ApiKeyRejected, InvalidRecord, MalformedPage, ProviderError
+from .providers import Provider
+from .schema import DEFAULT_ACCOUNT, to_table
 
 
 class RateLimit:
@@ -147,18 +112,22 @@ def decode_json_once(response: Response, *args: Any, **kwargs: Any) -> Response:
 
 class StrictCursorPaginator(JSONResponseCursorPaginator):
     """dlt's cursor paginator, refusing the server bugs that would otherwise skip runs silently
-    or loop forever: a body without a `data` list, `has_more` with no cursor, a repeated cursor."""
+    or loop forever: a body without its list of runs, `has_more` with no cursor, a repeated cursor."""
 
-    def __init__(self, provider: str, cursor_path: str, has_more_path: str | None = None) -> None:
-        super().__init__(cursor_path=cursor_path, cursor_param="cursor", has_more_path=has_more_path)
-        self.provider = provider
-        self.has_more_key = has_more_path
+    def __init__(self, provider: Provider) -> None:
+        paging = provider.paging
+        super().__init__(
+            cursor_path=paging.cursor_path, cursor_param=paging.cursor_param, has_more_path=paging.has_more_path
+        )
+        self.provider = provider.display_name
+        self.records_path = provider.records_path
+        self.has_more_key = paging.has_more_path
         self._seen_cursors: set[str] = set()
 
     def update_state(self, response: Response, data: list[Any] | None = None) -> None:
         body = response.json()
-        if not isinstance(body, Mapping) or not isinstance(body.get("data"), list):
-            raise MalformedPage(f"{self.provider}: a page without a `data` list from {response.url}")
+        if not isinstance(body, Mapping) or not isinstance(body.get(self.records_path), list):
+            raise MalformedPage(f"{self.provider}: a page without a `{self.records_path}` list from {response.url}")
         super().update_state(response, data)
         cursor = self._next_reference
         if self.has_more_key is not None and body_has_more(body, self.has_more_key) and cursor is None:
@@ -176,9 +145,6 @@ def body_has_more(body: Mapping[str, Any], path: str) -> bool:
     return value is True
 
 
-DATA = compile_path("data")  # compiled once: dlt would parse the selector again on every page
-
-
 def paginate_runs(
     provider: Provider,
     client: RESTClient,
@@ -190,13 +156,14 @@ def paginate_runs(
     consecutive pages are joined until they hold at least that many runs (mapping runs to Arrow
     costs some forty Arrow calls whatever their number: a lot next to a page of 100). An empty
     listing is one empty page."""
-    paginator = StrictCursorPaginator(provider.display_name, provider.cursor_path, provider.has_more_path)
+    paginator = StrictCursorPaginator(provider)
     path = provider.runs_path
     hooks = {"response": [decode_json_once]}
+    records_path = compile_path(provider.records_path)  # compiled once: dlt would parse it again on every page
     records: list[dict[str, Any]] = []
     pages, yielded, url = 0, False, path
     try:
-        for page in client.paginate(path, params=params, paginator=paginator, data_selector=DATA, hooks=hooks):
+        for page in client.paginate(path, params=params, paginator=paginator, data_selector=records_path, hooks=hooks):
             records += page
             pages += 1
             url = page.response.url
@@ -206,7 +173,7 @@ def paginate_runs(
         if records or not yielded:
             yield runs_table(provider, records, pages_up_to(pages, url), account)
     except HTTPError as error:
-        raise http_failure(provider.display_name, path, error.response) from error
+        raise http_failure(provider, path, error.response) from error
     except (RequestsConnectionError, Timeout) as error:
         raise unreachable(provider, client.base_url, error) from None
     except json.JSONDecodeError as error:
@@ -223,7 +190,7 @@ def runs_table(
     provider: Provider, records: list[dict[str, Any]], where: str, account: str = DEFAULT_ACCOUNT
 ) -> pa.Table:
     try:
-        return to_table(provider.name, provider.fields, records, account)
+        return to_table(provider.name, provider.fields, records, account, provider.status_map)
     except InvalidRecord as error:
         raise MalformedPage(f"{provider.display_name}: {error} (page {where})") from None
 
@@ -238,7 +205,7 @@ def fetch_run(provider: Provider, client: RESTClient, run_id: str) -> dict[str, 
     if response.status_code == 404:
         return None
     if not response.ok:
-        raise http_failure(provider.display_name, path, response)
+        raise http_failure(provider, path, response)
     try:
         record = json_body(response)
     except json.JSONDecodeError as error:
@@ -248,16 +215,21 @@ def fetch_run(provider: Provider, client: RESTClient, run_id: str) -> dict[str, 
     return record
 
 
-def http_failure(display_name: str, path: str, response: Response | None) -> ProviderError:
+def http_failure(provider: Provider, path: str, response: Response | None) -> ProviderError:
+    """The error for a request that failed for good: a rejected key says which setting to check;
+    anything else gives the status and what the API said (its error message, else the body)."""
     status = response.status_code if response is not None else "no response"
     if status in (401, 403):
-        env_name = f"{display_name.upper()}_API_KEY"
         return ApiKeyRejected(
-            f"{display_name} rejected the API key (HTTP {status} on {path}). "
-            f"Check {env_name} or `{display_name.lower()}_api_key` under [sources.agent_runs] in .dlt/secrets.toml."
+            f"{provider.display_name} rejected the API key (HTTP {status} on {path}). Check "
+            f"{provider.api_key_variable} or `{provider.name}_api_key` under [sources.agent_runs] in .dlt/secrets.toml."
         )
-    detail = response.text[:200] if response is not None else ""
-    return ProviderError(f"{display_name}: {path} failed with HTTP {status} after retries: {detail}")
+    detail = ""
+    if response is not None:
+        with contextlib.suppress(ValueError):  # not JSON: the body as sent
+            detail = provider.error_message(json_body(response)) or ""
+        detail = detail or response.text[:200]
+    return ProviderError(f"{provider.display_name}: {path} failed with HTTP {status} after retries: {detail}")
 
 
 def unreachable(provider: Provider, base_url: str, error: Exception) -> ProviderError:
@@ -272,9 +244,8 @@ def unreachable(provider: Provider, base_url: str, error: Exception) -> Provider
     ):
         if text in str(error):
             reason = meaning
-    setting = f"{provider.name.upper()}_BASE_URL"
     return ProviderError(
-        f"{provider.display_name}: could not reach {host} ({reason}, after retries). Check {setting} "
+        f"{provider.display_name}: could not reach {host} ({reason}, after retries). Check {provider.base_url_variable} "
         f"(or `{provider.name}_base_url` in .dlt/config.toml; unset, it is {provider.default_base_url}), "
         "the network and any proxy settings, then run the load again."
     )

@@ -1,0 +1,81 @@
+"""Accounts: one API key of one provider each. The default account of a provider is its
+`<NAME>_API_KEY`; more are named in `[sources.agent_runs.accounts.<name>]`. Each account gets its
+own resources and state (its own cursor), and its name in the `account` column."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import dlt
+from dlt.sources.helpers.rest_client import RESTClient
+
+from .client import RateLimit, runs_client
+from .errors import NoProviderConfigured
+from .providers import PROVIDERS, Provider
+from .schema import DEFAULT_ACCOUNT
+
+ACCOUNT_NAME = re.compile(r"[a-z0-9_]{1,40}")
+SECTION = "sources.agent_runs"
+
+
+@dataclass(frozen=True)
+class Account:
+    """One API key of one provider, with the host it is sent to and the name its rows carry."""
+
+    provider: Provider
+    api_key: str = field(repr=False)
+    base_url: str
+    name: str = DEFAULT_ACCOUNT
+
+    @property
+    def resource_prefix(self) -> str:
+        """`<provider>` for the default account (so its state keeps its name), else `<provider>_<account>`."""
+        return self.provider.name if self.name == DEFAULT_ACCOUNT else f"{self.provider.name}_{self.name}"
+
+    def client(self, rate_limit: RateLimit | None = None) -> RESTClient:
+        return runs_client(self.base_url, self.provider.api_key_header, self.api_key, rate_limit)
+
+
+def configured(provider: Provider, setting: str) -> str | None:
+    """`<name>_<setting>` from [sources.agent_runs] (.dlt/ files or SOURCES__AGENT_RUNS__… variables),
+    else from the top level: the `<NAME>_<SETTING>` variable the provider's own SDK reads."""
+    key = f"{provider.name}_{setting}"
+    accessor = dlt.secrets if setting == "api_key" else dlt.config
+    return accessor.get(f"{SECTION}.{key}") or accessor.get(key) or None
+
+
+def default_accounts(
+    wanted: list[str], api_keys: Mapping[str, str] | None, base_urls: Mapping[str, str] | None
+) -> dict[str, Account]:
+    """The default account of each wanted provider that has a key (given, or configured)."""
+    accounts = {}
+    for name in wanted:
+        provider = PROVIDERS[name]
+        api_key = (api_keys or {}).get(name) or configured(provider, "api_key")
+        if api_key:
+            base_url = (base_urls or {}).get(name) or configured(provider, "base_url") or provider.default_base_url
+            accounts[name] = Account(provider, str(api_key), base_url)
+    return accounts
+
+
+def named_accounts(accounts: Mapping[str, Any]) -> list[Account]:
+    """`[sources.agent_runs.accounts.<name>]` tables: provider, api_key and optionally base_url."""
+    parsed = []
+    for name, settings in accounts.items():
+        where = f"[{SECTION}.accounts.{name}]"
+        if not ACCOUNT_NAME.fullmatch(name) or name == DEFAULT_ACCOUNT:
+            raise NoProviderConfigured(f"{where}: account names are 1-40 of a-z, 0-9, _ (and not `default`)")
+        if (
+            not isinstance(settings, Mapping)
+            or settings.get("provider") not in PROVIDERS
+            or not settings.get("api_key")
+        ):
+            raise NoProviderConfigured(f"{where} needs provider = one of {', '.join(PROVIDERS)}, and api_key")
+        provider = PROVIDERS[settings["provider"]]
+        parsed.append(
+            Account(provider, settings["api_key"], settings.get("base_url") or provider.default_base_url, name)
+        )
+    return parsed

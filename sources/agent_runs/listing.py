@@ -1,0 +1,165 @@
+"""The listing: new runs of an account, page by page from its list endpoint, incremental on
+created_at. Its state keeps the newest creation time listed and the ids of the runs created
+within the re-read window (`lag`) behind it: every load lists that window again to catch runs
+that became visible late, and skips the runs it already has.
+
+(No `from __future__ import annotations` here: dlt reads the incremental argument's annotation
+at run time; as a string it is not recognised, and the cursor is not kept between loads.)
+"""
+
+import logging
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
+from dlt.extract import DltResource
+from dlt.sources.helpers.rest_client import RESTClient
+
+from .accounts import Account
+from .backfill import plan_windows, walk_windows
+from .client import RateLimit
+from .schema import TERMINAL_STATUSES, into_runs_table, parse_timestamp
+from .settings import PRIMARY_KEY, RELIST_LAG, ROWS_PER_TABLE, SOURCE_NAME
+
+logger = logging.getLogger(SOURCE_NAME)
+TERMINAL = pa.array(sorted(TERMINAL_STATUSES))
+
+
+def runs_resource(
+    account: Account,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    workers: int = 1,
+    lag: timedelta = RELIST_LAG,
+) -> DltResource:
+    """New runs of an account as a merge resource into `runs`, incremental on created_at; its own
+    state (named `<provider>[_<account>]_runs`) keeps each account's cursor and open runs apart.
+
+    Args:
+        account: the provider, key and base URL to list.
+        since / until: the created-at range of a first load (later loads continue from the cursor).
+        workers: > 1 walks a long range as created-at windows in parallel (see backfill.py).
+        lag: how far behind the newest loaded run each load lists again (runs visible late).
+    """
+    resource = into_runs_table(list_runs, f"{account.resource_prefix}_runs")
+    created_at = dlt.sources.incremental[datetime](
+        "created_at",
+        initial_value=since,
+        end_value=until,
+        row_order=account.provider.row_order,
+        primary_key=PRIMARY_KEY,
+        lag=lag.total_seconds() or None,
+    )
+    return resource(account, created_at=created_at, workers=workers, lag=lag)
+
+
+def list_runs(
+    account: Account,
+    created_at: dlt.sources.incremental[datetime],
+    workers: int = 1,
+    lag: timedelta = RELIST_LAG,
+) -> Iterator[pa.Table | None]:
+    """Every page of the account's list-runs endpoint within the incremental window, as Arrow
+    tables of `runs` rows. The window starts `lag` before the newest run loaded so far (dlt's
+    incremental lag), so runs that became visible late are loaded; runs loaded before are skipped
+    there. While the next page is on its way it yields None, dlt's signal to go on with other
+    resources: that is how several accounts are extracted at once, each walked by its own threads."""
+    provider = account.provider
+    recent = RecentRuns(dlt.current.resource_state())
+    loaded_before = recent.loaded_since(created_at.start_value)
+    rate_limit = RateLimit()
+
+    def new_client() -> RESTClient:
+        return account.client(rate_limit)
+
+    logger.info(
+        "%s (account %s): listing runs created from %s",
+        provider.display_name,
+        account.name,
+        created_at.start_value or "the start",
+    )
+    windows = plan_windows(provider, new_client, created_at.start_value, created_at.end_value, workers)
+    if len(windows) > 1:
+        logger.info("%s: walking %d created-at windows with %d workers", provider.display_name, len(windows), workers)
+    tables, rows, listed_open = [], 0, 0
+    for table in walk_windows(provider, new_client, windows, workers, account.name):
+        if table is None:  # still on its way: dlt serves the other accounts' resources meanwhile
+            yield None
+            continue
+        if len(loaded_before):
+            table = without(table, loaded_before)
+        recent.note_listed(table, lag)
+        listed_open += pc.sum(is_open(table)).as_py() or 0
+        tables.append(table)
+        rows += table.num_rows
+        if rows >= ROWS_PER_TABLE:  # dlt's cost per item is fixed: hand it a few thousand rows at a time
+            yield pa.concat_tables(tables)
+            tables, rows = [], 0
+            recent.forget_before(lag)  # a first load lists every run: keep the window's only
+    if rows:
+        yield pa.concat_tables(tables)
+    recent.forget_before(lag)
+    recent.state["listed_open"] = listed_open  # new open runs, followed from the next load on
+    pa.default_memory_pool().release_unused()  # Arrow keeps freed pages for reuse; the load step needs them more
+
+
+def is_open(table: pa.Table) -> pa.ChunkedArray:
+    return pc.invert(pc.is_in(table["status"], TERMINAL))
+
+
+def without(table: pa.Table, run_ids: pa.Array) -> pa.Table:
+    """The rows of other runs than these."""
+    keep = pc.invert(pc.is_in(table["run_id"], run_ids))
+    return table if pc.all(keep).as_py() else table.filter(keep)
+
+
+class RecentRuns:
+    """What the listing resource keeps in its state: the newest creation time listed, and the ids
+    of the runs created within the re-read window behind it (already loaded: skipped when read
+    again). Bounded by the runs of one window, whatever the history or the open runs."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.state = state
+        self.ids: dict[str, str] = state.setdefault("recent_runs", {})  # run_id -> created_at
+        for earlier in ("open_runs", "created_per_hour"):  # what earlier versions kept
+            state.pop(earlier, None)
+
+    @property
+    def newest_created(self) -> datetime | None:
+        newest = self.state.get("newest_created_at")
+        return parse_timestamp(newest) if newest else None
+
+    def loaded_since(self, start: datetime | None) -> pa.Array:
+        """Ids of the runs loaded before that were created at or after `start`."""
+        return pa.array(
+            [run_id for run_id, created in self.ids.items() if start is None or parse_timestamp(created) >= start],
+            pa.string(),
+        )
+
+    def note_listed(self, table: pa.Table, lag: timedelta) -> None:
+        """Move the newest creation time on, and remember the runs within `lag` of it."""
+        if not table.num_rows:
+            return
+        newest, known = pc.max(table["created_at"]).as_py(), self.newest_created
+        if known is None or newest > known:
+            self.state["newest_created_at"] = newest.isoformat()
+            known = newest
+        recent = table.filter(pc.greater_equal(table["created_at"], known - lag))
+        self.ids.update(
+            zip(
+                recent["run_id"].to_pylist(),
+                (moment.isoformat() for moment in recent["created_at"].to_pylist()),
+                strict=True,
+            )
+        )
+
+    def forget_before(self, lag: timedelta) -> None:
+        """Keep only the runs the next load's re-read window can list again."""
+        newest = self.newest_created
+        if newest is not None:
+            cutoff = newest - lag
+            self.ids = {run_id: created for run_id, created in self.ids.items() if parse_timestamp(created) >= cutoff}
+            self.state["recent_runs"] = self.ids

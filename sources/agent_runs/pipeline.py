@@ -1,0 +1,313 @@
+"""Running a load: the source into a destination, as `agent-runs load` does it, for use from
+Python, a scheduler or the command line. Also what a pipeline of your own may reuse: finishing
+an interrupted load first, and the analytics views beside `runs`."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
+from dlt.common.destination import Destination
+from dlt.destinations.exceptions import DatabaseException
+from dlt.destinations.sql_client import SqlClientBase
+from dlt.extract import DltSource
+from dlt.pipeline.exceptions import PipelineStepFailed
+from dlt.pipeline.pipeline import Pipeline
+from filelock import FileLock, Timeout
+
+from .errors import LoadAlreadyRunning
+from .loaded import writes_files
+from .providers import PROVIDERS
+from .settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, SOURCE_NAME, TABLE_NAME
+from .source import agent_runs_source
+from .views import VIEWS, view_statements
+
+DEFAULT_FILESYSTEM_DIR = "agent-runs-files"
+PROGRESS_EVERY_S = 5.0
+# Python's cycle collector runs each time 700 more container objects are alive than at its last
+# pass, and a batch of decoded pages holds thousands (a run is a few dicts): a 2 x 1M load spent
+# 19 s of CPU in 12,900 passes, mostly full ones over dlt's 100k long-lived objects; 0.7 s in 64
+# at 10,000. Pages are freed by reference counting whatever the threshold; only the cycles left
+# behind (dlt's retry objects, a dozen small ones a request) wait a little longer to be collected.
+GC_THRESHOLD = 10_000
+logger = logging.getLogger(SOURCE_NAME)
+
+
+@dataclass
+class LoadSummary:
+    """What a load did, for the command's summary and for callers that check it."""
+
+    runs_by_provider: dict[str, int]
+    seconds: float
+    destination: str
+    dataset_name: str
+    pipeline_name: str
+    location: str
+    load_ids: list[str] = field(default_factory=list)
+    finished_interrupted: list[str] = field(default_factory=list)  # load ids a killed load had left
+    open_runs_refresh: dict[str, dict[str, int]] = field(default_factory=dict)  # per account, see open_runs.py
+
+    @property
+    def total_runs(self) -> int:
+        return sum(self.runs_by_provider.values())
+
+    def __str__(self) -> str:
+        per_provider = ", ".join(f"{name} {count:,}" for name, count in self.runs_by_provider.items())
+        lines = []
+        if self.finished_interrupted:
+            lines.append(
+                f"Finished {len(self.finished_interrupted)} load package(s) an interrupted load had left "
+                f"({', '.join(self.finished_interrupted)}), then loaded what is new."
+            )
+        lines += [
+            f"Loaded {self.total_runs:,} runs ({per_provider}) into {self.destination} "
+            f"{self.location} dataset {self.dataset_name}, table {TABLE_NAME}, in {self.seconds:.1f} s"
+        ]
+        for name, report in self.open_runs_refresh.items():
+            if report.get("open") or report.get("following"):
+                given_up = f", {report['given_up']:,} past the age limit" if report.get("given_up") else ""
+                lines.append(
+                    f"  {name}: refreshed {report.get('open', 0):,} open runs: {report.get('by_listing', 0):,} by "
+                    f"re-listing ({report.get('listing_pages', 0):,} pages), {report.get('by_id', 0):,} fetched by "
+                    f"id, {report.get('missing', 0):,} gone from the API{given_up}; "
+                    f"following {report['following']:,} open runs until they end"
+                )
+        return "\n".join(lines)
+
+
+def destination_for(name: str) -> tuple[Destination[Any, Any] | str, str]:
+    """The destination, and where it writes. Local defaults need no configuration: DuckDB goes to
+    ./agent-runs.duckdb and filesystem to ./agent-runs-files as Delta tables, unless configured."""
+    if name == "duckdb":
+        from .duckdb_merge import duckdb_destination  # DuckDB itself loads only when it is used
+
+        configured = dlt.config.get("destination.duckdb.credentials")
+        path = None if configured else str(Path(DEFAULT_DUCKDB_FILE).resolve())
+        return duckdb_destination(path), path or "(as configured)"
+    if name == "filesystem" and not dlt.config.get("destination.filesystem.bucket_url"):
+        path = str(Path(DEFAULT_FILESYSTEM_DIR).resolve())
+        return dlt.destinations.filesystem(path), path
+    return name, "(as configured)"
+
+
+def make_pipeline(
+    destination: str, dataset_name: str, pipeline_name: str | None = None, progress: bool = False
+) -> tuple[Pipeline, str]:
+    """One pipeline (so one incremental state) per destination and dataset: loading a second
+    destination starts from the beginning instead of inheriting the first one's cursor."""
+    dest, location = destination_for(destination)
+    pipeline = dlt.pipeline(
+        pipeline_name=pipeline_name or f"agent_runs_{destination}_{dataset_name}",
+        destination=dest,
+        dataset_name=dataset_name,
+        progress=dlt.progress.log(PROGRESS_EVERY_S, sys.stderr, dump_system_stats=False) if progress else None,
+    )
+    return pipeline, location
+
+
+def load_runs(
+    *,
+    providers: Sequence[str] | None = None,
+    destination: str = "duckdb",
+    dataset_name: str = DATASET_NAME,
+    since: datetime | date | str | None = None,
+    until: datetime | date | str | None = None,
+    full_refresh: bool = False,
+    pipeline_name: str | None = None,
+    open_runs_max_age_days: float | None = None,
+    source: DltSource | None = None,
+    progress: bool = False,
+    workers: int = 1,
+    lag_minutes: float | None = None,
+) -> LoadSummary:
+    """Load new runs and bring open ones up to date (with `full_refresh`, the whole history again);
+    first finish what an interrupted load left. The arguments are `agent-runs load`'s options (see
+    `agent_runs_source` for `since`, `until`, `open_runs_max_age_days`, `workers`, `lag_minutes`);
+    `source` replaces the configured one (the demo's simulators), `pipeline_name` the default
+    `agent_runs_<destination>_<dataset>`."""
+    source = source or agent_runs_source(
+        providers=providers,
+        since=since,
+        until=until,
+        open_runs_max_age_days=open_runs_max_age_days,
+        workers=workers,
+        **({} if lag_minutes is None else {"lag_minutes": lag_minutes}),
+    )
+    pipeline, location = make_pipeline(destination, dataset_name, pipeline_name, progress)
+    # Arrow's default allocator (mimalloc) keeps what each page-fetching thread freed for that
+    # thread to reuse; the system allocator hands it back at once, for the same CPU. The command
+    # sets ARROW_DEFAULT_MEMORY_POOL=system before Arrow starts, which does this fully.
+    pa.set_memory_pool(pa.system_memory_pool())
+    # The source hands dlt Arrow tables; stamp them with the load id, as dlt does for rows.
+    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
+    started = time.monotonic()
+    if writes_files(pipeline):
+        as_delta_tables(source)
+    with only_load_of(pipeline), fewer_gc_passes(), no_empty_database_left(location):
+        finished = finish_interrupted_load(pipeline)
+        load_info = pipeline.run(source, refresh="drop_sources" if full_refresh else None)
+    load_ids = [*finished, *load_info.loads_ids]
+    runs_by_provider = runs_loaded(pipeline, load_ids, providers_of(source))
+    create_views(pipeline, only_if_missing=not full_refresh and not any(runs_by_provider.values()))
+    seconds = time.monotonic() - started
+    return LoadSummary(
+        runs_by_provider=runs_by_provider,
+        seconds=seconds,
+        destination=destination,
+        dataset_name=dataset_name,
+        pipeline_name=pipeline.pipeline_name,
+        location=location,
+        load_ids=load_ids,
+        finished_interrupted=finished,
+        open_runs_refresh=open_runs_reports(pipeline, source),
+    )
+
+
+def finish_interrupted_load(pipeline: Pipeline) -> list[str]:
+    """Load what a killed or failed load left extracted or normalized, and return its load ids. dlt's
+    `run` would do this and stop without extracting anything new: the table would stay behind
+    the API although the command succeeded. Done first, the same command then loads what is new."""
+    if not pipeline.has_pending_data:
+        return []
+    logger.info("finishing the load package(s) an interrupted load left in %s", pipeline.working_dir)
+    load_info = pipeline.run()
+    return list(load_info.loads_ids) if load_info is not None else []
+
+
+def has_runs_table(pipeline: Pipeline) -> bool:
+    """Whether this pipeline has loaded the `runs` table (a pipeline that never ran has no schema)."""
+    return pipeline.default_schema_name is not None and TABLE_NAME in pipeline.default_schema.data_table_names()
+
+
+def as_delta_tables(source: DltSource) -> None:
+    """Files keep the merge: a Delta table (Parquet files plus a transaction log any engine reads)
+    is upserted on (provider, run_id), where plain Parquet files could only be appended to."""
+    for resource in source.resources.values():
+        resource.apply_hints(table_format="delta", write_disposition={"disposition": "merge", "strategy": "upsert"})
+
+
+def create_views(pipeline: Pipeline, only_if_missing: bool = False) -> None:
+    """(Re)create the analytics views (views.py) beside `runs`, in the destination's dialect; file
+    destinations have no views, and neither does a dataset that has no `runs` table yet. A load
+    that changed no row only creates the views that are missing (translating them costs ≈ 0.2 s)."""
+    dialect = pipeline.destination.capabilities().sqlglot_dialect
+    if writes_files(pipeline) or dialect is None or not has_runs_table(pipeline):
+        return
+    with pipeline.sql_client() as client:
+        if only_if_missing and existing_views(client) >= set(VIEWS):
+            return
+        for statement in view_statements(
+            client.make_qualified_table_name(TABLE_NAME), client.make_qualified_table_name, dialect
+        ):
+            client.execute_sql(statement)
+
+
+def existing_views(client: SqlClientBase[Any]) -> set[str]:
+    """The views in the dataset, from information_schema; none when the destination cannot say."""
+    query = "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_type = 'VIEW'"
+    try:
+        return {name for (name,) in client.execute_sql(query, client.dataset_name) or []}
+    except DatabaseException:
+        return set()
+
+
+@contextmanager
+def only_load_of(pipeline: Pipeline) -> Iterator[None]:
+    """Hold the pipeline's lock for the load: two loads of one pipeline at once (an overlapping
+    schedule) would race on its state and files. The OS frees the lock if the process dies."""
+    lock = FileLock(Path(pipeline.working_dir) / "agent-runs.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise LoadAlreadyRunning(
+            f"another load of pipeline {pipeline.pipeline_name} is running (lock {lock.lock_file}); "
+            "this one did nothing. Let it finish, or schedule loads further apart."
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextmanager
+def no_empty_database_left(location: str) -> Iterator[None]:
+    """A first load that fails before it extracted anything (a key rejected, an API out of reach)
+    leaves no DuckDB file behind: dlt creates it when it first looks for state there."""
+    database = Path(location)
+    was_there = database.suffix != ".duckdb" or database.exists()
+    try:
+        yield
+    except PipelineStepFailed as error:
+        if not was_there and error.step in ("sync", "extract"):
+            for leftover in (database, database.with_name(database.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def fewer_gc_passes() -> Iterator[None]:
+    """The cycle collector's first threshold raised to GC_THRESHOLD for the load, then put back."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(GC_THRESHOLD, thresholds[0]), *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def open_runs_reports(pipeline: Pipeline, source: DltSource) -> dict[str, dict[str, int]]:
+    """What each account's open-runs refresh did in this load (kept in its listing resource's
+    state), by `<provider>` for the default account and `<provider>_<account>` for named ones."""
+    resources = pipeline.state.get("sources", {}).get(SOURCE_NAME, {}).get("resources", {})
+    reports = {}
+    for name in listing_resources(source):
+        state = resources.get(name, {})
+        report = dict(state.get("last_refresh", {}))
+        # still open of the runs followed before, and the open runs this load listed first
+        report["following"] = report.get("still_open", 0) + state.get("listed_open", 0)
+        reports[name.removesuffix("_runs")] = report
+    return reports
+
+
+def listing_resources(source: DltSource) -> list[str]:
+    return [name for name in source.selected_resources if not name.endswith("_open_runs")]
+
+
+def providers_of(source: DltSource) -> list[str]:
+    listed = listing_resources(source)
+    return [name for name in PROVIDERS if any(resource.startswith(f"{name}_") for resource in listed)]
+
+
+def runs_loaded(pipeline: Pipeline, load_ids: Sequence[str], providers: Sequence[str]) -> dict[str, int]:
+    """Rows each provider added or updated in these loads, read back from the destination (both
+    providers share one table, so dlt's per-table metrics cannot tell them apart)."""
+    counts = dict.fromkeys(providers, 0)
+    if not load_ids:
+        return counts
+    if writes_files(pipeline):  # read the Delta table itself
+        from dlt.common.libs.deltalake import get_delta_tables  # deltalake costs 20 MiB: only where used
+
+        table = get_delta_tables(pipeline, TABLE_NAME)[TABLE_NAME].to_pyarrow_table(
+            columns=["provider", "_dlt_load_id"]
+        )
+        loaded = table.filter(pc.is_in(table["_dlt_load_id"], pa.array(list(load_ids))))
+        rows = loaded.group_by("provider").aggregate([("provider", "count")]).to_pylist()
+        counts.update({row["provider"]: row["provider_count"] for row in rows})
+        return counts
+    quoted = ", ".join(f"'{load_id}'" for load_id in load_ids)
+    query = f"SELECT provider, count(*) FROM {TABLE_NAME} WHERE _dlt_load_id IN ({quoted}) GROUP BY provider"
+    with pipeline.sql_client() as client:
+        for provider, count in client.execute_sql(query):
+            counts[provider] = int(count)
+    return counts

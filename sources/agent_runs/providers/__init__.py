@@ -1,0 +1,13 @@
+"""The registry: every provider the connector knows, by the name in the `provider` column. The
+command's `--provider` choices, the keys' names and the simulators all come from here.
+
+Adding a provider: a module here declaring its `Provider`, one line below, its simulator in
+`agent_runs/simulators/<name>.py` and its tests (see the README's "Adding a provider")."""
+
+from .base import CursorPaging, FieldMap, Provider
+from .browserbase import BROWSERBASE
+from .tinyfish import TINYFISH
+
+PROVIDERS: dict[str, Provider] = {provider.name: provider for provider in (TINYFISH, BROWSERBASE)}
+
+__all__ = ["PROVIDERS", "CursorPaging", "FieldMap", "Provider"]

@@ -1,0 +1,82 @@
+"""Browserbase `GET /v1/agents/runs` (API reference and the `browserbase` SDK's models): header
+`X-BB-API-Key`; pages of up to 1000 in no promised order; cursor in `nextCursor` (null at the
+end); created-at window `startAt` / `endAt`, both inclusive; one status a request
+(`status=RUNNING`); one run at `GET /v1/agents/runs/{runId}`; errors `{statusCode, error, message}`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from .base import CursorPaging, FieldMap, Provider, isoformat
+
+PAGE_SIZE = 1000  # the API's maximum
+
+FIELDS: FieldMap = {
+    "run_id": ("runId",),
+    "provider_status": ("status",),
+    "task": ("task",),
+    "created_at": ("createdAt",),
+    "started_at": ("startedAt",),
+    "finished_at": ("endedAt",),
+    "updated_at": ("updatedAt",),
+    "result": ("result",),
+    "result_schema": ("resultSchema",),
+    "error_code": ("cause", "code"),
+    "error_message": ("cause", "message"),
+    "agent_id": ("agentId",),  # absent for ad-hoc runs
+    "session_id": ("sessionId",),
+    "sandbox_id": ("sandboxId",),
+}
+
+STATUSES = {
+    "PENDING": "pending",
+    "RUNNING": "running",
+    "PAUSED": "paused",  # waiting for input (in the SDK, not on the reference page)
+    "COMPLETED": "completed",
+    "FAILED": "failed",
+    "STOPPED": "cancelled",
+    "CANCELED": "cancelled",
+    "TIMED_OUT": "timed_out",
+}
+
+
+def window_params(start: datetime | None, end: datetime | None) -> dict[str, Any]:
+    """Runs created in [start, end]: `startAt` and `endAt` are both inclusive."""
+    params: dict[str, Any] = {"limit": PAGE_SIZE}
+    if start is not None:
+        params["startAt"] = isoformat(start)
+    if end is not None:
+        params["endAt"] = isoformat(end)
+    return params
+
+
+def status_params(status: str) -> dict[str, Any]:
+    return {"status": status}
+
+
+def error_message(body: Any) -> str | None:
+    message = body.get("message") if isinstance(body, dict) else None
+    return message if isinstance(message, str) else None
+
+
+BROWSERBASE = Provider(
+    name="browserbase",
+    display_name="Browserbase",
+    default_base_url="https://api.browserbase.com",
+    api_key_header="X-BB-API-Key",
+    runs_path="/v1/agents/runs",
+    run_path_template="/v1/agents/runs/{run_id}",
+    records_path="data",
+    paging=CursorPaging(cursor_path="nextCursor", cursor_param="cursor"),
+    page_size=PAGE_SIZE,
+    page_size_param="limit",
+    row_order=None,  # no promised order: read every page of the window before moving the cursor
+    window_params=window_params,
+    status_params=status_params,
+    # PAUSED is a status in the SDK but not a documented filter value: paused runs are fetched by id.
+    open_statuses=("PENDING", "RUNNING"),
+    fields=FIELDS,
+    status_map=STATUSES,
+    error_message=error_message,
+)

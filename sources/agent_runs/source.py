@@ -1,0 +1,133 @@
+"""The agent-runs dlt source: every configured account of every provider, merged into one `runs`
+table. Per account, two resources: the listing of new runs (listing.py) and the refresh of the
+runs loaded while open (open_runs.py).
+
+(No `from __future__ import annotations` here: dlt reads the signature at run time to resolve
+the arguments from configuration.)
+"""
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import dlt
+from dlt.common.typing import TSecretStrValue
+from dlt.extract import DltResource
+
+from .accounts import default_accounts, named_accounts
+from .errors import NoProviderConfigured
+from .listing import runs_resource
+from .open_runs import open_runs_resource
+from .providers import PROVIDERS
+from .settings import RELIST_LAG, SOURCE_NAME
+
+logger = logging.getLogger(SOURCE_NAME)
+
+
+class JsonTextIsIntended(logging.Filter):
+    """JSON columns travel in Arrow as JSON text (the form dlt itself gives them); dlt would warn on
+    every page that the Arrow type (text) differs from the column's hint (json)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "when merging arrow schema with dlt schema" not in record.getMessage()
+
+
+def quiet_json_text_warnings() -> None:
+    dlt_logger = logging.getLogger("dlt")
+    if not any(isinstance(existing, JsonTextIsIntended) for existing in dlt_logger.filters):
+        dlt_logger.addFilter(JsonTextIsIntended())
+
+
+def utc_moment(value: Any, name: str) -> datetime:
+    """A datetime, a date or an ISO 8601 string (what `--since` takes) as an aware UTC datetime; no
+    offset reads as UTC. ValueError naming `name` for anything else."""
+    moment = value
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(
+                f"{name}={value!r} is not a date or ISO 8601 date-time (e.g. 2026-01-31 or 2026-01-31T12:00:00Z)"
+            ) from None
+    elif isinstance(value, date) and not isinstance(value, datetime):
+        moment = datetime(value.year, value.month, value.day)
+    if not isinstance(moment, datetime):
+        raise ValueError(f"{name} must be a datetime, a date or an ISO 8601 string, not {type(value).__name__}")
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@dlt.source(name=SOURCE_NAME, section=SOURCE_NAME, max_table_nesting=0)
+def agent_runs_source(
+    providers: Sequence[str] | None = None,
+    since: datetime | date | str | None = None,
+    until: datetime | date | str | None = None,
+    open_runs_max_age_days: float | None = None,
+    workers: int = 1,
+    accounts: dict[str, Any] | None = dlt.secrets.value,
+    lag_minutes: float = RELIST_LAG.total_seconds() / 60,
+    api_keys: Mapping[str, TSecretStrValue] | None = None,
+    base_urls: Mapping[str, str] | None = None,
+) -> list[DltResource]:
+    """Run history of every provider that has an API key (or of `providers` only).
+
+    A provider's key comes from `<NAME>_API_KEY` (e.g. TINYFISH_API_KEY, the variable its own SDK
+    reads) or `<name>_api_key` under [sources.agent_runs] in .dlt/secrets.toml; its host likewise
+    from `<NAME>_BASE_URL` or `<name>_base_url`. More keys per provider go in
+    `[sources.agent_runs.accounts.<name>]` tables (provider, api_key, base_url); their rows carry
+    the account's name in the `account` column.
+
+    Args:
+        providers: load only these (default: every provider with a key; one named without a key fails).
+        since / until: the created-at range of a first load or a backfill: a datetime, a date or an
+            ISO 8601 string (no offset: UTC). Later loads continue from the stored cursor.
+        open_runs_max_age_days: stop following open runs created this long before the newest loaded
+            run (their rows keep what was last seen). None, the default: follow them until they end.
+        workers: > 1 walks a long history (a first load, a backfill) as that many concurrent
+            created-at windows per provider.
+        accounts: named accounts, `{name: {provider, api_key, base_url}}`.
+        lag_minutes: every load lists again the runs created this long before the newest loaded
+            one, for runs that became visible in the API late (0: off).
+        api_keys: keys of the default accounts by provider name, instead of the configured ones.
+        base_urls: hosts by provider name (a proxy, a simulator), instead of the configured ones.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    since = None if since is None else utc_moment(since, "since")
+    until = None if until is None else utc_moment(until, "until")
+    if since is not None and until is not None and since >= until:
+        raise ValueError(f"since ({since.isoformat()}) must be before until ({until.isoformat()})")
+    if lag_minutes < 0:
+        raise ValueError(f"lag_minutes must be 0 or more, got {lag_minutes}")
+    quiet_json_text_warnings()
+    max_age = None if open_runs_max_age_days is None else timedelta(days=open_runs_max_age_days)
+    lag = timedelta(minutes=lag_minutes)
+    wanted = list(providers) if providers else list(PROVIDERS)
+    unknown = sorted(set(wanted) - set(PROVIDERS)) + sorted(set(api_keys or {}) - set(PROVIDERS))
+    if unknown:
+        raise NoProviderConfigured(f"unknown provider(s) {', '.join(unknown)}; known: {', '.join(PROVIDERS)}")
+    defaults = default_accounts(wanted, api_keys, base_urls)
+    named = [account for account in named_accounts(accounts or {}) if account.provider.name in wanted]
+    resources, skipped = [], []
+    for name in wanted:
+        provider = PROVIDERS[name]
+        these = [account for account in named if account.provider is provider]
+        if name in defaults:
+            these.insert(0, defaults[name])
+        elif not these and providers:
+            raise NoProviderConfigured(f"no API key for {provider.display_name}: set {provider.api_key_variable}")
+        elif not these:
+            skipped.append(provider)
+        for account in these:
+            # The refresh goes first, so it works on the open runs of earlier loads only.
+            resources.append(open_runs_resource(account, max_age))
+            resources.append(runs_resource(account, since, until, workers, lag))
+    if not resources:
+        variables = " and/or ".join(provider.api_key_variable for provider in PROVIDERS.values())
+        raise NoProviderConfigured(
+            f"No API key configured. Set {variables} (or add them under "
+            "[sources.agent_runs] in .dlt/secrets.toml), or try `agent-runs demo`, which needs none."
+        )
+    for provider in skipped:
+        logger.warning("Skipping %s: no API key (set %s to load it).", provider.display_name, provider.api_key_variable)
+    return resources

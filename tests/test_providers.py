@@ -1,0 +1,111 @@
+"""The registry and the one-module rule: everything about a provider's API (paths, headers,
+parameter and field names, its name) is in its provider module and its simulator, nowhere else in
+the package; the installed wheel holds the single package `agent_runs`."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+import agent_runs
+from agent_runs.providers import PROVIDERS, Provider
+from agent_runs.schema import RUNS_COLUMNS
+from agent_runs.simulators import simulator_class
+
+PACKAGE = Path(agent_runs.__file__).parent
+REPOSITORY = PACKAGE.parent.parent
+
+
+def own_files(name: str) -> set[Path]:
+    return {PACKAGE / "providers" / f"{name}.py", PACKAGE / "simulators" / f"{name}.py"}
+
+
+def wire_names(provider: Provider) -> set[str]:
+    """The names the API defines: query parameters, body and record keys (those that are not
+    also `runs` column names, which the unified schema uses for itself)."""
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    names = {*provider.window_params(moment, moment), *provider.status_params(provider.open_statuses[0])}
+    names |= {provider.page_size_param, provider.paging.cursor_param, provider.records_path}
+    names |= {*provider.paging.cursor_path.split("."), *(provider.paging.has_more_path or "").split(".")}
+    names |= {key for path in provider.fields.values() for key in path}
+    return names - set(RUNS_COLUMNS) - {""}
+
+
+def places(needle: re.Pattern[str], files: set[Path]) -> list[str]:
+    return [
+        f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}"
+        for path in sorted(files)
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if needle.search(line)
+    ]
+
+
+@pytest.mark.parametrize("name", list(PROVIDERS))
+def test_a_provider_is_named_only_in_its_own_modules(name: str) -> None:
+    provider = PROVIDERS[name]
+    every_file = set(PACKAGE.rglob("*.py"))
+    others = every_file - own_files(name)
+    shared = {path for path in others if path.parent.name not in ("providers", "simulators")}
+    shared |= {PACKAGE / "providers" / "base.py", PACKAGE / "simulators" / "core.py"}
+    # Its name, its paths and its auth header: nowhere else, not even in a docstring.
+    for text in (provider.name, provider.display_name):
+        assert places(re.compile(rf"\b{re.escape(text)}\b", re.IGNORECASE), shared) == []
+    for text in (provider.runs_path, provider.run_path_template.split("{")[0].rstrip("/"), provider.api_key_header):
+        assert places(re.compile(re.escape(text)), others - own_files(name)) == [], text
+    # Its wire names as string literals: not in the shared code (another provider may use the same word).
+    for key in wire_names(provider):
+        assert places(re.compile(rf"""["']{re.escape(key)}["']"""), shared) == [], key
+
+
+def test_the_registry_gives_every_provider_a_simulator_and_settings_of_its_own() -> None:
+    assert list(PROVIDERS) and all(PROVIDERS[name].name == name for name in PROVIDERS)
+    for name, provider in PROVIDERS.items():
+        assert simulator_class(name).auth_header == provider.api_key_header
+        assert provider.api_key_variable == f"{name.upper()}_API_KEY"
+        assert set(provider.fields) <= set(RUNS_COLUMNS) and "run_id" in provider.fields
+        assert set(provider.status_map.values()) <= agent_runs.UNIFIED_STATUSES
+    variables = [provider.api_key_variable for provider in PROVIDERS.values()]
+    assert len(set(variables)) == len(variables)
+
+
+def test_the_command_offers_every_provider() -> None:
+    from click.testing import CliRunner
+
+    from agent_runs.cli import cli
+
+    help_text = CliRunner().invoke(cli, ["load", "--help"]).output
+    assert all(name in help_text for name in PROVIDERS)
+
+
+def test_the_wheel_holds_the_single_package_agent_runs(tmp_path: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(REPOSITORY),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("agent_runs-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        entry_points = archive.read(next(name for name in names if name.endswith("entry_points.txt"))).decode()
+    top_level = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert top_level == {"agent_runs"}
+    assert "agent_runs/providers/tinyfish.py" in names or any(
+        name.startswith("agent_runs/providers/") for name in names
+    )
+    assert "agent-runs = agent_runs.cli:main" in entry_points

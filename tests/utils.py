@@ -1,0 +1,73 @@
+"""Helpers the tests share: the keys the simulators accept, a reader for the loaded table, the
+check that the table equals the API, and `agent-runs` run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from agent_runs.providers import PROVIDERS
+from agent_runs.schema import RUNS_COLUMNS
+
+TINYFISH_KEY = "tf-test-key-3f9a1c77d2e84b1a"
+BROWSERBASE_KEY = "bb-test-key-9e2d4b6a1f0c3e58"
+
+# The run id's key in each API's records.
+ID_FIELD = {name: provider.fields["run_id"][0] for name, provider in PROVIDERS.items()}
+
+
+JSON_COLUMNS = ("result", "result_schema", "extra")
+
+
+def read_runs(database: Path, dataset: str = "agent_runs") -> dict[tuple[str, str], dict[str, Any]]:
+    """The loaded `runs` table keyed by (provider, run_id), JSON columns decoded, times in UTC."""
+    with duckdb.connect(str(database), read_only=True) as connection:
+        connection.execute("SET TimeZone = 'UTC'")
+        cursor = connection.execute(f"SELECT * FROM {dataset}.runs")
+        names = [column[0] for column in cursor.description]
+        rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+    for row in rows:
+        for column in JSON_COLUMNS:
+            if row[column] is not None:
+                row[column] = json.loads(row[column])
+    keyed = {(row["provider"], row["run_id"]): row for row in rows}
+    assert len(keyed) == len(rows), "duplicate (provider, run_id) rows"
+    return keyed
+
+
+def assert_table_equals_api(
+    workdir: Path, provider: str, simulator: Any, account: str = "default"
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The account's rows in `runs` are exactly what the API knows now, column for column; the
+    expected rows come from the simulation's own truth, never through the connector's mapping."""
+    rows = read_runs(workdir / "agent-runs.duckdb")
+    expected = simulator.current_truth(account)
+    mine = {run_id for (name, run_id), row in rows.items() if name == provider and row["account"] == account}
+    assert mine == set(expected)
+    for run_id, want in expected.items():
+        got = rows[provider, run_id]
+        assert {column: got[column] for column in RUNS_COLUMNS} == want, run_id
+    return rows
+
+
+AGENT_RUNS = str(Path(sys.executable).parent / "agent-runs")
+
+
+def agent_runs(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`agent-runs ARGS` as a user runs it: a subprocess in workdir, with only the given keys."""
+    return subprocess.run(
+        [AGENT_RUNS, *args], cwd=workdir, env=cli_env(env or {}, workdir), capture_output=True, text=True, timeout=300
+    )
+
+
+def cli_env(extra: dict[str, str], workdir: Path) -> dict[str, str]:
+    """The environment for running `agent-runs` as a subprocess, isolated to workdir."""
+    env = {key: value for key, value in os.environ.items() if not key.endswith("_API_KEY")}
+    env.update(DLT_DATA_DIR=str(workdir / "dlt-data"), RUNTIME__REQUEST_BACKOFF_FACTOR="0", **extra)
+    return env
