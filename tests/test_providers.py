@@ -17,6 +17,7 @@ import agent_runs
 from agent_runs.providers import PROVIDERS, Provider
 from agent_runs.schema import RUNS_COLUMNS
 from agent_runs.simulators import simulator_class
+from tests.utils import cli_env
 
 PACKAGE = Path(agent_runs.__file__).parent
 REPOSITORY = PACKAGE.parent.parent
@@ -83,7 +84,9 @@ def test_the_command_offers_every_provider() -> None:
     assert all(name in help_text for name in PROVIDERS)
 
 
-def test_the_wheel_holds_the_single_package_agent_runs(tmp_path: Path) -> None:
+def test_the_wheel_holds_the_single_package_agent_runs_and_its_command_works(tmp_path: Path) -> None:
+    """What a regular install gets: only `agent_runs` at the top level, and everything the command
+    needs inside it (the demo runs from the unpacked wheel, not from this checkout)."""
     subprocess.run(
         [
             sys.executable,
@@ -103,9 +106,25 @@ def test_the_wheel_holds_the_single_package_agent_runs(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         entry_points = archive.read(next(name for name in names if name.endswith("entry_points.txt"))).decode()
+        archive.extractall(tmp_path / "site")
     top_level = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
     assert top_level == {"agent_runs"}
-    assert "agent_runs/providers/tinyfish.py" in names or any(
-        name.startswith("agent_runs/providers/") for name in names
-    )
     assert "agent-runs = agent_runs.cli:main" in entry_points
+
+    site, workdir = tmp_path / "site", tmp_path / "work"
+    workdir.mkdir()
+    command = (
+        "import sys, agent_runs.cli as cli; "
+        f"assert cli.__file__.startswith({str(site)!r}), cli.__file__; "
+        "sys.argv = ['agent-runs', 'demo', '--runs', '200']; cli.main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", command],
+        cwd=workdir,
+        env=cli_env({"PYTHONPATH": str(site)}, workdir),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"Loaded {200 * len(PROVIDERS)} runs" in result.stdout

@@ -131,11 +131,24 @@ def load_runs(
     workers: int = 1,
     lag_minutes: float | None = None,
 ) -> LoadSummary:
-    """Load new runs and bring open ones up to date (with `full_refresh`, the whole history again);
-    first finish what an interrupted load left. The arguments are `agent-runs load`'s options (see
-    `agent_runs_source` for `since`, `until`, `open_runs_max_age_days`, `workers`, `lag_minutes`);
-    `source` replaces the configured one (the demo's simulators), `pipeline_name` the default
-    `agent_runs_<destination>_<dataset>`."""
+    """Load new runs and bring open ones up to date, after finishing what an interrupted load left;
+    then (re)create the analytics views. What `agent-runs load` runs; its arguments are the
+    command's options.
+
+    Args:
+        providers: load only these providers (default: every provider with a key).
+        destination: a dlt destination name; duckdb writes ./agent-runs.duckdb, filesystem a Delta
+            table under ./agent-runs-files, unless configured otherwise.
+        dataset_name: the dataset (schema) to load into.
+        since / until: the created-at range of a first load or a backfill (see agent_runs_source).
+        full_refresh: drop the loaded runs and the cursors, and load the whole history again.
+        pipeline_name: default `agent_runs_<destination>_<dataset>`, one state per destination and dataset.
+        open_runs_max_age_days: stop following open runs this much older than the newest (default: never).
+        source: a source to load instead of the configured one (the demo's simulators).
+        progress: report progress on stderr every few seconds.
+        workers: concurrent created-at windows per account for a long history.
+        lag_minutes: the re-read window behind the newest loaded run (default 10).
+    """
     source = source or agent_runs_source(
         providers=providers,
         since=since,
