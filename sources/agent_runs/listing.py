@@ -36,7 +36,7 @@ def runs_resource(
     lag: timedelta = RELIST_LAG,
 ) -> DltResource:
     """New runs of an account as a merge resource into `runs`, incremental on created_at; its own
-    state (named `<provider>[_<account>]_runs`) keeps each account's cursor and open runs apart.
+    state (named `<provider>[_<account>]_runs`) keeps each account's cursor and re-read window apart.
 
     Args:
         account: the provider, key and base URL to list.
