@@ -54,7 +54,7 @@ def test_a_run_on_a_window_boundary_lands_in_one_window() -> None:
         {"runId": name, "createdAt": moment.isoformat()}
         for name, moment in (("before", boundary - timedelta(microseconds=1)), ("on", boundary), ("after", boundary))
     ]
-    page = to_table("browserbase", PROVIDERS["browserbase"].fields, records)
+    page = to_table("browserbase", PROVIDERS["browserbase"].lists[0].fields, records)
     earlier, later = Window(None, boundary), Window(boundary, None)
     assert earlier.trim(page)["run_id"].to_pylist() == ["before"]
     assert later.trim(page)["run_id"].to_pylist() == ["on", "after"]
@@ -62,11 +62,11 @@ def test_a_run_on_a_window_boundary_lands_in_one_window() -> None:
 
 def test_windows_cover_the_span_that_holds_runs(simulators: dict[str, Any]) -> None:
     simulator = simulators["browserbase"]
-    provider = PROVIDERS["browserbase"]
+    provider = PROVIDERS["browserbase"].lists[0]
     rate_limit = RateLimit()
 
     def new_client() -> Any:
-        return runs_client(simulator.base_url, provider.api_key_header, simulator.api_key, rate_limit)
+        return runs_client(simulator.base_url, provider.provider.api_key_header, simulator.api_key, rate_limit)
 
     runs = simulator.current_runs()
     oldest = min(datetime.fromisoformat(record["createdAt"]) for record in runs)

@@ -67,4 +67,4 @@ def test_full_load_equals_the_api_field_for_field(workdir: Path, monkeypatch: py
     ],
 )
 def test_statuses(raw: str | None, unified: str) -> None:
-    assert unified_status(raw, BROWSERBASE.status_map) == unified
+    assert unified_status(raw, BROWSERBASE.lists[0].status_map) == unified

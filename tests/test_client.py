@@ -41,11 +41,11 @@ class ObservedRateLimit(RateLimit):
 
 
 def test_a_429_pauses_every_worker_of_the_provider(tinyfish: TinyFishSimulator) -> None:
-    provider = PROVIDERS["tinyfish"]
+    provider = PROVIDERS["tinyfish"].lists[0]
     rate_limit = ObservedRateLimit()
     tinyfish.faults.append(Fault(429, retry_after="2"))
-    first = runs_client(tinyfish.base_url, provider.api_key_header, tinyfish.api_key, rate_limit)
-    second = runs_client(tinyfish.base_url, provider.api_key_header, tinyfish.api_key, rate_limit)
+    first = runs_client(tinyfish.base_url, provider.provider.api_key_header, tinyfish.api_key, rate_limit)
+    second = runs_client(tinyfish.base_url, provider.provider.api_key_header, tinyfish.api_key, rate_limit)
 
     told = threading.Thread(target=lambda: first.get(provider.runs_path, params={"limit": 1}))
     told.start()
@@ -83,16 +83,16 @@ def redirect_to(tinyfish: TinyFishSimulator) -> Iterator[str]:
 def test_the_api_key_is_not_sent_across_a_redirect_to_another_origin(
     tinyfish: TinyFishSimulator, redirect_to: str
 ) -> None:
-    provider = PROVIDERS["tinyfish"]
-    client = runs_client(redirect_to, provider.api_key_header, tinyfish.api_key)
+    provider = PROVIDERS["tinyfish"].lists[0]
+    client = runs_client(redirect_to, provider.provider.api_key_header, tinyfish.api_key)
     with pytest.raises(ApiKeyRejected):
         list(paginate_runs(provider, client, provider.window_params(None, None)))
     assert [request.status for request in tinyfish.requests] == [401]  # it arrived without the key
 
 
 def test_pages_are_joined_for_mapping_with_every_run_once_in_order(tinyfish: TinyFishSimulator) -> None:
-    provider = PROVIDERS["tinyfish"]  # pages of 100; the fixture has 450 runs
-    client = runs_client(tinyfish.base_url, provider.api_key_header, tinyfish.api_key)
+    provider = PROVIDERS["tinyfish"].lists[0]  # pages of 100; the fixture has 450 runs
+    client = runs_client(tinyfish.base_url, provider.provider.api_key_header, tinyfish.api_key)
     params = provider.window_params(None, None)
     by_page = list(paginate_runs(provider, client, params))
     joined = list(paginate_runs(provider, client, params, min_runs=250))
@@ -105,8 +105,8 @@ def test_pages_are_joined_for_mapping_with_every_run_once_in_order(tinyfish: Tin
 
 
 def test_an_empty_listing_is_one_empty_page(tinyfish: TinyFishSimulator) -> None:
-    provider = PROVIDERS["tinyfish"]
-    client = runs_client(tinyfish.base_url, provider.api_key_header, tinyfish.api_key)
+    provider = PROVIDERS["tinyfish"].lists[0]
+    client = runs_client(tinyfish.base_url, provider.provider.api_key_header, tinyfish.api_key)
     future = datetime.now(UTC) + timedelta(days=3650)
     pages = list(paginate_runs(provider, client, provider.window_params(future, None), min_runs=1000))
     assert [page.num_rows for page in pages] == [0]

@@ -47,7 +47,7 @@ def test_open_runs_are_followed_until_they_end(
         report = summary.open_runs_refresh[provider]
         assert report["open"] == open_before and report["by_listing"] + report["by_id"] == open_before
         # Cost: pages for the new runs (plus the boundary), and at most one request per open run.
-        page_size = PROVIDERS[provider].page_size
+        page_size = PROVIDERS[provider].lists[0].page_size
         assert len(simulator.requests) <= math.ceil((new_runs + 10) / page_size) + 1 + open_before
         by_id = [request for request in simulator.requests if request.path.count("/") > 2 + (provider == "browserbase")]
         assert len(by_id) == report["by_id"] and all(request.records == 1 for request in by_id)
@@ -70,8 +70,10 @@ def test_a_load_with_nothing_new_asks_what_is_open_by_status_and_loads_nothing(
     assert report["open"] == open_now >= 10
     assert (report["by_listing"], report["by_id"]) == (open_now - paused, paused)
     by_status = [request for request in simulator.requests if "status" in request.params]
-    assert {request.params["status"] for request in by_status} == set(PROVIDERS[provider].open_statuses)
-    page_size = PROVIDERS[provider].page_size
+    assert {request.params["status"] for request in by_status} == {
+        open_filter["status"] for open_filter in PROVIDERS[provider].lists[0].open_run_filters
+    }
+    page_size = PROVIDERS[provider].lists[0].page_size
     pages_per_status = math.ceil(open_now / page_size)
     # one page of the listing, the open-status listings, the paused runs by id: a handful
     assert len(simulator.requests) <= 1 + len(by_status) + paused and len(by_status) <= 2 * pages_per_status
@@ -182,7 +184,7 @@ def test_a_refreshed_row_is_written_again_only_when_it_differs_from_the_loaded_o
         "num_of_steps": 3,
         "result": {"a": 1, "b": [1, 2]},
     }
-    fields = PROVIDERS["tinyfish"].fields
+    fields = PROVIDERS["tinyfish"].lists[0].fields
     loaded = to_table("tinyfish", fields, [record, {**record, "run_id": "r2"}, {**record, "run_id": "r3"}])
     # As a warehouse may give JSON back: the same value, written another way.
     loaded = loaded.set_column(

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import agent_runs
-from agent_runs.providers import PROVIDERS, Provider
+from agent_runs.providers import PROVIDERS, CursorPaging, Provider
 from agent_runs.schema import RUNS_COLUMNS
 from agent_runs.simulators import simulator_class
 from tests.utils import cli_env
@@ -31,11 +31,30 @@ def wire_names(provider: Provider) -> set[str]:
     """The names the API defines: query parameters, body and record keys (those that are not
     also `runs` column names, which the unified schema uses for itself)."""
     moment = datetime(2026, 1, 1, tzinfo=UTC)
-    names = {*provider.window_params(moment, moment), *provider.status_params(provider.open_statuses[0])}
-    names |= {provider.page_size_param, provider.paging.cursor_param, provider.records_path}
-    names |= {*provider.paging.cursor_path.split("."), *(provider.paging.has_more_path or "").split(".")}
-    names |= {key for path in provider.fields.values() for key in path}
+    names: set[str] = set()
+    for run_list in provider.lists:
+        names |= {*run_list.window_params(moment, moment), run_list.page_size_param, run_list.records_path}
+        names |= {key for open_filter in run_list.open_run_filters for key in open_filter}
+        names |= {key for path in run_list.fields.values() for key in path}
+        names |= {*run_list.detail_only_fields, *run_list.secret_fields}
+        if run_list.lookup_params is not None:
+            names |= set(run_list.lookup_params("x"))
+        paging = run_list.paging
+        if isinstance(paging, CursorPaging):
+            names |= {paging.cursor_param, *paging.cursor_path.split("."), *(paging.has_more_path or "").split(".")}
+        else:
+            names.add(paging.page_param)
     return names - set(RUNS_COLUMNS) - {""}
+
+
+def paths(provider: Provider) -> set[str]:
+    """Its endpoint paths (without the id of a get-by-id) and its auth header."""
+    found = {provider.api_key_header}
+    for run_list in provider.lists:
+        found.add(run_list.runs_path)
+        if run_list.run_path_template is not None:
+            found.add(run_list.run_path_template.split("{")[0].rstrip("/"))
+    return found
 
 
 def places(needle: re.Pattern[str], files: set[Path]) -> list[str]:
@@ -57,8 +76,8 @@ def test_a_provider_is_named_only_in_its_own_modules(name: str) -> None:
     # Its name, its paths and its auth header: nowhere else, not even in a docstring.
     for text in (provider.name, provider.display_name):
         assert places(re.compile(rf"\b{re.escape(text)}\b", re.IGNORECASE), shared) == []
-    for text in (provider.runs_path, provider.run_path_template.split("{")[0].rstrip("/"), provider.api_key_header):
-        assert places(re.compile(re.escape(text)), others - own_files(name)) == [], text
+    for text in paths(provider):
+        assert places(re.compile(re.escape(text)), others) == [], text
     # Its wire names as string literals: not in the shared code (another provider may use the same word).
     for key in wire_names(provider):
         assert places(re.compile(rf"""["']{re.escape(key)}["']"""), shared) == [], key
@@ -69,8 +88,11 @@ def test_the_registry_gives_every_provider_a_simulator_and_settings_of_its_own()
     for name, provider in PROVIDERS.items():
         assert simulator_class(name).auth_header == provider.api_key_header
         assert provider.api_key_variable == f"{name.upper()}_API_KEY"
-        assert set(provider.fields) <= set(RUNS_COLUMNS) and "run_id" in provider.fields
-        assert set(provider.status_map.values()) <= agent_runs.UNIFIED_STATUSES
+        for run_list in provider.lists:
+            assert set(run_list.fields) <= set(RUNS_COLUMNS) and "run_id" in run_list.fields
+            assert set(run_list.status_map.values()) <= agent_runs.UNIFIED_STATUSES
+            assert run_list.run_path_template or run_list.lookup_params, "a way to fetch one run"
+        assert len({run_list.name for run_list in provider.lists}) == len(provider.lists)
     variables = [provider.api_key_variable for provider in PROVIDERS.values()]
     assert len(set(variables)) == len(variables)
 

@@ -31,7 +31,9 @@ from tests.utils import JSON_COLUMNS
 def expected_rows(provider: str, records: list[dict[str, Any]], account: str = "default") -> dict[str, dict[str, Any]]:
     """The `runs` rows the schema module makes of these API records, by run id, JSON decoded."""
     rows = (
-        to_table(provider, PROVIDERS[provider].fields, records, account, PROVIDERS[provider].status_map).to_pylist()
+        to_table(
+            provider, PROVIDERS[provider].lists[0].fields, records, account, PROVIDERS[provider].lists[0].status_map
+        ).to_pylist()
         if records
         else []
     )
@@ -142,7 +144,7 @@ def test_one_odd_value_leaves_the_rest_of_the_page_exact() -> None:
 
 
 def test_a_page_becomes_an_arrow_table_in_the_runs_schema() -> None:
-    table = to_table("tinyfish", PROVIDERS["tinyfish"].fields, [TINYFISH_RECORD] * 3)
+    table = to_table("tinyfish", PROVIDERS["tinyfish"].lists[0].fields, [TINYFISH_RECORD] * 3)
     assert table.schema == RUNS_ARROW_SCHEMA and table.num_rows == 3
 
 
@@ -289,7 +291,9 @@ def test_generated_pages_lose_nothing_and_never_crash(provider: str, data: st.Da
     records = data.draw(st.lists(wire_records(SDK_MODELS[provider]), min_size=1, max_size=8), label="page")
     fields = CONTRACT[provider]
     try:
-        table = to_table(provider, PROVIDERS[provider].fields, records, statuses=PROVIDERS[provider].status_map)
+        table = to_table(
+            provider, PROVIDERS[provider].lists[0].fields, records, statuses=PROVIDERS[provider].lists[0].status_map
+        )
     except InvalidRecord:
         # Only a run without a usable key may stop the load.
         assert any(

@@ -19,7 +19,7 @@ TINYFISH_KEY = "tf-test-key-3f9a1c77d2e84b1a"
 BROWSERBASE_KEY = "bb-test-key-9e2d4b6a1f0c3e58"
 
 # The run id's key in each API's records.
-ID_FIELD = {name: provider.fields["run_id"][0] for name, provider in PROVIDERS.items()}
+ID_FIELD = {name: provider.lists[0].fields["run_id"][0] for name, provider in PROVIDERS.items()}
 
 
 JSON_COLUMNS = ("result", "result_schema", "extra")

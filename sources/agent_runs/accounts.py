@@ -14,7 +14,7 @@ from dlt.sources.helpers.rest_client import RESTClient
 
 from .client import RateLimit, runs_client
 from .errors import NoProviderConfigured
-from .providers import PROVIDERS, Provider
+from .providers import PROVIDERS, Provider, RunList
 from .schema import DEFAULT_ACCOUNT
 
 ACCOUNT_NAME = re.compile(r"[a-z0-9_]{1,40}")
@@ -30,10 +30,11 @@ class Account:
     base_url: str
     name: str = DEFAULT_ACCOUNT
 
-    @property
-    def resource_prefix(self) -> str:
-        """`<provider>` for the default account (so its state keeps its name), else `<provider>_<account>`."""
-        return self.provider.name if self.name == DEFAULT_ACCOUNT else f"{self.provider.name}_{self.name}"
+    def resource_prefix(self, run_list: RunList) -> str:
+        """`<provider>` for the default account (so its state keeps its name), else
+        `<provider>_<account>`; then `_<list>` when the provider has several run lists."""
+        prefix = self.provider.name if self.name == DEFAULT_ACCOUNT else f"{self.provider.name}_{self.name}"
+        return prefix if len(self.provider.lists) == 1 else f"{prefix}_{run_list.name}"
 
     def client(self, rate_limit: RateLimit | None = None) -> RESTClient:
         return runs_client(self.base_url, self.provider.api_key_header, self.api_key, rate_limit)

@@ -10,6 +10,7 @@ so the windows cover the history rather than years of nothing.
 
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -22,8 +23,9 @@ from dlt.sources.helpers.rest_client import RESTClient
 from requests import ConnectionError as RequestsConnectionError
 from requests import Timeout
 
-from .client import http_failure, json_body, paginate_runs, unreachable
-from .providers import Provider
+from .client import http_failure, json_body, page_records, paginate_runs, unreachable
+from .providers import RunList
+from .providers.base import Params
 from .settings import (
     EARLIEST_RUN_PROBE,
     MIN_BACKFILL_WINDOW,
@@ -34,6 +36,7 @@ from .settings import (
 
 NewClient = Callable[[], RESTClient]
 PAGE_WAIT_S = 0.01  # how long to wait for a page before saying none is ready
+RECENT_PAGES = 4  # pages of run ids a walk remembers to drop repeats (runs arriving push rows down)
 
 
 class Window(NamedTuple):
@@ -51,16 +54,25 @@ class Window(NamedTuple):
             inside = before_end if inside is None else pc.and_(inside, before_end)
         return page if inside is None or pc.all(inside).as_py() else page.filter(inside)
 
+    def reached_start(self, page: pa.Table) -> bool:
+        """Whether a newest-first page holds a run created before the window (so no later page is in it)."""
+        if self.start is None or not page.num_rows:
+            return False
+        return bool(
+            pc.less(pc.min(page["created_at"]), pa.scalar(self.start, page.schema.field("created_at").type)).as_py()
+        )
+
 
 def plan_windows(
-    provider: Provider, new_client: NewClient, start: datetime | None, end: datetime | None, workers: int
+    run_list: RunList, new_client: NewClient, start: datetime | None, end: datetime | None, workers: int
 ) -> list[Window]:
-    """One window for a single worker or a short range (an hourly load); otherwise about
-    WINDOWS_PER_WORKER windows a worker, of equal time over the span that holds runs, so a dense
-    stretch does not hold up the rest. The first and last windows stay open towards the range's ends."""
-    if workers <= 1:
+    """One window for a single worker, a short range (an hourly load) or a list that cannot be
+    asked for a time range; otherwise about WINDOWS_PER_WORKER windows a worker, of equal time over
+    the span that holds runs, so a dense stretch does not hold up the rest. The first and last
+    windows stay open towards the range's ends."""
+    if workers <= 1 or not run_list.filters_created_at:
         return [Window(start, end)]
-    span = history_span(provider, new_client, start, end or datetime.now(UTC), workers)
+    span = history_span(run_list, new_client, start, end or datetime.now(UTC), workers)
     if span is None:  # nothing to load
         return [Window(start, end)]
     oldest, newest = span
@@ -73,7 +85,7 @@ def plan_windows(
 
 
 def history_span(
-    provider: Provider, new_client: NewClient, start: datetime | None, until: datetime, workers: int
+    run_list: RunList, new_client: NewClient, start: datetime | None, until: datetime, workers: int
 ) -> tuple[datetime, datetime] | None:
     """Moments around the oldest and the newest run in [start, until], within PROBE_RESOLUTION;
     None when there is none. Found by one-run pages, `workers` at a time for each end."""
@@ -83,14 +95,14 @@ def history_span(
     def any_run(low: datetime, high: datetime) -> bool:
         if not hasattr(clients, "client"):
             clients.client = new_client()
-        params = {**provider.window_params(low, high), provider.page_size_param: 1}
+        params = {**run_list.window_params(low, high), run_list.page_size_param: 1}
         try:
-            response = clients.client.get(provider.runs_path, params=params)
+            response = clients.client.get(run_list.runs_path, params=params)
         except (RequestsConnectionError, Timeout) as error:
-            raise unreachable(provider, clients.client.base_url, error) from None
+            raise unreachable(run_list.provider, clients.client.base_url, error) from None
         if not response.ok:
-            raise http_failure(provider, provider.runs_path, response)
-        return bool(json_body(response).get(provider.records_path))
+            raise http_failure(run_list.provider, run_list.runs_path, response)
+        return bool(page_records(json_body(response), run_list.records_path))
 
     with ThreadPoolExecutor(max_workers=2 * workers + 2) as pool:  # two searches and their probes
 
@@ -114,28 +126,33 @@ def history_span(
 
 
 def walk_windows(
-    provider: Provider, new_client: NewClient, windows: list[Window], workers: int, account: str
+    run_list: RunList, new_client: NewClient, windows: list[Window], workers: int, account: str
 ) -> Iterator[pa.Table | None]:
     """Every page of every window, trimmed to it; windows walked `workers` at a time, in threads, so
     the next pages are fetched while dlt writes this one. At most a few pages a worker wait in
-    memory, so memory stays flat however long the history. None while no page is ready yet."""
+    memory, so memory stays flat however long the history. None while no page is ready yet.
+
+    A newest-first list is walked until a page reaches past the window's start. Runs a list shows
+    again (page numbers shift when runs arrive during the walk) are passed on once."""
     pages: queue.Queue[pa.Table] = queue.Queue(maxsize=2 * workers)
     stop = threading.Event()
+    min_runs = 1 if run_list.row_order == "desc" else ROWS_PER_MAPPING  # stop at the first page past the start
 
     def walk(window: Window) -> None:
         client = new_client()
-        for page in paginate_runs(provider, client, params_of(provider, window), account, ROWS_PER_MAPPING):
-            listed = window.trim(page)
+        recent = RecentIds()
+        for page in paginate_runs(run_list, client, params_of(run_list, window), account, min_runs):
+            listed = recent.first_seen(window.trim(page))
             while not stop.is_set():
                 try:
                     pages.put(listed, timeout=0.1)
                     break
                 except queue.Full:
                     continue
-            if stop.is_set():
+            if stop.is_set() or (run_list.row_order == "desc" and window.reached_start(page)):
                 return
 
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{provider.name}-backfill")
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{run_list.provider.name}-backfill")
     pending: set[Future[None]] = {pool.submit(walk, window) for window in windows}
     try:
         while pending or not pages.empty():
@@ -152,5 +169,23 @@ def walk_windows(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def params_of(provider: Provider, window: Window) -> dict[str, object]:
-    return provider.window_params(window.start, window.end)
+def params_of(run_list: RunList, window: Window) -> Params:
+    return run_list.window_params(window.start, window.end)
+
+
+class RecentIds:
+    """The run ids of the last few pages of a walk: a run shown again (a page-number list shifts by
+    the runs that arrive during the walk) is dropped, without keeping every id of a long walk."""
+
+    def __init__(self, pages: int = RECENT_PAGES) -> None:
+        self.pages: deque[pa.Array] = deque(maxlen=pages)
+
+    def first_seen(self, page: pa.Table) -> pa.Table:
+        ids = page["run_id"].combine_chunks()
+        if self.pages and page.num_rows:
+            seen = pa.concat_arrays(list(self.pages))
+            new = pc.invert(pc.is_in(ids, seen))
+            if not pc.all(new).as_py():
+                page, ids = page.filter(new), ids.filter(new)
+        self.pages.append(ids)
+        return page

@@ -18,13 +18,14 @@ import pyarrow as pa
 from dlt.common.jsonpath import compile_path
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth
-from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
+from dlt.sources.helpers.rest_client.paginators import BasePaginator, JSONResponseCursorPaginator, PageNumberPaginator
 from requests import ConnectionError as RequestsConnectionError
 from requests import HTTPError, PreparedRequest, Response, Timeout
 from requests.adapters import HTTPAdapter
 
 from .errors import ApiKeyRejected, InvalidRecord, MalformedPage, ProviderError
-from .providers import Provider
+from .providers import CursorPaging, PageNumberPaging, Provider, RunList
+from .providers.base import Params
 from .schema import DEFAULT_ACCOUNT, to_table
 
 
@@ -110,32 +111,71 @@ def decode_json_once(response: Response, *args: Any, **kwargs: Any) -> Response:
     return response
 
 
+def page_records(body: Any, records_path: str) -> Any:
+    """The runs of a decoded page: the body itself for an API that answers with a bare list."""
+    return body if not records_path else body.get(records_path) if isinstance(body, Mapping) else None
+
+
+def not_a_page(records_path: str) -> str:
+    return f"a page without a `{records_path}` list" if records_path else "a page that is not a list of runs"
+
+
 class StrictCursorPaginator(JSONResponseCursorPaginator):
     """dlt's cursor paginator, refusing the server bugs that would otherwise skip runs silently
     or loop forever: a body without its list of runs, `has_more` with no cursor, a repeated cursor."""
 
-    def __init__(self, provider: Provider) -> None:
-        paging = provider.paging
+    def __init__(self, run_list: RunList, paging: CursorPaging) -> None:
         super().__init__(
             cursor_path=paging.cursor_path, cursor_param=paging.cursor_param, has_more_path=paging.has_more_path
         )
-        self.provider = provider.display_name
-        self.records_path = provider.records_path
+        self.provider = run_list.provider.display_name
+        self.records_path = run_list.records_path
         self.has_more_key = paging.has_more_path
         self._seen_cursors: set[str] = set()
 
     def update_state(self, response: Response, data: list[Any] | None = None) -> None:
-        body = response.json()
-        if not isinstance(body, Mapping) or not isinstance(body.get(self.records_path), list):
-            raise MalformedPage(f"{self.provider}: a page without a `{self.records_path}` list from {response.url}")
+        if not isinstance(page_records(response.json(), self.records_path), list):
+            raise MalformedPage(f"{self.provider}: {not_a_page(self.records_path)} from {response.url}")
         super().update_state(response, data)
         cursor = self._next_reference
+        body = response.json()
         if self.has_more_key is not None and body_has_more(body, self.has_more_key) and cursor is None:
             raise MalformedPage(f"{self.provider}: the API said has_more but sent no cursor ({response.url})")
         if cursor is not None:
             if cursor in self._seen_cursors:
                 raise MalformedPage(f"{self.provider}: the API repeated a page cursor ({response.url}); stopping")
             self._seen_cursors.add(cursor)
+
+
+class ShortPagePaginator(PageNumberPaginator):
+    """dlt's page-number paginator, ending at a page shorter than the page size (so the end costs
+    no extra empty page) or at the list's last reachable page, and refusing a body without runs."""
+
+    def __init__(self, run_list: RunList, paging: PageNumberPaging) -> None:
+        super().__init__(
+            base_page=paging.first_page,
+            page=paging.first_page,
+            page_param=paging.page_param,
+            total_path=None,
+            maximum_page=None if paging.max_page is None else paging.max_page + 1,
+        )
+        self.provider = run_list.provider.display_name
+        self.records_path = run_list.records_path
+        self.page_size = run_list.page_size
+
+    def update_state(self, response: Response, data: list[Any] | None = None) -> None:
+        if not isinstance(page_records(response.json(), self.records_path), list):
+            raise MalformedPage(f"{self.provider}: {not_a_page(self.records_path)} from {response.url}")
+        super().update_state(response, data)
+        if data is not None and len(data) < self.page_size:
+            self._has_next_page = False
+
+
+def paginator_for(run_list: RunList) -> BasePaginator:
+    paging = run_list.paging
+    if isinstance(paging, PageNumberPaging):
+        return ShortPagePaginator(run_list, paging)
+    return StrictCursorPaginator(run_list, paging)
 
 
 def body_has_more(body: Mapping[str, Any], path: str) -> bool:
@@ -146,9 +186,9 @@ def body_has_more(body: Mapping[str, Any], path: str) -> bool:
 
 
 def paginate_runs(
-    provider: Provider,
+    run_list: RunList,
     client: RESTClient,
-    params: dict[str, Any],
+    params: Params,
     account: str = DEFAULT_ACCOUNT,
     min_runs: int = 1,
 ) -> Iterator[pa.Table]:
@@ -156,22 +196,25 @@ def paginate_runs(
     consecutive pages are joined until they hold at least that many runs (mapping runs to Arrow
     costs some forty Arrow calls whatever their number: a lot next to a page of 100). An empty
     listing is one empty page."""
-    paginator = StrictCursorPaginator(provider)
-    path = provider.runs_path
+    provider = run_list.provider
+    path = run_list.runs_path
     hooks = {"response": [decode_json_once]}
-    records_path = compile_path(provider.records_path)  # compiled once: dlt would parse it again on every page
+    # compiled once: dlt would parse the selector again on every page
+    records_path = compile_path(run_list.records_path or "$")
     records: list[dict[str, Any]] = []
     pages, yielded, url = 0, False, path
     try:
-        for page in client.paginate(path, params=params, paginator=paginator, data_selector=records_path, hooks=hooks):
+        for page in client.paginate(
+            path, params=params, paginator=paginator_for(run_list), data_selector=records_path, hooks=hooks
+        ):
             records += page
             pages += 1
             url = page.response.url
             if len(records) >= min_runs:
-                yield runs_table(provider, records, pages_up_to(pages, url), account)
+                yield runs_table(run_list, records, pages_up_to(pages, url), account)
                 records, pages, yielded = [], 0, True
         if records or not yielded:
-            yield runs_table(provider, records, pages_up_to(pages, url), account)
+            yield runs_table(run_list, records, pages_up_to(pages, url), account)
     except HTTPError as error:
         raise http_failure(provider, path, error.response) from error
     except (RequestsConnectionError, Timeout) as error:
@@ -187,19 +230,32 @@ def pages_up_to(pages: int, url: str) -> str:
 
 
 def runs_table(
-    provider: Provider, records: list[dict[str, Any]], where: str, account: str = DEFAULT_ACCOUNT
+    run_list: RunList, records: list[dict[str, Any]], where: str, account: str = DEFAULT_ACCOUNT
 ) -> pa.Table:
     try:
-        return to_table(provider.name, provider.fields, records, account, provider.status_map)
+        return to_table(
+            run_list.provider.name,
+            run_list.fields,
+            records,
+            account,
+            run_list.status_map,
+            run_list.name,
+            run_list.secret_fields,
+        )
     except InvalidRecord as error:
-        raise MalformedPage(f"{provider.display_name}: {error} (page {where})") from None
+        raise MalformedPage(f"{run_list.provider.display_name}: {error} (page {where})") from None
 
 
-def fetch_run(provider: Provider, client: RESTClient, run_id: str) -> dict[str, Any] | None:
-    """One run by id, as the API sends it; None when the API no longer knows it (404)."""
-    path = provider.run_path(run_id)
+def fetch_run(run_list: RunList, client: RESTClient, run_id: str) -> dict[str, Any] | None:
+    """One run by id, as the list shows it; None when the API no longer knows it (404, or a search
+    that does not find it)."""
+    provider = run_list.provider
+    if run_list.lookup_params is not None:
+        path, params = run_list.runs_path, run_list.lookup_params(run_id)
+    else:
+        path, params = run_list.run_path(run_id), None
     try:
-        response = client.get(path)
+        response = client.get(path, params=params)
     except (RequestsConnectionError, Timeout) as error:
         raise unreachable(provider, client.base_url, error) from None
     if response.status_code == 404:
@@ -207,22 +263,58 @@ def fetch_run(provider: Provider, client: RESTClient, run_id: str) -> dict[str, 
     if not response.ok:
         raise http_failure(provider, path, response)
     try:
-        record = json_body(response)
+        body = json_body(response)
     except json.JSONDecodeError as error:
         raise MalformedPage(f"{provider.display_name}: {path}: not JSON ({error})") from None
-    if not isinstance(record, dict):
+    if run_list.lookup_params is not None:
+        found = page_records(body, run_list.records_path)
+        if not isinstance(found, list):
+            raise MalformedPage(f"{provider.display_name}: {path}: expected a list of runs")
+        id_key = run_list.fields["run_id"][0]
+        body = next((record for record in found if isinstance(record, dict) and record.get(id_key) == run_id), None)
+        if body is None:
+            return None
+    if not isinstance(body, dict):
         raise MalformedPage(f"{provider.display_name}: {path}: expected a run object")
-    return record
+    for key in run_list.detail_only_fields:
+        body.pop(key, None)
+    return body
+
+
+def one_run_request(run_list: RunList, client: RESTClient) -> Response:
+    """The cheapest request of a list: one run. Connection failures raise ProviderError."""
+    try:
+        return client.get(run_list.runs_path, params={run_list.page_size_param: 1})
+    except (RequestsConnectionError, Timeout) as error:
+        raise unreachable(run_list.provider, client.base_url, error) from None
+
+
+def key_works(run_list: RunList, client: RESTClient) -> bool:
+    """Whether the key is accepted by this list (to tell a refused list from a refused key)."""
+    return one_run_request(run_list, client).ok
+
+
+def server_now(run_list: RunList, client: RESTClient) -> datetime:
+    """The API's clock (its `Date` header; the local clock if it sends none), to fix the end of a
+    walk by its own notion of now."""
+    response = one_run_request(run_list, client)
+    if not response.ok:
+        raise http_failure(run_list.provider, run_list.runs_path, response)
+    try:
+        return parsedate_to_datetime(response.headers["Date"]).astimezone(UTC)
+    except (KeyError, TypeError, ValueError):
+        return datetime.now(UTC)
 
 
 def http_failure(provider: Provider, path: str, response: Response | None) -> ProviderError:
     """The error for a request that failed for good: a rejected key says which setting to check;
     anything else gives the status and what the API said (its error message, else the body)."""
     status = response.status_code if response is not None else "no response"
-    if status in (401, 403):
+    if status in provider.key_rejected_statuses:
         return ApiKeyRejected(
             f"{provider.display_name} rejected the API key (HTTP {status} on {path}). Check "
-            f"{provider.api_key_variable} or `{provider.name}_api_key` under [sources.agent_runs] in .dlt/secrets.toml."
+            f"{provider.api_key_variable} or `{provider.name}_api_key` under [sources.agent_runs] in .dlt/secrets.toml.",
+            status,
         )
     detail = ""
     if response is not None:

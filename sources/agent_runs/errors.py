@@ -8,7 +8,12 @@ class ProviderError(Exception):
 
 
 class ApiKeyRejected(ProviderError):
-    """The API answered 401 or 403: the key is wrong, expired or lacks access."""
+    """The API answered 401 or 403 (or what else the provider answers a bad key with): the key is
+    wrong, expired or lacks access."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class MalformedPage(ProviderError):

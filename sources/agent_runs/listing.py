@@ -20,7 +20,9 @@ from dlt.sources.helpers.rest_client import RESTClient
 
 from .accounts import Account
 from .backfill import plan_windows, walk_windows
-from .client import RateLimit
+from .client import RateLimit, key_works, server_now
+from .errors import ApiKeyRejected
+from .providers import RunList
 from .schema import TERMINAL_STATUSES, into_runs_table, parse_timestamp
 from .settings import PRIMARY_KEY, RELIST_LAG, ROWS_PER_TABLE, SOURCE_NAME
 
@@ -30,43 +32,47 @@ TERMINAL = pa.array(sorted(TERMINAL_STATUSES))
 
 def runs_resource(
     account: Account,
+    run_list: RunList,
     since: datetime | None = None,
     until: datetime | None = None,
     workers: int = 1,
     lag: timedelta = RELIST_LAG,
 ) -> DltResource:
-    """New runs of an account as a merge resource into `runs`, incremental on created_at; its own
-    state (named `<provider>[_<account>]_runs`) keeps each account's cursor and re-read window apart.
+    """New runs of one of an account's run lists as a merge resource into `runs`, incremental on
+    created_at; its own state (named `<provider>[_<account>][_<list>]_runs`) keeps each account's
+    cursor and re-read window apart.
 
     Args:
         account: the provider, key and base URL to list.
+        run_list: which of the provider's run lists (most providers have one).
         since / until: the created-at range of a first load (later loads continue from the cursor).
         workers: > 1 walks a long range as created-at windows in parallel (see backfill.py).
         lag: how far behind the newest loaded run each load lists again (runs visible late).
     """
-    resource = into_runs_table(list_runs, f"{account.resource_prefix}_runs")
+    resource = into_runs_table(list_runs, f"{account.resource_prefix(run_list)}_runs")
     created_at = dlt.sources.incremental[datetime](
         "created_at",
         initial_value=since,
         end_value=until,
-        row_order=account.provider.row_order,
+        row_order="asc" if run_list.row_order == "asc" else None,  # a newest-first walk stops itself
         primary_key=PRIMARY_KEY,
         lag=lag.total_seconds() or None,
     )
-    return resource(account, created_at=created_at, workers=workers, lag=lag)
+    return resource(account, run_list, created_at=created_at, workers=workers, lag=lag)
 
 
 def list_runs(
     account: Account,
+    run_list: RunList,
     created_at: dlt.sources.incremental[datetime],
     workers: int = 1,
     lag: timedelta = RELIST_LAG,
 ) -> Iterator[pa.Table | None]:
-    """Every page of the account's list-runs endpoint within the incremental window, as Arrow
-    tables of `runs` rows. The window starts `lag` before the newest run loaded so far (dlt's
-    incremental lag), so runs that became visible late are loaded; runs loaded before are skipped
-    there. While the next page is on its way it yields None, dlt's signal to go on with other
-    resources: that is how several accounts are extracted at once, each walked by its own threads."""
+    """Every page of the run list within the incremental window, as Arrow tables of `runs` rows.
+    The window starts `lag` before the newest run loaded so far (dlt's incremental lag), so runs
+    that became visible late are loaded; runs loaded before are skipped there. While the next page
+    is on its way it yields None, dlt's signal to go on with other resources: that is how several
+    accounts are extracted at once, each walked by its own threads."""
     provider = account.provider
     recent = RecentRuns(dlt.current.resource_state())
     loaded_before = recent.loaded_since(created_at.start_value)
@@ -75,30 +81,49 @@ def list_runs(
     def new_client() -> RESTClient:
         return account.client(rate_limit)
 
+    start, end = created_at.start_value, created_at.end_value
+    if run_list.frozen_walk and end is None:  # page numbers stay put only if no run can join the window
+        end = server_now(run_list, new_client())
     logger.info(
-        "%s (account %s): listing runs created from %s",
+        "%s (account %s): listing %s created from %s",
         provider.display_name,
         account.name,
-        created_at.start_value or "the start",
+        run_list.runs_path,
+        start or "the start",
     )
-    windows = plan_windows(provider, new_client, created_at.start_value, created_at.end_value, workers)
+    windows = plan_windows(run_list, new_client, start, end, workers)
     if len(windows) > 1:
         logger.info("%s: walking %d created-at windows with %d workers", provider.display_name, len(windows), workers)
+    elif workers > 1 and not run_list.filters_created_at:
+        logger.info("%s: %s cannot be asked for a time range: one walk", provider.display_name, run_list.runs_path)
     tables, rows, listed_open = [], 0, 0
-    for table in walk_windows(provider, new_client, windows, workers, account.name):
-        if table is None:  # still on its way: dlt serves the other accounts' resources meanwhile
-            yield None
-            continue
-        if len(loaded_before):
-            table = without(table, loaded_before)
-        recent.note_listed(table, lag)
-        listed_open += pc.sum(is_open(table)).as_py() or 0
-        tables.append(table)
-        rows += table.num_rows
-        if rows >= ROWS_PER_TABLE:  # dlt's cost per item is fixed: hand it a few thousand rows at a time
-            yield pa.concat_tables(tables)
-            tables, rows = [], 0
-            recent.forget_before(lag)  # a first load lists every run: keep the window's only
+    try:
+        for table in walk_windows(run_list, new_client, windows, workers, account.name):
+            if table is None:  # still on its way: dlt serves the other accounts' resources meanwhile
+                yield None
+                continue
+            if len(loaded_before):
+                table = without(table, loaded_before)
+            recent.note_listed(table, lag)
+            listed_open += pc.sum(is_open(table)).as_py() or 0
+            tables.append(table)
+            rows += table.num_rows
+            if rows >= ROWS_PER_TABLE:  # dlt's cost per item is fixed: hand it a few thousand rows at a time
+                yield pa.concat_tables(tables)
+                tables, rows = [], 0
+                recent.forget_before(lag)  # a first load lists every run: keep the window's only
+    except ApiKeyRejected as refused:
+        if not (run_list.optional and key_works(provider.lists[0], new_client())):
+            raise
+        logger.warning(
+            "%s (account %s): %s answered HTTP %s although the key works for %s: the account has no "
+            "access to it (e.g. a Zero Data Retention project); skipped.",
+            provider.display_name,
+            account.name,
+            run_list.runs_path,
+            refused.status,
+            provider.lists[0].runs_path,
+        )
     if rows:
         yield pa.concat_tables(tables)
     recent.forget_before(lag)

@@ -11,6 +11,7 @@ from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.destinations.sql_client import SqlClientBase
 from dlt.pipeline.pipeline import Pipeline
 
+from .providers import Provider
 from .schema import JSON_COLUMNS, RUNS_ARROW_SCHEMA, RUNS_COLUMNS, TERMINAL_STATUSES, json_text
 from .settings import TABLE_NAME
 
@@ -26,13 +27,17 @@ class LoadedRuns:
     """An account's rows in the destination, read back over one connection for a whole refresh
     (opened at the first question: a load that has nothing to ask creates no database file)."""
 
-    def __init__(self, pipeline: Pipeline, provider: str, account: str) -> None:
+    def __init__(self, pipeline: Pipeline, provider: Provider, account: str, run_family: str) -> None:
         self.pipeline = pipeline
-        self.provider = provider
+        self.provider = provider.name
         self.account = account
+        self.run_family = run_family
+        # Rows loaded before `run_family` existed have none: they are of the provider's first list.
+        self.family_or_older = run_family == provider.lists[0].name
         self.files = writes_files(pipeline)
         self._client: SqlClientBase[Any] | None = None
         self._closing = ExitStack()
+        self._columns: list[str] | None = None
 
     def __enter__(self) -> "LoadedRuns":
         return self
@@ -51,7 +56,7 @@ class LoadedRuns:
             )
             return table.filter(still_open).select(OPEN_RUNS_SCHEMA.names).cast(OPEN_RUNS_SCHEMA)
         query = (
-            "SELECT run_id, created_at FROM {table} WHERE provider = %s AND account = %s "
+            "SELECT run_id, created_at FROM {table} WHERE provider = %s AND account = %s AND {family} "
             f"AND status NOT IN ({', '.join(['%s'] * len(terminal))}) AND missing_from_api_at IS NULL"
         )
         rows = self.sql_rows(query, *terminal)
@@ -68,29 +73,53 @@ class LoadedRuns:
             table = self.delta_rows(list(RUNS_COLUMNS))
             table = table.filter(pc.is_in(table["run_id"], pa.array(run_ids, pa.string())))
             return table.select(RUNS_ARROW_SCHEMA.names).cast(RUNS_ARROW_SCHEMA)
+        columns = self.columns()
         query = (
-            f"SELECT {', '.join(RUNS_COLUMNS)} FROM {{table}} "
-            f"WHERE provider = %s AND account = %s AND run_id IN ({', '.join(['%s'] * len(run_ids))})"
+            f"SELECT {', '.join(columns)} FROM {{table}} WHERE provider = %s AND account = %s AND {{family}} "
+            f"AND run_id IN ({', '.join(['%s'] * len(run_ids))})"
         )
-        records: list[dict[str, Any]] = [
-            dict(zip(RUNS_COLUMNS, row, strict=True)) for row in self.sql_rows(query, *run_ids)
-        ]
+        records: list[dict[str, Any]] = [dict(zip(columns, row, strict=True)) for row in self.sql_rows(query, *run_ids)]
         for record in records:  # JSON comes back as text (DuckDB) or decoded (PostgreSQL)
+            record.setdefault("run_family", self.run_family)
             for column in JSON_COLUMNS:
                 if record[column] is not None and not isinstance(record[column], str):
                     record[column] = json_text(record[column])
         return pa.Table.from_pylist(records, schema=RUNS_ARROW_SCHEMA)
 
     def sql_rows(self, query: str, *params: Any) -> list[Any]:
-        """The rows of a query on the `runs` table (`{table}` in the query) for this account (its
-        first two parameters); none when there is no table yet."""
+        """The rows of a query on the `runs` table (`{table}` in the query) for this account and run
+        list (`{family}`: its first parameters); none when there is no table yet."""
+        columns = self.columns()
+        if not columns:
+            return []
+        if "run_family" not in columns:  # a table loaded before run lists had names: one list a provider
+            family, family_params = "1 = 1", []
+        elif self.family_or_older:
+            family, family_params = "(run_family = %s OR run_family IS NULL)", [self.run_family]
+        else:
+            family, family_params = "run_family = %s", [self.run_family]
+        sql = query.format(table=self.sql_client().make_qualified_table_name(TABLE_NAME), family=family)
+        return list(self.sql_client().execute_sql(sql, self.provider, self.account, *family_params, *params) or [])
+
+    def sql_client(self) -> SqlClientBase[Any]:
         if self._client is None:
             self._client = self._closing.enter_context(self.pipeline.sql_client())
-        table = self._client.make_qualified_table_name(TABLE_NAME)
-        try:
-            return list(self._client.execute_sql(query.format(table=table), self.provider, self.account, *params) or [])
-        except DatabaseUndefinedRelation:
-            return []
+        return self._client
+
+    def columns(self) -> list[str]:
+        """The `runs` columns the destination's table has (a table loaded by an earlier version may
+        lack newer ones); none when there is no table yet."""
+        if self._columns is None:
+            client = self.sql_client()
+            try:
+                with client.execute_query(
+                    f"SELECT * FROM {client.make_qualified_table_name(TABLE_NAME)} WHERE 1 = 0"
+                ) as cursor:
+                    present = {column[0] for column in cursor.description}
+            except DatabaseUndefinedRelation:
+                present = set()
+            self._columns = [name for name in RUNS_COLUMNS if name in present]
+        return self._columns
 
     def delta_rows(self, columns: list[str]) -> pa.Table:
         """The account's rows of the Delta table (these columns); none when there is no table yet."""
@@ -100,5 +129,16 @@ class LoadedRuns:
             table = get_delta_tables(self.pipeline, TABLE_NAME)[TABLE_NAME]
         except Exception:  # dlt raises several types for a table that does not exist yet
             return RUNS_ARROW_SCHEMA.empty_table().select(columns)
+        present = set(pa.schema(table.schema().to_arrow()).names)  # a table of an earlier version may lack a column
         filters = [("provider", "=", self.provider), ("account", "=", self.account)]
-        return table.to_pyarrow_table(columns=columns, filters=filters)
+        rows = table.to_pyarrow_table(columns=sorted(present & {*columns, "run_family"}), filters=filters)
+        if "run_family" in present:
+            mine = pc.fill_null(pc.equal(rows["run_family"], self.run_family), False)
+            if self.family_or_older:
+                mine = pc.or_(mine, rows["run_family"].is_null())
+            rows = rows.filter(mine)
+        for name in columns:
+            if name not in rows.column_names:  # as an earlier version loaded it
+                value = self.run_family if name == "run_family" else None
+                rows = rows.append_column(name, pa.array([value] * rows.num_rows, RUNS_ARROW_SCHEMA.field(name).type))
+        return rows.select(columns)

@@ -27,42 +27,46 @@ from .accounts import Account
 from .client import fetch_run, paginate_runs, runs_table
 from .listing import RecentRuns, is_open
 from .loaded import LoadedRuns
+from .providers import RunList
 from .schema import JSON_COLUMNS, into_runs_table
 from .settings import REFRESH_WORKERS, ROWS_PER_COMPARISON, ROWS_PER_YIELD
 
 
-def open_runs_resource(account: Account, max_age: timedelta | None = None) -> DltResource:
-    """The account's open runs brought up to date, merged over their rows in `runs`.
+def open_runs_resource(account: Account, run_list: RunList, max_age: timedelta | None = None) -> DltResource:
+    """The open runs of one of an account's run lists brought up to date, merged over their rows in `runs`.
 
     Args:
         account: the provider, key and base URL whose open runs to refresh.
+        run_list: which of the provider's run lists (most providers have one).
         max_age: stop following runs open this long before the newest; None: until they end.
     """
-    return into_runs_table(refresh_open_runs, f"{account.resource_prefix}_open_runs")(account, max_age)
+    resource = into_runs_table(refresh_open_runs, f"{account.resource_prefix(run_list)}_open_runs")
+    return resource(account, run_list, max_age)
 
 
-def refresh_open_runs(account: Account, max_age: timedelta | None = None) -> Iterator[pa.Table]:
+def refresh_open_runs(account: Account, run_list: RunList, max_age: timedelta | None = None) -> Iterator[pa.Table]:
     """Current rows for the account's runs loaded while open (read back from the destination),
     where they changed: those still open from the API's open-status listings, the others by id.
     A run the API no longer knows (404) keeps its row as loaded, with `missing_from_api_at` set."""
-    recent = RecentRuns(dlt.current.resource_state(f"{account.resource_prefix}_runs"))
+    recent = RecentRuns(dlt.current.resource_state(f"{account.resource_prefix(run_list)}_runs"))
     report = {"open": 0, "by_listing": 0, "listing_pages": 0, "by_id": 0, "missing": 0, "given_up": 0, "ended": 0}
     newest = recent.newest_created
     if newest is not None:  # else nothing was loaded yet: no need to ask the destination (or create its file)
-        with LoadedRuns(dlt.current.pipeline(), account.provider.name, account.name) as loaded:
+        with LoadedRuns(dlt.current.pipeline(), account.provider, account.name, run_list.name) as loaded:
             followed = loaded.open_runs()
             if max_age is not None:
                 too_old = pc.less(followed["created_at"], newest - max_age)
                 report["given_up"] = pc.sum(too_old).as_py() or 0
                 followed = followed.filter(pc.invert(too_old))
-            yield from refreshed(account, followed, loaded, report)
+            yield from refreshed(account, run_list, followed, loaded, report)
     report["still_open"] = report["open"] - report["ended"] - report["missing"]
     recent.state["last_refresh"] = report
 
 
-def refreshed(account: Account, followed: pa.Table, loaded: LoadedRuns, report: dict[str, int]) -> Iterator[pa.Table]:
+def refreshed(
+    account: Account, run_list: RunList, followed: pa.Table, loaded: LoadedRuns, report: dict[str, int]
+) -> Iterator[pa.Table]:
     """The rows of the followed runs that changed since they were loaded (see refresh_open_runs)."""
-    provider = account.provider
     report["open"] = followed.num_rows
     created = dict(zip(followed["run_id"].to_pylist(), followed["created_at"].to_pylist(), strict=True))
     client = account.client()
@@ -74,11 +78,11 @@ def refreshed(account: Account, followed: pa.Table, loaded: LoadedRuns, report: 
 
     unseen = set(created)
     if created:
-        span = provider.window_params(min(created.values()), max(created.values()))
+        span = run_list.window_params(min(created.values()), max(created.values()))
         followed_ids = followed["run_id"].combine_chunks()
-        for status in provider.open_statuses:
+        for open_filter in run_list.open_run_filters:
             pending: list[pa.Table] = []
-            for page in paginate_runs(provider, client, {**span, **provider.status_params(status)}, account.name):
+            for page in paginate_runs(run_list, client, {**span, **open_filter}, account.name):
                 report["listing_pages"] += 1
                 mine = pc.is_in(page["run_id"], followed_ids)
                 if not pc.any(mine).as_py():
@@ -96,12 +100,12 @@ def refreshed(account: Account, followed: pa.Table, loaded: LoadedRuns, report: 
 
     by_id = sorted(unseen, key=created.__getitem__)  # ended since the last load, or gone
     with ThreadPoolExecutor(max_workers=REFRESH_WORKERS) as pool:
-        fetched = zip(by_id, pool.map(lambda run_id: fetch_run(provider, client, run_id), by_id), strict=True)
+        fetched = zip(by_id, pool.map(lambda run_id: fetch_run(run_list, client, run_id), by_id), strict=True)
         while batch := list(islice(fetched, ROWS_PER_YIELD)):
             report["by_id"] += len(batch)
             found = [record for _, record in batch if record is not None]
             if found:
-                yield changed([runs_table(provider, found, provider.run_path_template, account.name)])
+                yield changed([runs_table(run_list, found, "of runs by id", account.name)])
             gone = [run_id for run_id, record in batch if record is None]
             if gone:  # gone from the API: keep the row as loaded, flagged, and stop following it
                 report["missing"] += len(gone)

@@ -44,6 +44,7 @@ RUNS_COLUMNS: TTableSchemaColumns = {
         "text", "the account's name in config; `default` for the provider's <NAME>_API_KEY", nullable=False
     ),
     "run_id": _column("text", "the provider's run id", nullable=False, primary_key=True),
+    "run_family": _column("text", "which of the provider's run lists the run is from (its module names them)"),
     "status": _column("text", "unified: " + ", ".join(sorted(UNIFIED_STATUSES)) + " or unknown", nullable=False),
     "provider_status": _column("text", "the status string exactly as the API sent it"),
     "task": _column("text", "the natural-language task"),
@@ -209,12 +210,14 @@ class PageFields:
     """A page's records read against a provider's field map: each column's values, the parents of
     nested fields read once, and which records hold something no column takes."""
 
-    def __init__(self, records: list[dict[str, Any]], fields: FieldMap) -> None:
+    def __init__(self, records: list[dict[str, Any]], fields: FieldMap, secret_fields: Collection[str] = ()) -> None:
         self.records = records
         self.fields = fields
         self.known: dict[str, set[str]] = {}  # top-level key -> the nested keys columns take (none: a value)
         for path in fields.values():
             self.known.setdefault(path[0], set()).update(path[1:])
+        for key in secret_fields:  # taken by no column and never kept
+            self.known.setdefault(key, set())
         self.parents: dict[str, list[dict[str, Any]]] = {}  # objects only: NO_OBJECT for anything else
         self.odd_parents: set[int] = set()  # records whose parent of nested fields is not an object
         for head, keys in self.known.items():
@@ -274,6 +277,8 @@ def to_table(
     records: list[dict[str, Any]],
     account: str = DEFAULT_ACCOUNT,
     statuses: Mapping[str, str] = NO_STATUS_MAP,
+    run_family: str | None = None,
+    secret_fields: Collection[str] = (),
 ) -> pa.Table:
     """A page of API records as `runs` rows in Arrow, column by column: dlt writes it to Parquet
     as it is, skipping its row-by-row normaliser.
@@ -284,11 +289,13 @@ def to_table(
         records: the runs as the API sent them (decoded JSON objects).
         account: the `account` column's value.
         statuses: the provider's status map (spelling -> unified status).
+        run_family: the `run_family` column's value (the run list's name).
+        secret_fields: keys of the record never stored, not even in `extra`.
     """
     for record in records:
         if not isinstance(record, dict):
             raise InvalidRecord(f"expected a run object, got {type(record).__name__}: {_preview(record)}")
-    page = PageFields(records, fields)
+    page = PageFields(records, fields, secret_fields)
     arrays: dict[str, pa.Array] = {}
     rejected_by_row: dict[int, set[str]] = {}
     for column, path in fields.items():
@@ -308,6 +315,7 @@ def to_table(
     count = len(records)
     arrays["provider"] = pa.array([provider] * count, pa.string())
     arrays["account"] = pa.array([account] * count, pa.string())
+    arrays["run_family"] = pa.array([run_family] * count, pa.string())
     arrays["status"] = _unified_statuses(arrays["provider_status"], statuses)
     if "started_at" in arrays and "finished_at" in arrays:
         elapsed_us = pc.subtract(arrays["finished_at"], arrays["started_at"]).cast(pa.int64())

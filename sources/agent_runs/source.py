@@ -119,9 +119,10 @@ def agent_runs_source(
         elif not these:
             skipped.append(provider)
         for account in these:
-            # The refresh goes first, so it works on the open runs of earlier loads only.
-            resources.append(open_runs_resource(account, max_age))
-            resources.append(runs_resource(account, since, until, workers, lag))
+            for run_list in provider.lists:
+                # The refresh goes first, so it works on the open runs of earlier loads only.
+                resources.append(open_runs_resource(account, run_list, max_age))
+                resources.append(runs_resource(account, run_list, since, until, workers, lag))
     if not resources:
         variables = " and/or ".join(provider.api_key_variable for provider in PROVIDERS.values())
         raise NoProviderConfigured(

@@ -4,10 +4,10 @@ command's `--provider` choices, the keys' names and the simulators all come from
 Adding a provider: a module here declaring its `Provider`, one line below, its simulator in
 `agent_runs/simulators/<name>.py` and its tests (see the README's "Adding a provider")."""
 
-from .base import CursorPaging, FieldMap, Provider
+from .base import CursorPaging, FieldMap, PageNumberPaging, Provider, RunList
 from .browserbase import BROWSERBASE
 from .tinyfish import TINYFISH
 
 PROVIDERS: dict[str, Provider] = {provider.name: provider for provider in (TINYFISH, BROWSERBASE)}
 
-__all__ = ["PROVIDERS", "CursorPaging", "FieldMap", "Provider"]
+__all__ = ["PROVIDERS", "CursorPaging", "FieldMap", "PageNumberPaging", "Provider", "RunList"]

@@ -1,15 +1,20 @@
 """The provider contract: what a provider module declares about its API, so that the rest of the
-connector can list, page, filter, map and fetch runs without naming any provider."""
+connector can list, page, filter, map and fetch runs without naming any provider.
+
+A provider (a key, a host, an auth header, how its errors read) has one or more run lists: the
+list endpoints of its run families (Browser Use's v2 tasks and v4 runs, say), each with its own
+paging, filters, order and field map."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
 FieldMap = Mapping[str, tuple[str, ...]]  # unified column -> path in the API's record
+Params = dict[str, Any]  # query parameters; a list value repeats the parameter
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,47 @@ class CursorPaging:
 
 
 @dataclass(frozen=True)
+class PageNumberPaging:
+    """Page numbers from `first_page`; a page shorter than the page size is the last. `max_page`:
+    the API refuses pages beyond it (the list's reach)."""
+
+    page_param: str
+    first_page: int = 1
+    max_page: int | None = None
+
+
+@dataclass(frozen=True)
+class RunList:
+    """One list endpoint of a provider: how to page it, filter it and read its runs."""
+
+    name: str  # the `run_family` column's value; part of resource names when a provider has several
+    runs_path: str
+    records_path: str  # where a page's runs are in its body; "" when the body is the list itself
+    paging: CursorPaging | PageNumberPaging
+    page_size: int
+    page_size_param: str
+    # "asc": oldest first, the cursor may move page by page; "desc": newest first, a walk stops past
+    # the cursor; None: no promised order, every page of the window is read before the cursor moves.
+    row_order: Literal["asc", "desc"] | None
+    window_params: Callable[[datetime | None, datetime | None], Params]  # a page of runs created in [start, end]
+    filters_created_at: bool  # whether window_params narrows by creation time (else: the newest first)
+    open_run_filters: tuple[Params, ...]  # listings that together hold every open run; () = fetch each by id
+    fields: FieldMap
+    status_map: Mapping[str, str]  # the API's status spellings -> unified (others: lower case if unified)
+    run_path_template: str | None = None  # one run by id: `{run_id}` is replaced by the quoted id
+    lookup_params: Callable[[str], Params] | None = None  # else one run by id through the list (a search)
+    detail_only_fields: tuple[str, ...] = ()  # keys one run by id has that listed runs lack: not kept
+    secret_fields: tuple[str, ...] = ()  # keys never stored, not even in `extra` (headers, callbacks)
+    frozen_walk: bool = False  # page numbers over a time filter: the window's end is fixed at the server's now
+    optional: bool = False  # a refusal (403) while the key works for the provider's first list: skipped
+    provider: Provider = field(default=None, repr=False, compare=False)  # type: ignore[assignment]  # set by Provider
+
+    def run_path(self, run_id: str) -> str:
+        assert self.run_path_template is not None, f"{self.runs_path} has no get-by-id"
+        return self.run_path_template.format(run_id=quote(run_id, safe=""))
+
+
+@dataclass(frozen=True)
 class Provider:
     """One API's run history on one screen. Its keys are configured as `<NAME>_API_KEY` (or
     `<name>_api_key` under [sources.agent_runs]) and its host as `<NAME>_BASE_URL`."""
@@ -32,24 +78,12 @@ class Provider:
     display_name: str
     default_base_url: str
     api_key_header: str
-    runs_path: str  # the list endpoint
-    run_path_template: str  # one run by id: `{run_id}` is replaced by the quoted id
-    records_path: str  # where a page's runs are in its body
-    paging: CursorPaging
-    page_size: int  # runs a page, the API's maximum
-    page_size_param: str
-    row_order: Literal["asc"] | None  # "asc": oldest first, so the cursor may move page by page
-    window_params: Callable[
-        [datetime | None, datetime | None], dict[str, Any]
-    ]  # a page of runs created in [start, end]
-    status_params: Callable[[str], dict[str, Any]]  # the filter for one of `open_statuses`
-    open_statuses: tuple[str, ...]  # status filter values of runs not ended yet
-    fields: FieldMap
-    status_map: Mapping[str, str]  # the API's status spellings -> unified (others: lower case if unified)
+    lists: tuple[RunList, ...]
     error_message: Callable[[Any], str | None]  # the readable part of an error body (decoded JSON)
+    key_rejected_statuses: tuple[int, ...] = (401, 403)  # what a wrong or missing key is answered with
 
-    def run_path(self, run_id: str) -> str:
-        return self.run_path_template.format(run_id=quote(run_id, safe=""))
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lists", tuple(replace(run_list, provider=self) for run_list in self.lists))
 
     @property
     def api_key_variable(self) -> str:

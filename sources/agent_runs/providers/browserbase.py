@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .base import CursorPaging, FieldMap, Provider, isoformat
+from .base import CursorPaging, FieldMap, Params, Provider, RunList, isoformat
 
 PAGE_SIZE = 1000  # the API's maximum
 
@@ -41,18 +41,14 @@ STATUSES = {
 }
 
 
-def window_params(start: datetime | None, end: datetime | None) -> dict[str, Any]:
+def window_params(start: datetime | None, end: datetime | None) -> Params:
     """Runs created in [start, end]: `startAt` and `endAt` are both inclusive."""
-    params: dict[str, Any] = {"limit": PAGE_SIZE}
+    params: Params = {"limit": PAGE_SIZE}
     if start is not None:
         params["startAt"] = isoformat(start)
     if end is not None:
         params["endAt"] = isoformat(end)
     return params
-
-
-def status_params(status: str) -> dict[str, Any]:
-    return {"status": status}
 
 
 def error_message(body: Any) -> str | None:
@@ -65,18 +61,24 @@ BROWSERBASE = Provider(
     display_name="Browserbase",
     default_base_url="https://api.browserbase.com",
     api_key_header="X-BB-API-Key",
-    runs_path="/v1/agents/runs",
-    run_path_template="/v1/agents/runs/{run_id}",
-    records_path="data",
-    paging=CursorPaging(cursor_path="nextCursor", cursor_param="cursor"),
-    page_size=PAGE_SIZE,
-    page_size_param="limit",
-    row_order=None,  # no promised order: read every page of the window before moving the cursor
-    window_params=window_params,
-    status_params=status_params,
-    # PAUSED is a status in the SDK but not a documented filter value: paused runs are fetched by id.
-    open_statuses=("PENDING", "RUNNING"),
-    fields=FIELDS,
-    status_map=STATUSES,
     error_message=error_message,
+    lists=(
+        RunList(
+            name="agent_runs",
+            runs_path="/v1/agents/runs",
+            run_path_template="/v1/agents/runs/{run_id}",
+            records_path="data",
+            paging=CursorPaging(cursor_path="nextCursor", cursor_param="cursor"),
+            page_size=PAGE_SIZE,
+            page_size_param="limit",
+            row_order=None,  # no promised order: read every page of the window before moving the cursor
+            window_params=window_params,
+            filters_created_at=True,
+            # One status a request. PAUSED is a status in the SDK but not a documented filter value:
+            # paused runs are fetched by id.
+            open_run_filters=({"status": "PENDING"}, {"status": "RUNNING"}),
+            fields=FIELDS,
+            status_map=STATUSES,
+        ),
+    ),
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from .base import CursorPaging, FieldMap, Provider, isoformat
+from .base import CursorPaging, FieldMap, Params, Provider, RunList, isoformat
 
 PAGE_SIZE = 100  # the API's maximum
 
@@ -45,20 +45,16 @@ STATUSES = {
 }
 
 
-def window_params(start: datetime | None, end: datetime | None) -> dict[str, Any]:
+def window_params(start: datetime | None, end: datetime | None) -> Params:
     """Runs created in [start, end], oldest first. The bounds are widened by the overlap because the
     API's `created_after` / `created_before` are exclusive (or compare coarser); extra runs at the
     edges are dropped by the incremental filter or by id."""
-    params: dict[str, Any] = {"limit": PAGE_SIZE, "sort_direction": "asc"}
+    params: Params = {"limit": PAGE_SIZE, "sort_direction": "asc"}
     if start is not None:
         params["created_after"] = isoformat(start - CREATED_AFTER_OVERLAP)
     if end is not None:
         params["created_before"] = isoformat(end + CREATED_AFTER_OVERLAP)
     return params
-
-
-def status_params(status: str) -> dict[str, Any]:
-    return {"status": status}
 
 
 def error_message(body: Any) -> str | None:
@@ -71,19 +67,24 @@ TINYFISH = Provider(
     display_name="TinyFish",
     default_base_url="https://agent.tinyfish.ai",
     api_key_header="X-API-Key",
-    runs_path="/v1/runs",
-    run_path_template="/v1/runs/{run_id}",
-    records_path="data",
-    paging=CursorPaging(
-        cursor_path="pagination.next_cursor", cursor_param="cursor", has_more_path="pagination.has_more"
-    ),
-    page_size=PAGE_SIZE,
-    page_size_param="limit",
-    row_order="asc",  # the cursor only moves forward, and --until can stop early
-    window_params=window_params,
-    status_params=status_params,
-    open_statuses=("PENDING", "RUNNING"),
-    fields=FIELDS,
-    status_map=STATUSES,
     error_message=error_message,
+    lists=(
+        RunList(
+            name="runs",
+            runs_path="/v1/runs",
+            run_path_template="/v1/runs/{run_id}",
+            records_path="data",
+            paging=CursorPaging(
+                cursor_path="pagination.next_cursor", cursor_param="cursor", has_more_path="pagination.has_more"
+            ),
+            page_size=PAGE_SIZE,
+            page_size_param="limit",
+            row_order="asc",  # the cursor only moves forward, and --until can stop early
+            window_params=window_params,
+            filters_created_at=True,
+            open_run_filters=({"status": "PENDING"}, {"status": "RUNNING"}),  # one status a request
+            fields=FIELDS,
+            status_map=STATUSES,
+        ),
+    ),
 )

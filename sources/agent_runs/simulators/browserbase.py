@@ -88,6 +88,7 @@ class BrowserbaseSimulator(SimulatorBase):
         code, message = CAUSES[run.index % len(CAUSES)] if phase == "failed" else (None, None)
         return {
             "provider": "browserbase",
+            "run_family": "agent_runs",
             "run_id": run.run_id,
             "status": phase,  # STOPPED is cancelled
             "provider_status": STATUSES[phase],

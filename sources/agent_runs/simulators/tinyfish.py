@@ -87,6 +87,7 @@ class TinyFishSimulator(SimulatorBase):
             extra["error"] = {key: error[key] for key in ("retry_after", "help_url", "help_message")}
         return {
             "provider": "tinyfish",
+            "run_family": "runs",
             "run_id": run.run_id,
             "status": "running" if phase == "paused" else phase,  # TinyFish has no paused
             "provider_status": self.status(run, now_us),
