@@ -5,9 +5,11 @@ Adding a provider: a module here declaring its `Provider`, one line below, its s
 `agent_runs/simulators/<name>.py` and its tests (see the README's "Adding a provider")."""
 
 from .base import CursorPaging, FieldMap, PageNumberPaging, Provider, RunList
+from .browser_use import BROWSER_USE
 from .browserbase import BROWSERBASE
+from .skyvern import SKYVERN
 from .tinyfish import TINYFISH
 
-PROVIDERS: dict[str, Provider] = {provider.name: provider for provider in (TINYFISH, BROWSERBASE)}
+PROVIDERS: dict[str, Provider] = {provider.name: provider for provider in (TINYFISH, BROWSERBASE, BROWSER_USE, SKYVERN)}
 
 __all__ = ["PROVIDERS", "CursorPaging", "FieldMap", "PageNumberPaging", "Provider", "RunList"]

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
@@ -29,7 +30,8 @@ MICROS = 1_000_000
 # How each run writes its timestamps; the value is quantised to what the format can express,
 # so every rendering is exact. Real APIs mix these, the connector must read all of them.
 TIME_FORMATS = ("seconds_z", "millis_z", "micros_z", "micros_offset")
-QUANTUM_US = {"seconds_z": MICROS, "millis_z": 1000, "micros_z": 1, "micros_offset": 1}
+# "micros_naive": no offset at all (UTC meant), as some APIs write every timestamp.
+QUANTUM_US = {"seconds_z": MICROS, "millis_z": 1000, "micros_z": 1, "micros_offset": 1, "micros_naive": 1}
 
 TASKS = (
     "Find all pricing information on {site}",
@@ -52,6 +54,8 @@ def format_time(micros: int, time_format: str) -> str:
         return f"{base}.{fraction // 1000:03d}Z"
     if time_format == "micros_z":
         return f"{base}.{fraction:06d}Z"
+    if time_format == "micros_naive":
+        return f"{base}.{fraction:06d}"
     return f"{base}.{fraction:06d}+00:00"
 
 
@@ -83,6 +87,7 @@ class SimRun:
     proxy_country: str | None
     extra_fields: dict[str, Any] | None
     visible_us: int | None = None  # listed and fetchable only from then (a late commit); None: on creation
+    family: str = ""  # which of the API's run lists has it (a simulator with several sets it)
 
     def phase(self, now_us: int) -> str:
         """pending, running, paused or the terminal outcome, at the simulated time now_us."""
@@ -312,7 +317,12 @@ class SimulatorBase:
     keep_requests: bool = True  # off for long benchmarks, which would hold millions of records
     served: int = 0  # requests answered, kept even when the requests themselves are not
 
+    on_request: Callable[[str, dict[str, str]], None] | None = (
+        None  # called before each answer (tests change the API mid-walk)
+    )
+
     auth_header: ClassVar[str] = ""
+    unauthorized_status: ClassVar[int] = 401
     outcomes: ClassVar[tuple[str, ...]] = ()
     with_pauses: ClassVar[bool] = False
 
@@ -326,6 +336,9 @@ class SimulatorBase:
             new_fields=self.new_fields,
             open_share=self.open_share,
         )
+        for run in self.history:
+            self.adopt(run)
+        self.history.sort(key=lambda run: (run.created_us, run.run_id))
         self.reindex()
         self._run_rng = random.Random(self.seed + 2)  # runs added later: the same seed, the same runs
         self.late_runs = 0  # runs added with a visibility delay
@@ -333,7 +346,22 @@ class SimulatorBase:
             self.clock = SimulatedClock(clock_start)
         self._fault_rng = random.Random(self.seed + 1)
         self._lock = threading.Lock()
+        self._listings: dict[tuple[Any, ...], list[SimRun]] = {}
+        self.changes = 0  # runs ended by hand so far (a listing by status changes with them)
         self._server: ThreadingHTTPServer | None = None
+
+    def listed(self, key: tuple[Any, ...], build: Callable[[], list[SimRun]]) -> list[SimRun]:
+        """A listing's runs in its order, built once for as long as nothing changes (the clock, the
+        history, removals, ended runs): a page-number walk then slices it, instead of filtering the
+        whole history for every page."""
+        stamp = (key, self.clock.now_us, len(self.history), len(self.removed), self.changes)
+        with self._lock:
+            cached = self._listings.get(stamp)
+        if cached is None:
+            cached = build()
+            with self._lock:
+                self._listings = {stamp: cached, **dict(list(self._listings.items())[-7:])}
+        return cached
 
     def reindex(self) -> None:
         """The lookups over the sorted history, after it changed."""
@@ -365,6 +393,7 @@ class SimulatorBase:
                 if visible_after_s:
                     run.visible_us = created + int(visible_after_s * MICROS)
                     self.late_runs += 1
+                self.adopt(run)
                 added.append(run)
             self.history = sorted([*self.history, *added], key=lambda run: (run.created_us, run.run_id))
             self.reindex()
@@ -375,12 +404,16 @@ class SimulatorBase:
         run = self.by_id[run_id]
         now_us = self.clock.now_us
         assert run.phase(now_us) in ("pending", "running", "paused"), f"{run_id} has already ended"
+        self.changes += 1
         run.finished_us = now_us - now_us % QUANTUM_US[run.time_format]
         run.outcome = outcome if outcome in self.outcomes else "failed"
         if run.paused_us is not None and run.paused_us <= now_us < (run.resumed_us or 0):
             run.resumed_us = run.finished_us  # the pause ends with the run
 
     # --- what subclasses provide -------------------------------------------------------
+    def adopt(self, run: SimRun) -> None:
+        """Make a generated run this API's own (its id format, its run list), before it is indexed."""
+
     def render(self, run: SimRun, now_us: int) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -390,8 +423,9 @@ class SimulatorBase:
         the loaded table with."""
         raise NotImplementedError
 
-    def route(self, path: str, params: dict[str, str]) -> tuple[dict[str, Any], int]:
-        """Answer a GET: (body, number of runs in it); raise ApiError for a 4xx."""
+    def route(self, path: str, params: dict[str, str], query: dict[str, list[str]]) -> tuple[Any, int]:
+        """Answer a GET: (body, number of runs in it); raise ApiError for a 4xx. `params` holds the
+        last value of each query parameter, `query` every value (repeated parameters)."""
         raise NotImplementedError
 
     def error_body(self, status: int, message: str) -> dict[str, Any]:
@@ -538,15 +572,23 @@ def _handler_for(simulator: SimulatorBase) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
             """Quiet: tests and benchmarks would drown in access logs."""
 
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            """The `Date` header: the simulated clock, as a real server sends its own."""
+            return formatdate(simulator.clock.now_us / MICROS if timestamp is None else timestamp, usegmt=True)
+
         def do_GET(self) -> None:
             url = urlsplit(self.path)
-            params = {key: values[-1] for key, values in parse_qs(url.query, keep_blank_values=True).items()}
+            query = parse_qs(url.query, keep_blank_values=True)
+            params = {key: values[-1] for key, values in query.items()}
             if simulator.latency_s:
                 time.sleep(simulator.latency_s)
             if self.headers.get(simulator.auth_header) != simulator.api_key:
-                simulator.record(url.path, params, 401, 0)  # before answering: tests read it right after
-                self.send(401, orjson.dumps(simulator.unauthorized()))
+                status = simulator.unauthorized_status
+                simulator.record(url.path, params, status, 0)  # before answering: tests read it right after
+                self.send(status, orjson.dumps(simulator.unauthorized()))
                 return
+            if simulator.on_request is not None:
+                simulator.on_request(url.path, params)
             fault = simulator.next_fault()
             if fault is not None and fault.delay_s:
                 time.sleep(fault.delay_s)
@@ -565,7 +607,7 @@ def _handler_for(simulator: SimulatorBase) -> type[BaseHTTPRequestHandler]:
                 self.send(fault.status, orjson.dumps(simulator.error_body(fault.status, "injected")), headers)
                 return
             try:
-                body, count = simulator.route(url.path, params)
+                body, count = simulator.route(url.path, params, query)
                 status = 200
             except ApiError as error:
                 body, count, status = error.body, 0, error.status

@@ -113,7 +113,7 @@ class TinyFishSimulator(SimulatorBase):
             "missing_from_api_at": None,
         }
 
-    def route(self, path: str, params: dict[str, str]) -> tuple[dict[str, Any], int]:
+    def route(self, path: str, params: dict[str, str], query: dict[str, list[str]]) -> tuple[Any, int]:
         if path == "/v1/runs":
             return self.list_runs(params)
         if path.startswith("/v1/runs/"):

@@ -1,0 +1,130 @@
+"""Browser Use Cloud (`browser-use-sdk` models, OpenAPI v2/v4): header `X-Browser-Use-API-Key`;
+errors `{"detail": ...}`; a bad key is 401 or 403 (404 on a list). Two run families:
+
+- v2 tasks, `GET /api/v2/tasks`: page numbers (`pageNumber`, `pageSize` up to 100), body
+  `{items, totalItems}`, order undocumented, `after` / `before` on the creation time (bounds
+  unstated: widened by a millisecond and trimmed), one `filterBy` status a request. A walk's end is
+  fixed at the server's now so that no run joins the window while its pages are read. One task:
+  `GET /api/v2/tasks/{task_id}` (the list's fields plus `steps` and `outputFiles`).
+- v4 runs, `GET /api/v4/runs`: keyset cursor (`nextCursor`, `hasMore`), newest first, no time or
+  status filter: a walk stops at the first page past the cursor, and open runs are fetched by id
+  (`GET /api/v4/runs/{run_id}`). A Zero Data Retention project is refused v4 (403): skipped.
+
+Timestamps may come without an offset ("naive UTC" in the spec): read as UTC."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from .base import CursorPaging, FieldMap, PageNumberPaging, Params, Provider, RunList, isoformat
+
+TASKS_PAGE_SIZE = 100  # the API's maximum
+RUNS_PAGE_SIZE = 100  # no maximum stated (default 50)
+BOUND_OVERLAP = timedelta(milliseconds=1)  # `after` / `before` may be exclusive: ask a little wider
+
+TASK_FIELDS: FieldMap = {
+    "run_id": ("id",),
+    "provider_status": ("status",),
+    "task": ("task",),
+    "created_at": ("createdAt",),
+    "started_at": ("startedAt",),
+    "finished_at": ("finishedAt",),
+    "result": ("output",),  # the final output, a string even for structured output
+    "session_id": ("sessionId",),
+}
+TASK_STATUSES = {
+    "created": "pending",
+    "started": "running",
+    "paused": "paused",  # older v2 APIs
+    "finished": "completed",  # the agent finished; `isSuccess` says whether it succeeded
+    "failed": "failed",
+    "stopped": "cancelled",
+}
+
+RUN_FIELDS: FieldMap = {
+    "run_id": ("id",),
+    "provider_status": ("status",),
+    "task": ("task",),
+    "created_at": ("createdAt",),
+    "updated_at": ("updatedAt",),
+    "result": ("result",),
+    "result_schema": ("outputSchema",),
+    "error_message": ("error",),
+    "session_id": ("sessionId",),
+}
+RUN_STATUSES = {
+    "queued": "pending",
+    "dispatching": "pending",
+    "running": "running",
+    "completed": "completed",
+    "failed": "failed",
+    "cancelled": "cancelled",
+}
+
+
+def task_window(start: datetime | None, end: datetime | None) -> Params:
+    params: Params = {"pageSize": TASKS_PAGE_SIZE}
+    if start is not None:
+        params["after"] = isoformat(start - BOUND_OVERLAP)
+    if end is not None:
+        params["before"] = isoformat(end + BOUND_OVERLAP)
+    return params
+
+
+def run_window(start: datetime | None, end: datetime | None) -> Params:
+    return {"limit": RUNS_PAGE_SIZE}  # no time filter: newest first, the walk stops past `start`
+
+
+def error_message(body: Any) -> str | None:
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, dict):
+        detail = detail.get("message")
+    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+        detail = detail[0].get("msg")
+    return detail if isinstance(detail, str) else None
+
+
+BROWSER_USE = Provider(
+    name="browser_use",
+    display_name="Browser Use",
+    default_base_url="https://api.browser-use.com",
+    api_key_header="X-Browser-Use-API-Key",
+    error_message=error_message,
+    key_rejected_statuses=(401, 403),
+    lists=(
+        RunList(
+            name="v2_tasks",
+            runs_path="/api/v2/tasks",
+            run_path_template="/api/v2/tasks/{run_id}",
+            detail_only_fields=("steps", "outputFiles"),
+            records_path="items",
+            paging=PageNumberPaging(page_param="pageNumber"),
+            page_size=TASKS_PAGE_SIZE,
+            page_size_param="pageSize",
+            row_order=None,  # undocumented
+            window_params=task_window,
+            filters_created_at=True,
+            frozen_walk=True,
+            open_run_filters=({"filterBy": "created"}, {"filterBy": "started"}),  # one status a request
+            fields=TASK_FIELDS,
+            status_map=TASK_STATUSES,
+        ),
+        RunList(
+            name="v4_runs",
+            runs_path="/api/v4/runs",
+            run_path_template="/api/v4/runs/{run_id}",
+            records_path="runs",
+            paging=CursorPaging(cursor_path="nextCursor", cursor_param="cursor", has_more_path="hasMore"),
+            page_size=RUNS_PAGE_SIZE,
+            page_size_param="limit",
+            row_order="desc",
+            window_params=run_window,
+            filters_created_at=False,
+            open_run_filters=(),  # no status filter: open runs are fetched by id
+            fields=RUN_FIELDS,
+            status_map=RUN_STATUSES,
+            optional=True,  # 403 for Zero Data Retention projects
+        ),
+    ),
+)

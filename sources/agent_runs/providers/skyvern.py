@@ -1,0 +1,132 @@
+"""Skyvern (`skyvern` SDK's Fern models, OpenAPI, the OSS server): header `x-api-key`; a bad key
+is 403 (not 401); errors `{"detail": ...}`; timestamps without an offset (UTC meant). Lists are
+bare JSON arrays, newest first (`created_at DESC`, no tie-breaker), paged by `page` /
+`page_size`, with no time filter: a walk stops at the first page past the cursor, and runs that
+arrive during it push rows down a page (shown twice: passed on once). Two run families:
+
+- workflow runs, `GET /v1/agents/runs`: any depth; `status` repeatable.
+- the other run types (tasks, computer-use agents), `GET /v1/runs` with `run_type` repeated:
+  it also lists workflow runs and each task-v2 run a second time (under a `tsk_v2_` id, while its
+  workflow run is in the list above), so those two types are not asked for. Its reach is the
+  newest 10,000 rows (pages and page sizes up to 100).
+
+One run as the list shows it: the list searched for its id (`search_key`); `GET /v1/runs/{run_id}`
+answers with another shape. Request headers, webhook and TOTP settings a run carries are never
+stored."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from .base import FieldMap, PageNumberPaging, Params, Provider, RunList
+
+WORKFLOW_PAGE_SIZE = 100  # no maximum in the spec or the code: kept modest
+TASK_PAGE_SIZE = 100  # the API's maximum
+TASK_MAX_PAGE = 100  # the API's maximum: 10,000 rows
+TASK_RUN_TYPES = ["task_v1", "task_v3", "openai_cua", "anthropic_cua", "ui_tars", "yutori_navigator"]
+OPEN_STATUSES = ["created", "queued", "running", "paused"]
+
+STATUSES = {
+    "created": "pending",
+    "queued": "pending",
+    "running": "running",
+    "paused": "paused",  # waiting at a human-interaction block
+    "completed": "completed",
+    "failed": "failed",
+    "terminated": "failed",  # stopped by the system (the docs disagree); provider_status keeps it
+    "canceled": "cancelled",
+    "timed_out": "timed_out",
+}
+SECRETS = (
+    "extra_http_headers",
+    "cdp_connect_headers",
+    "webhook_callback_url",
+    "totp_verification_url",
+    "totp_identifier",
+)
+
+WORKFLOW_FIELDS: FieldMap = {
+    "run_id": ("workflow_run_id",),
+    "provider_status": ("status",),
+    "task": ("workflow_title",),
+    "agent_id": ("workflow_permanent_id",),
+    "created_at": ("created_at",),
+    "started_at": ("started_at",),
+    "finished_at": ("finished_at",),
+    "updated_at": ("modified_at",),
+    "error_message": ("failure_reason",),
+    "session_id": ("browser_session_id",),
+}
+TASK_FIELDS: FieldMap = {
+    "run_id": ("run_id",),
+    "provider_status": ("status",),
+    "task": ("title",),
+    "agent_id": ("workflow_permanent_id",),
+    "created_at": ("created_at",),
+    "started_at": ("started_at",),
+    "finished_at": ("finished_at",),
+}
+
+
+def workflow_window(start: datetime | None, end: datetime | None) -> Params:
+    return {"page_size": WORKFLOW_PAGE_SIZE}  # no time filter: newest first, the walk stops past `start`
+
+
+def task_window(start: datetime | None, end: datetime | None) -> Params:
+    return {"page_size": TASK_PAGE_SIZE, "run_type": TASK_RUN_TYPES}
+
+
+def search(run_id: str) -> Params:
+    return {"search_key": run_id}
+
+
+def error_message(body: Any) -> str | None:
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+        detail = detail[0].get("msg")
+    return detail if isinstance(detail, str) else None
+
+
+SKYVERN = Provider(
+    name="skyvern",
+    display_name="Skyvern",
+    default_base_url="https://api.skyvern.com",
+    api_key_header="x-api-key",
+    error_message=error_message,
+    key_rejected_statuses=(401, 403),
+    lists=(
+        RunList(
+            name="workflows",
+            runs_path="/v1/agents/runs",
+            lookup_params=search,
+            records_path="",
+            paging=PageNumberPaging(page_param="page"),
+            page_size=WORKFLOW_PAGE_SIZE,
+            page_size_param="page_size",
+            row_order="desc",
+            window_params=workflow_window,
+            filters_created_at=False,
+            open_run_filters=({"status": OPEN_STATUSES},),  # repeatable: one listing
+            fields=WORKFLOW_FIELDS,
+            status_map=STATUSES,
+            secret_fields=SECRETS,
+        ),
+        RunList(
+            name="tasks",
+            runs_path="/v1/runs",
+            lookup_params=search,
+            records_path="",
+            paging=PageNumberPaging(page_param="page", max_page=TASK_MAX_PAGE),
+            page_size=TASK_PAGE_SIZE,
+            page_size_param="page_size",
+            row_order="desc",
+            window_params=task_window,
+            filters_created_at=False,
+            open_run_filters=({"status": OPEN_STATUSES},),
+            fields=TASK_FIELDS,
+            status_map=STATUSES,
+            secret_fields=SECRETS,
+        ),
+    ),
+)

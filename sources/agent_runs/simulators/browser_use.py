@@ -1,0 +1,276 @@
+"""Browser Use Cloud, as its OpenAPI files and `browser-use-sdk` 3.12.1 models describe it: v2
+tasks (`GET /api/v2/tasks`, page numbers, `after`/`before` on creation time, one `filterBy`
+status, `{items, totalItems, pageNumber, pageSize}`, in an order unrelated to time: by id here)
+and v4 runs (`GET /api/v4/runs`, keyset cursor, newest first, no filters, `{runs, nextCursor,
+hasMore}`); one task or run by id; FastAPI errors (`{"detail": ...}`, 422 for bad input); a
+Zero Data Retention project (`zdr=True`) is refused v4 with 403."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from .core import ApiError, SimRun, SimulatorBase, decode_cursor, encode_cursor, moment, parse_time, seconds_between
+
+TASKS, RUNS = "v2_tasks", "v4_runs"
+TASK_STATUSES = {"pending": "created", "running": "started", "paused": "started"}
+TASK_ENDED = {"completed": "finished", "failed": "failed", "cancelled": "stopped"}
+RUN_STATUSES = {"pending": "queued", "running": "running", "paused": "running"}
+RUN_ENDED = {"completed": "completed", "failed": "failed", "cancelled": "cancelled"}
+MAX_PAGE_SIZE = 100
+
+
+def invalid(field: str, message: str) -> ApiError:
+    return ApiError(422, {"detail": [{"loc": ["query", field], "msg": message, "type": "value_error"}]})
+
+
+def session_of(run: SimRun) -> str:
+    return str(uuid.UUID(int=int(run.run_id.replace("-", ""), 16) ^ 1))
+
+
+@dataclass
+class BrowserUseSimulator(SimulatorBase):
+    zdr: bool = False  # a Zero Data Retention project: v4 refused (403)
+
+    auth_header = "X-Browser-Use-API-Key"
+    outcomes = ("completed", "failed", "cancelled")
+
+    def adopt(self, run: SimRun) -> None:
+        run.family = RUNS if run.index % 3 == 0 else TASKS
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return {"detail": message}
+
+    def unauthorized(self) -> dict[str, Any]:
+        return {"detail": "X-Browser-Use-API-Key header is required"}
+
+    # --- v2 tasks -----------------------------------------------------------------------------
+    def task_status(self, run: SimRun, now_us: int) -> str:
+        phase = run.phase(now_us)
+        return TASK_STATUSES.get(phase) or TASK_ENDED[phase]
+
+    @staticmethod
+    def output_of(run: SimRun) -> str:
+        return f'{{"answer": "result of {run.run_id[:8]}"}}' if run.index % 2 else f"Done: {run.task[:30]}"
+
+    def render_task(self, run: SimRun, now_us: int) -> dict[str, Any]:
+        status = self.task_status(run, now_us)
+        ended = status in TASK_ENDED.values()
+        record: dict[str, Any] = {
+            "id": run.run_id,
+            "sessionId": session_of(run),
+            "llm": "browser-use-llm",
+            "task": run.task,
+            "status": status,
+            "createdAt": run.time(run.created_us),
+            "startedAt": run.time(run.started_by(now_us)),
+            "finishedAt": run.time(run.finished_us) if ended else None,
+            "metadata": {"team": f"team_{run.index % 3}"} if run.index % 4 == 0 else {},
+            "output": self.output_of(run) if status == "finished" else None,
+            "browserUseVersion": "0.9.1",
+            "isSuccess": (run.index % 5 != 0) if status == "finished" else None,
+            "judgement": None,
+            "judgeVerdict": None,
+            "cost": f"0.{run.steps:04d}",
+            "suggestions": None,
+        }
+        if run.extra_fields:
+            record.update(run.extra_fields)
+        return record
+
+    def task_truth(self, run: SimRun, now_us: int) -> dict[str, Any]:
+        record = self.render_task(run, now_us)
+        phase = run.phase(now_us)
+        started = run.started_by(now_us)
+        finished = run.finished_us if phase in RUN_ENDED else None
+        mapped = ("id", "sessionId", "task", "status", "createdAt", "startedAt", "finishedAt", "output")
+        return {
+            **self.empty_row(run),
+            "status": "running" if phase == "paused" else phase,
+            "provider_status": record["status"],
+            "started_at": moment(started),
+            "finished_at": moment(finished),
+            "result": record["output"],
+            "session_id": record["sessionId"],
+            "duration_s": seconds_between(started, finished),
+            "extra": {key: value for key, value in record.items() if key not in mapped},
+        }
+
+    def list_tasks(self, params: dict[str, str]) -> tuple[dict[str, Any], int]:
+        try:
+            size, number = int(params.get("pageSize", 10)), int(params.get("pageNumber", 1))
+        except ValueError:
+            raise invalid("pageSize", "Input should be a valid integer") from None
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise invalid("pageSize", f"Input should be between 1 and {MAX_PAGE_SIZE}")
+        if number < 1:
+            raise invalid("pageNumber", "Input should be greater than or equal to 1")
+        status = params.get("filterBy")
+        if status is not None and status not in (*TASK_STATUSES.values(), *TASK_ENDED.values()):
+            raise invalid("filterBy", f"Input should be a TaskStatus, not {status!r}")
+        try:
+            after = parse_time(params["after"]) if "after" in params else None
+            before = parse_time(params["before"]) if "before" in params else None
+        except ValueError:
+            raise invalid("after", "Input should be a valid datetime") from None
+        now_us = self.clock.now_us
+
+        def build() -> list[SimRun]:
+            runs = [
+                self.history[index]
+                for index in self.created_range(after, before, inclusive=False)
+                if self.history[index].family == TASKS and self.exists(self.history[index])
+            ]
+            if status is not None:
+                runs = [run for run in runs if self.task_status(run, now_us) == status]
+            return sorted(runs, key=lambda run: run.run_id)  # an order unrelated to creation time
+
+        runs = self.listed(("tasks", after, before, status), build)
+        page = runs[(number - 1) * size : number * size]
+        body = {
+            "items": [self.render_task(run, now_us) for run in page],
+            "totalItems": len(runs),
+            "pageNumber": number,
+            "pageSize": size,
+        }
+        return body, len(page)
+
+    # --- v4 runs ------------------------------------------------------------------------------
+    def run_status(self, run: SimRun, now_us: int) -> str:
+        phase = run.phase(now_us)
+        if phase == "pending" and run.index % 2:
+            return "dispatching"
+        return RUN_STATUSES.get(phase) or RUN_ENDED[phase]
+
+    def render_run(self, run: SimRun, now_us: int) -> dict[str, Any]:
+        status = self.run_status(run, now_us)
+        record: dict[str, Any] = {
+            "id": run.run_id,
+            "task": run.task,
+            "title": run.task[:24],
+            "model": "bu-2-0",
+            "modelParams": None,
+            "contextLimit": 128_000,
+            "status": status,
+            "result": f"result of {run.run_id[:8]}" if status == "completed" else None,
+            "output": None,
+            "outputSchema": {"type": "object"} if run.index % 3 == 0 and run.index % 2 else None,
+            "error": "The browser crashed" if status == "failed" else None,
+            "sessionId": session_of(run),
+            "workspaceId": None,
+            "attachedFileIds": None,
+            "judgement": None,
+            "totalInputTokens": 1000 * run.steps_at(now_us),
+            "totalOutputTokens": 100 * run.steps_at(now_us),
+            "totalCostUsd": f"{run.steps_at(now_us) / 100:.2f}",
+            "createdAt": run.time(run.created_us),
+            "updatedAt": run.time(run.updated_us(now_us)),
+        }
+        if run.extra_fields:
+            record.update(run.extra_fields)
+        return record
+
+    def run_truth(self, run: SimRun, now_us: int) -> dict[str, Any]:
+        record = self.render_run(run, now_us)
+        phase = run.phase(now_us)
+        mapped = ("id", "task", "status", "createdAt", "updatedAt", "result", "outputSchema", "error", "sessionId")
+        return {
+            **self.empty_row(run),
+            "status": "running" if phase == "paused" else phase,
+            "provider_status": record["status"],
+            "updated_at": moment(run.updated_us(now_us)),
+            "result": record["result"],
+            "result_schema": record["outputSchema"],
+            "error_message": record["error"],
+            "session_id": record["sessionId"],
+            "extra": {key: value for key, value in record.items() if key not in mapped},
+        }
+
+    def list_v4_runs(self, params: dict[str, str]) -> tuple[dict[str, Any], int]:
+        try:
+            limit = int(params.get("limit", 50))
+        except ValueError:
+            raise invalid("limit", "Input should be a valid integer") from None
+        try:
+            cursor_index = decode_cursor(params["cursor"], self.keys) if "cursor" in params else None
+        except ValueError:
+            raise ApiError(400, {"detail": "Malformed cursor"}) from None
+        now_us = self.clock.now_us
+        session = params.get("sessionId")
+
+        def keep(run: SimRun) -> bool:
+            return run.family == RUNS and self.exists(run) and (session is None or session_of(run) == session)
+
+        candidates = self.created_range(None, None, inclusive=True)
+        page, has_more = self.page_after(candidates, cursor_index, True, keep, self.history, max(1, limit))
+        body = {
+            "runs": [self.render_run(run, now_us) for run in page],
+            "nextCursor": encode_cursor(page[-1]) if has_more else None,
+            "hasMore": has_more,
+        }
+        return body, len(page)
+
+    # --- both ---------------------------------------------------------------------------------
+    def empty_row(self, run: SimRun) -> dict[str, Any]:
+        return {
+            **dict.fromkeys(
+                (
+                    "started_at", "finished_at", "updated_at", "num_steps", "result", "result_schema",
+                    "error_code", "error_message", "error_category", "agent_id", "session_id", "sandbox_id",
+                    "streaming_url", "proxy_enabled", "proxy_country_code", "duration_s", "extra",
+                    "missing_from_api_at",
+                )
+            ),
+            "provider": "browser_use",
+            "run_id": run.run_id,
+            "run_family": run.family,
+            "task": run.task,
+            "created_at": moment(run.created_us),
+        }  # fmt: skip
+
+    def render(self, run: SimRun, now_us: int) -> dict[str, Any]:
+        return self.render_run(run, now_us) if run.family == RUNS else self.render_task(run, now_us)
+
+    def truth(self, run: SimRun, now_us: int) -> dict[str, Any]:
+        row = self.run_truth(run, now_us) if run.family == RUNS else self.task_truth(run, now_us)
+        if not row["extra"]:
+            row["extra"] = None
+        return row
+
+    def route(self, path: str, params: dict[str, str], query: dict[str, list[str]]) -> tuple[Any, int]:
+        now_us = self.clock.now_us
+        if path == "/api/v2/tasks":
+            return self.list_tasks(params)
+        if path.startswith("/api/v2/tasks/"):
+            run = self.get_run(path.removeprefix("/api/v2/tasks/"))
+            if run is None or run.family != TASKS:
+                raise ApiError(404, {"detail": "Task not found"})
+            detail = self.render_task(run, now_us)
+            steps = run.steps_at(now_us)
+            detail["steps"] = [
+                {
+                    "number": n,
+                    "memory": "",
+                    "evaluationPreviousGoal": "",
+                    "nextGoal": "",
+                    "url": "https://example.com",
+                    "actions": [],
+                }
+                for n in range(1, min(steps, 3) + 1)
+            ]
+            detail["outputFiles"] = []
+            return detail, 1
+        if path.startswith("/api/v4/runs") and self.zdr:
+            raise ApiError(403, {"detail": "Runs are not available for Zero Data Retention projects"})
+        if path == "/api/v4/runs":
+            return self.list_v4_runs(params)
+        if path.startswith("/api/v4/runs/"):
+            run = self.get_run(path.removeprefix("/api/v4/runs/"))
+            if run is None or run.family != RUNS:
+                raise ApiError(404, {"detail": "Run not found"})
+            return self.render_run(run, now_us), 1
+        raise ApiError(404, {"detail": "Not Found"})
+
+
+SIMULATOR = BrowserUseSimulator

@@ -1,0 +1,237 @@
+"""Skyvern, as its OpenAPI spec, its OSS server and the `skyvern` 1.0.56 SDK models describe it:
+`x-api-key` (403, not 401, for a bad key), bare JSON arrays, page numbers, newest first with no
+tie-breaker, no time filter, timestamps without an offset.
+
+- `GET /v1/agents/runs`: workflow runs (`wr_…`), `status` repeatable, `search_key` a substring of
+  the run id, `page_size` unbounded.
+- `GET /v1/runs`: every run type, `status` and `run_type` repeatable, pages and page sizes up to
+  100 (the newest 10,000 rows), 400 past row 1,000 when searching. It lists workflow runs again,
+  and a task-v2 run under its own `tsk_v2_…` id while its workflow run is in the list above.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .core import ApiError, SimRun, SimulatorBase, moment, seconds_between
+
+WORKFLOWS, TASKS = "workflows", "tasks"
+RUN_TYPES = ("workflow_run", "task_v2", "task_v1", "openai_cua", "anthropic_cua", "ui_tars")
+STATUSES = {"running": "running", "paused": "paused", "completed": "completed", "failed": "failed"}
+STATUSES |= {"cancelled": "canceled", "timed_out": "timed_out"}
+ALL_STATUSES = ("created", "queued", "running", "paused", "timed_out", "failed", "terminated", "completed", "canceled")
+MAX_TASK_PAGE = 100
+SECRET_FIELDS = (
+    "extra_http_headers",
+    "cdp_connect_headers",
+    "webhook_callback_url",
+    "totp_verification_url",
+    "totp_identifier",
+)
+
+
+def invalid(field: str, message: str) -> ApiError:
+    return ApiError(422, {"detail": [{"loc": ["query", field], "msg": message, "type": "value_error"}]})
+
+
+def serial(run: SimRun) -> int:
+    """The number of a run's id: Skyvern ids are `<prefix>_<int64>`."""
+    return int(run.run_id.rsplit("_", 1)[1])
+
+
+@dataclass
+class SkyvernSimulator(SimulatorBase):
+    auth_header = "x-api-key"
+    unauthorized_status = 403
+    outcomes = ("completed", "failed", "cancelled", "timed_out")
+    with_pauses = True
+
+    def adopt(self, run: SimRun) -> None:
+        kind = RUN_TYPES[run.index % len(RUN_TYPES)]
+        run.family = WORKFLOWS if kind in ("workflow_run", "task_v2") else TASKS
+        run.time_format = "micros_naive"
+        if not run.run_id.startswith(("wr_", "tsk_")):  # roughly time-sorted: seconds since 2022-06-20 high
+            number = ((run.created_us // 1_000_000 - 1_655_683_200) << 22) | int(run.run_id[:5], 16)
+            run.run_id = f"{'wr' if run.family == WORKFLOWS else 'tsk'}_{number}"
+
+    def kind(self, run: SimRun) -> str:
+        return RUN_TYPES[run.index % len(RUN_TYPES)]
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return {"detail": message}
+
+    def unauthorized(self) -> dict[str, Any]:
+        return {"detail": "Invalid credentials"}
+
+    def status(self, run: SimRun, now_us: int) -> str:
+        phase = run.phase(now_us)
+        if phase == "pending":
+            return "created" if run.index % 2 else "queued"
+        if phase == "failed" and run.index % 4 == 0:
+            return "terminated"
+        return STATUSES[phase]
+
+    def render_workflow(self, run: SimRun, now_us: int) -> dict[str, Any]:
+        status = self.status(run, now_us)
+        failed = status in ("failed", "terminated")
+        record: dict[str, Any] = {
+            "workflow_run_id": run.run_id,
+            "workflow_id": f"w_{serial(run) % 10_000}",
+            "workflow_permanent_id": f"wpid_{run.agent_id or 'adhoc'}",
+            "organization_id": "o_1",
+            "browser_session_id": f"pbs_{serial(run)}" if run.started_by(now_us) else None,
+            "browser_profile_id": None,
+            "debug_session_id": None,
+            "status": status,
+            "extra_http_headers": {"Authorization": f"Bearer secret-{run.run_id}"},
+            "cdp_connect_headers": {"x-token": "********"},
+            "proxy_location": "RESIDENTIAL",
+            "webhook_callback_url": f"https://hooks.example.com/skyvern?token=secret-{run.index}",
+            "totp_verification_url": None,
+            "totp_identifier": f"totp-{run.index}@example.com",
+            "failure_reason": "Element not found after 3 attempts" if failed else None,
+            "failure_category": [{"category": "NAVIGATION", "confidence_float": 0.8, "reasoning": "r"}]
+            if failed
+            else None,
+            "parent_workflow_run_id": None,
+            "workflow_title": run.task,
+            "trigger_type": "api",
+            "run_with": "agent",
+            "credits_used": run.steps,
+            "cached_credits_used": 0,
+            "queued_at": run.time(run.created_us),
+            "started_at": run.time(run.started_by(now_us)),
+            "finished_at": run.time(run.finished_us)
+            if status not in ("created", "queued", "running", "paused")
+            else None,
+            "created_at": run.time(run.created_us),
+            "modified_at": run.time(run.updated_us(now_us)),
+        }
+        if run.extra_fields:
+            record.update(run.extra_fields)
+        return record
+
+    def render_task(self, run: SimRun, now_us: int, kind: str | None = None) -> dict[str, Any]:
+        status = self.status(run, now_us)
+        kind = kind or self.kind(run)
+        run_id = run.run_id if kind != "task_v2" else f"tsk_v2_{serial(run)}"
+        return {
+            "task_run_id": f"tr_{serial(run)}",
+            "run_id": run_id,
+            "task_run_type": kind,
+            "status": status,
+            "title": run.task,
+            "started_at": run.time(run.started_by(now_us)),
+            "finished_at": run.time(run.finished_us)
+            if status not in ("created", "queued", "running", "paused")
+            else None,
+            "created_at": run.time(run.created_us),
+            "workflow_permanent_id": f"wpid_{run.agent_id}" if run.agent_id and kind == "workflow_run" else None,
+            "workflow_deleted": False,
+            "script_run": False,
+            "trigger_type": "api",
+        }
+
+    def render(self, run: SimRun, now_us: int) -> dict[str, Any]:
+        return self.render_workflow(run, now_us) if run.family == WORKFLOWS else self.render_task(run, now_us)
+
+    def truth(self, run: SimRun, now_us: int) -> dict[str, Any]:
+        record = self.render(run, now_us)
+        phase = run.phase(now_us)
+        started = run.started_by(now_us)
+        finished = run.finished_us if phase in self.outcomes else None
+        row: dict[str, Any] = {
+            **dict.fromkeys(
+                (
+                    "updated_at", "num_steps", "result", "result_schema", "error_code", "error_message",
+                    "error_category", "session_id", "sandbox_id", "streaming_url", "proxy_enabled",
+                    "proxy_country_code", "missing_from_api_at",
+                )
+            ),
+            "provider": "skyvern",
+            "run_id": run.run_id,
+            "run_family": run.family,
+            "status": phase,
+            "provider_status": record["status"],
+            "task": run.task,
+            "created_at": moment(run.created_us),
+            "started_at": moment(started),
+            "finished_at": moment(finished),
+            "duration_s": seconds_between(started, finished),
+            "agent_id": record["workflow_permanent_id"],
+        }  # fmt: skip
+        if run.family == WORKFLOWS:
+            row["updated_at"] = moment(run.updated_us(now_us))
+            row["error_message"] = record["failure_reason"]
+            row["session_id"] = record["browser_session_id"]
+            mapped = {"workflow_run_id", "status", "workflow_title", "workflow_permanent_id", "created_at"}
+            mapped |= {"started_at", "finished_at", "modified_at", "failure_reason", "browser_session_id"}
+        else:
+            mapped = {"run_id", "status", "title", "workflow_permanent_id", "created_at", "started_at", "finished_at"}
+        extra = {key: value for key, value in record.items() if key not in mapped and key not in SECRET_FIELDS}
+        row["extra"] = extra or None
+        return row
+
+    def page(self, runs: list[SimRun], params: dict[str, str], max_size: int | None) -> tuple[int, int]:
+        try:
+            number, size = int(params.get("page", 1)), int(params.get("page_size", 10))
+        except ValueError:
+            raise invalid("page", "Input should be a valid integer") from None
+        if number < 1 or size < 1 or (max_size is not None and (number > max_size or size > max_size)):
+            raise invalid("page_size" if size < 1 or (max_size and size > max_size) else "page", "out of range")
+        return (number - 1) * size, size
+
+    def route(self, path: str, params: dict[str, str], query: dict[str, list[str]]) -> tuple[Any, int]:
+        now_us = self.clock.now_us
+        statuses = tuple(query.get("status", ()))
+        if any(status not in ALL_STATUSES for status in statuses):
+            raise invalid("status", "Input should be a RunStatus")
+        search = params.get("search_key")
+        if path == "/v1/agents/runs":
+            offset, size = self.page([], params, None)
+
+            def build_workflows() -> list[SimRun]:
+                return self.newest_first(lambda run: run.family == WORKFLOWS, statuses, search, now_us)
+
+            runs = self.listed(("workflows", statuses, search), build_workflows)[offset : offset + size]
+            return [self.render_workflow(run, now_us) for run in runs], len(runs)
+        if path == "/v1/runs":
+            offset, size = self.page([], params, MAX_TASK_PAGE)
+            if search is not None and len(search) < 3:
+                raise invalid("search_key", "String should have at least 3 characters")
+            if search is not None and offset >= 1000:
+                raise ApiError(400, {"detail": "Pagination beyond 1000 rows is not supported when searching"})
+            kinds = tuple(query.get("run_type", ())) or RUN_TYPES
+
+            def build_all() -> list[SimRun]:
+                def listed(run: SimRun) -> bool:
+                    return self.kind(run) in kinds
+
+                return self.newest_first(listed, statuses, search, now_us)
+
+            runs = self.listed(("all", statuses, search, kinds), build_all)[offset : offset + size]
+            body = [
+                self.render_task(run, now_us, self.kind(run)) if run.family == TASKS else self.as_task_row(run, now_us)
+                for run in runs
+            ]
+            return body, len(body)
+        raise ApiError(404, {"detail": "Not Found"})
+
+    def as_task_row(self, run: SimRun, now_us: int) -> dict[str, Any]:
+        """A workflow run as `/v1/runs` lists it (task-v2: under its `tsk_v2_` id)."""
+        return self.render_task(run, now_us, self.kind(run))
+
+    def newest_first(self, wanted: Any, statuses: tuple[str, ...], search: str | None, now_us: int) -> list[SimRun]:
+        """created_at DESC; runs sharing a creation time in the order the database happens to keep."""
+        runs = [
+            run
+            for run in reversed(self.history[: self.visible_end(now_us)])
+            if wanted(run) and self.exists(run) and (search is None or search in run.run_id)
+        ]
+        if statuses:
+            runs = [run for run in runs if self.status(run, now_us) in statuses]
+        return runs
+
+
+SIMULATOR = SkyvernSimulator
