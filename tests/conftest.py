@@ -12,7 +12,9 @@ import pytest
 
 from agent_runs.providers import PROVIDERS
 from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator
-from tests.utils import BROWSERBASE_KEY, TINYFISH_KEY
+from agent_runs.simulators.browser_use import BrowserUseSimulator
+from agent_runs.simulators.skyvern import SkyvernSimulator
+from tests.utils import BROWSER_USE_KEY, BROWSERBASE_KEY, SKYVERN_KEY, TINYFISH_KEY
 
 
 @pytest.fixture
@@ -36,6 +38,18 @@ def tinyfish() -> Iterator[TinyFishSimulator]:
 @pytest.fixture
 def browserbase() -> Iterator[BrowserbaseSimulator]:
     with BrowserbaseSimulator(api_key=BROWSERBASE_KEY, runs=2300, future_runs=300, seed=12) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def browser_use() -> Iterator[BrowserUseSimulator]:
+    with BrowserUseSimulator(api_key=BROWSER_USE_KEY, runs=900, future_runs=150, seed=13, new_fields=True) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def skyvern() -> Iterator[SkyvernSimulator]:
+    with SkyvernSimulator(api_key=SKYVERN_KEY, runs=1300, future_runs=200, seed=14, new_fields=True) as simulator:
         yield simulator
 
 

@@ -17,7 +17,12 @@ from agent_runs.pipeline import load_runs
 from agent_runs.schema import to_table
 from tests.utils import read_runs
 
-WINDOW_PARAMS = {"tinyfish": ("created_after", "created_before"), "browserbase": ("startAt", "endAt")}
+# How each run list that filters by creation time is asked for a window (those that cannot are walked once).
+WINDOW_PARAMS = {
+    "/v1/runs": ("created_after", "created_before"),
+    "/v1/agents/runs": ("startAt", "endAt"),
+    "/api/v2/tasks": ("after", "before"),
+}
 
 
 def without_load_ids(rows: dict[tuple[str, str], dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -37,15 +42,17 @@ def test_workers_load_exactly_what_one_cursor_walk_loads(
     parallel = read_runs(database, "four_workers")
     assert without_load_ids(parallel) == without_load_ids(read_runs(database, "one_walk"))
     assert len(parallel) == len(simulator.current_runs())
-    # It really was parallel: limit=1 probes, then several windows each walked with its own bounds.
-    assert any(request.params.get("limit") == "1" for request in simulator.requests)
-    low, high = WINDOW_PARAMS[provider]
-    windows = {
-        (request.params.get(low), request.params.get(high))
-        for request in simulator.requests
-        if request.params.get("limit") != "1" and "cursor" not in request.params
-    }
-    assert len(windows) >= 4
+    for run_list in PROVIDERS[provider].lists:
+        asked = [request for request in simulator.requests if request.path == run_list.runs_path]
+        probes = [request for request in asked if request.params.get(run_list.page_size_param) == "1"]
+        if not run_list.filters_created_at:  # no time filter: one walk, no probes
+            assert not probes and asked
+            continue
+        # It really was parallel: one-run probes, then several windows each walked with its own bounds.
+        assert probes
+        low, high = WINDOW_PARAMS[run_list.runs_path]
+        windows = {(request.params.get(low), request.params.get(high)) for request in asked if request not in probes}
+        assert len(windows) >= 4
 
 
 def test_a_run_on_a_window_boundary_lands_in_one_window() -> None:

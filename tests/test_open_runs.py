@@ -18,7 +18,14 @@ from agent_runs.pipeline import load_runs, make_pipeline
 from agent_runs.schema import RUNS_COLUMNS, TERMINAL_STATUSES, parse_timestamp, to_table
 from agent_runs.settings import DATASET_NAME, RELIST_LAG
 from agent_runs.simulators import Fault
-from tests.utils import assert_table_equals_api, read_runs
+from tests.utils import (
+    assert_table_equals_api,
+    by_id_requests,
+    listing_state_names,
+    open_filter_values,
+    read_runs,
+    refresh_report,
+)
 
 OPEN_PHASES = ("pending", "running", "paused")
 
@@ -44,12 +51,14 @@ def test_open_runs_are_followed_until_they_end(
         new_runs = len(simulator.current_runs()) - visible_before
         summary = load_runs(providers=[provider])
         rows = assert_table_equals_api(workdir, provider, simulator)
-        report = summary.open_runs_refresh[provider]
+        report = refresh_report(summary, provider)
         assert report["open"] == open_before and report["by_listing"] + report["by_id"] == open_before
-        # Cost: pages for the new runs (plus the boundary), and at most one request per open run.
-        page_size = PROVIDERS[provider].lists[0].page_size
-        assert len(simulator.requests) <= math.ceil((new_runs + 10) / page_size) + 1 + open_before
-        by_id = [request for request in simulator.requests if request.path.count("/") > 2 + (provider == "browserbase")]
+        # Cost: a list's pages for the new runs (plus the boundary and a probe of the server's clock),
+        # its open-run listings, and at most one request per open run.
+        lists = PROVIDERS[provider].lists
+        pages = sum(math.ceil((new_runs + 10) / run_list.page_size) + 2 for run_list in lists)
+        assert len(simulator.requests) <= pages + report["listing_pages"] + open_before
+        by_id = by_id_requests(simulator, provider)
         assert len(by_id) == report["by_id"] and all(request.records == 1 for request in by_id)
         open_before = open_count(rows, provider)
 
@@ -64,19 +73,27 @@ def test_a_load_with_nothing_new_asks_what_is_open_by_status_and_loads_nothing(
     simulator.requests.clear()
     summary = load_runs(providers=[provider])  # the API's clock has not moved: nothing changed
 
-    report = summary.open_runs_refresh[provider]
+    report = refresh_report(summary, provider)
     open_now = open_count(first, provider)
-    paused = sum(row["status"] == "paused" for row in first.values())  # not a documented filter value
+    # Open runs in a status the list cannot be asked for (Browserbase's PAUSED; every status of a
+    # list without a status filter) are fetched by id; the others come with the open-run listings.
+    open_rows = [row for row in first.values() if row["status"] not in TERMINAL_STATUSES]
+    unlisted = sum(row["provider_status"] not in open_filter_values(provider, row["run_family"]) for row in open_rows)
     assert report["open"] == open_now >= 10
-    assert (report["by_listing"], report["by_id"]) == (open_now - paused, paused)
-    by_status = [request for request in simulator.requests if "status" in request.params]
-    assert {request.params["status"] for request in by_status} == {
-        open_filter["status"] for open_filter in PROVIDERS[provider].lists[0].open_run_filters
-    }
-    page_size = PROVIDERS[provider].lists[0].page_size
-    pages_per_status = math.ceil(open_now / page_size)
-    # one page of the listing, the open-status listings, the paused runs by id: a handful
-    assert len(simulator.requests) <= 1 + len(by_status) + paused and len(by_status) <= 2 * pages_per_status
+    assert (report["by_listing"], report["by_id"]) == (open_now - unlisted, unlisted)
+    by_status = []
+    for run_list in PROVIDERS[provider].lists:
+        keys = {key for open_filter in run_list.open_run_filters for key in open_filter}
+        asked = [r for r in simulator.requests if r.path == run_list.runs_path and keys & set(r.params)]
+        assert {value for r in asked for key in keys for value in r.query.get(key, [])} == open_filter_values(
+            provider, run_list.name
+        )
+        by_status += asked
+    pages_per_status = sum(math.ceil(open_now / run_list.page_size) for run_list in PROVIDERS[provider].lists)
+    # a page of each list (and a probe of the server's clock), the open-status listings, the rest by id: a handful
+    lists = len(PROVIDERS[provider].lists)
+    assert len(simulator.requests) <= 2 * lists + len(by_status) + unlisted
+    assert len(by_status) <= 2 * pages_per_status
     assert summary.runs_by_provider[provider] == 0  # unchanged open runs are not written again
     assert read_runs(workdir / "agent-runs.duckdb") == first
 
@@ -165,15 +182,21 @@ def test_a_run_open_for_weeks_is_followed_until_it_ends_and_the_state_keeps_noth
     rows = assert_table_equals_api(workdir, provider, simulator)
     assert all(rows[provider, zombie.run_id]["status"] == "cancelled" for zombie in zombies)
     open_now = {run.run_id for run in simulator.visible_runs() if run.phase(simulator.clock.now_us) in OPEN_PHASES}
-    assert summary.open_runs_refresh[provider]["following"] == len(open_now)
-    assert f"following {len(open_now):,} open runs until they end" in str(summary)
+    assert refresh_report(summary, provider)["following"] == len(open_now)
+    for name, report in summary.open_runs_refresh.items():
+        assert f"{name}: " in str(summary) and f"following {report['following']:,} open runs until they end" in str(
+            summary
+        )
 
     # The runs to follow are the open rows themselves: the state holds only the ids of the
     # re-read window, all created within it.
-    state = make_pipeline("duckdb", DATASET_NAME)[0].state["sources"]["agent_runs"]["resources"][f"{provider}_runs"]
-    assert set(state) <= {"incremental", "newest_created_at", "recent_runs", "last_refresh", "listed_open"}
-    window_start = max(row["created_at"] for row in rows.values()) - RELIST_LAG
-    assert all(parse_timestamp(created) >= window_start for created in state["recent_runs"].values())
+    resources = make_pipeline("duckdb", DATASET_NAME)[0].state["sources"]["agent_runs"]["resources"]
+    for name, run_list in zip(listing_state_names(provider), PROVIDERS[provider].lists, strict=True):
+        state = resources[name]
+        assert set(state) <= {"incremental", "newest_created_at", "recent_runs", "last_refresh", "listed_open"}
+        family = [row for (owner, _), row in rows.items() if owner == provider and row["run_family"] == run_list.name]
+        window_start = max(row["created_at"] for row in family) - RELIST_LAG
+        assert all(parse_timestamp(created) >= window_start for created in state["recent_runs"].values())
 
 
 def test_a_refreshed_row_is_written_again_only_when_it_differs_from_the_loaded_one() -> None:

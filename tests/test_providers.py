@@ -16,6 +16,7 @@ import pytest
 import agent_runs
 from agent_runs.providers import PROVIDERS, CursorPaging, Provider
 from agent_runs.schema import RUNS_COLUMNS
+from agent_runs.settings import TABLE_NAME
 from agent_runs.simulators import simulator_class
 from tests.utils import cli_env
 
@@ -44,7 +45,7 @@ def wire_names(provider: Provider) -> set[str]:
             names |= {paging.cursor_param, *paging.cursor_path.split("."), *(paging.has_more_path or "").split(".")}
         else:
             names.add(paging.page_param)
-    return names - set(RUNS_COLUMNS) - {""}
+    return names - set(RUNS_COLUMNS) - {TABLE_NAME, ""}  # `runs` is the table's name too
 
 
 def paths(provider: Provider) -> set[str]:
@@ -70,15 +71,17 @@ def places(needle: re.Pattern[str], files: set[Path]) -> list[str]:
 def test_a_provider_is_named_only_in_its_own_modules(name: str) -> None:
     provider = PROVIDERS[name]
     every_file = set(PACKAGE.rglob("*.py"))
-    others = every_file - own_files(name)
-    shared = {path for path in others if path.parent.name not in ("providers", "simulators")}
-    shared |= {PACKAGE / "providers" / "base.py", PACKAGE / "simulators" / "core.py"}
-    # Its name, its paths and its auth header: nowhere else, not even in a docstring.
+    registries = {PACKAGE / "providers" / "__init__.py", PACKAGE / "simulators" / "__init__.py"}
+    provider_modules = {path for path in every_file if path.parent.name in ("providers", "simulators")}
+    shared = every_file - provider_modules | {PACKAGE / "providers" / "base.py", PACKAGE / "simulators" / "core.py"}
+    # Its name: nowhere but its modules and the registries, not even in a docstring.
     for text in (provider.name, provider.display_name):
-        assert places(re.compile(rf"\b{re.escape(text)}\b", re.IGNORECASE), shared) == []
+        pattern = re.compile(rf"\b{re.escape(text)}\b", re.IGNORECASE)
+        assert places(pattern, every_file - own_files(name) - registries) == [], text
+    # Its paths, its auth header, its wire names (as string literals): not in the shared code
+    # (another provider's module may use the same path or word).
     for text in paths(provider):
-        assert places(re.compile(re.escape(text)), others) == [], text
-    # Its wire names as string literals: not in the shared code (another provider may use the same word).
+        assert places(re.compile(re.escape(text)), shared) == [], text
     for key in wire_names(provider):
         assert places(re.compile(rf"""["']{re.escape(key)}["']"""), shared) == [], key
 

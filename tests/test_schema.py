@@ -4,14 +4,18 @@ nothing dropped (unknown or mistyped fields land in `extra`), unusable records r
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from enum import Enum
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 
+import browser_use_sdk.generated.v2.models as browser_use_v2
+import browser_use_sdk.generated.v4.models as browser_use_v4
 import browserbase.types.agents.run_list_response as browserbase_types
 import pydantic
 import pytest
+import skyvern.client.types as skyvern_types
 import tinyfish.runs.types as tinyfish_types
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -185,6 +189,8 @@ def strategy_for(annotation: Any) -> st.SearchStrategy[Any]:
         return wire_records(annotation)
     if annotation is datetime:
         return TIMESTAMPS
+    if annotation is uuid.UUID:
+        return st.uuids().map(str)
     if annotation is str:
         return st.text(max_size=300)
     if annotation is bool:
@@ -208,12 +214,20 @@ def wire_records(model: type[pydantic.BaseModel]) -> st.SearchStrategy[dict[str,
     )
 
 
-REQUIRED = {"run_id", "created_at"}
-SDK_MODELS = {"tinyfish": tinyfish_types.Run, "browserbase": browserbase_types.Data}
+REQUIRED = {"run_id", "created_at", "id", "workflow_run_id"}  # the model fields that key a run
+# Each run list by `<provider>/<list>`, with the SDK's model of its records.
+SDK_MODELS = {
+    "tinyfish/runs": tinyfish_types.Run,
+    "browserbase/agent_runs": browserbase_types.Data,
+    "browser_use/v2_tasks": browser_use_v2.TaskItemView,
+    "browser_use/v4_runs": browser_use_v4.RunSummary,
+    "skyvern/workflows": skyvern_types.WorkflowRun,
+    "skyvern/tasks": skyvern_types.TaskRunListItem,
+}
 # The contract as the README's table states it, written here again on purpose: the property test
 # checks the mapping against the contract, not against itself.
 CONTRACT: dict[str, dict[str, tuple[str, ...]]] = {
-    "tinyfish": {
+    "tinyfish/runs": {
         "run_id": ("run_id",),
         "provider_status": ("status",),
         "task": ("goal",),
@@ -230,7 +244,7 @@ CONTRACT: dict[str, dict[str, tuple[str, ...]]] = {
         "proxy_enabled": ("browser_config", "proxy_enabled"),
         "proxy_country_code": ("browser_config", "proxy_country_code"),
     },
-    "browserbase": {
+    "browserbase/agent_runs": {
         "run_id": ("runId",),
         "provider_status": ("status",),
         "task": ("task",),
@@ -246,17 +260,77 @@ CONTRACT: dict[str, dict[str, tuple[str, ...]]] = {
         "session_id": ("sessionId",),
         "sandbox_id": ("sandboxId",),
     },
+    "browser_use/v2_tasks": {
+        "run_id": ("id",),
+        "provider_status": ("status",),
+        "task": ("task",),
+        "created_at": ("createdAt",),
+        "started_at": ("startedAt",),
+        "finished_at": ("finishedAt",),
+        "result": ("output",),
+        "session_id": ("sessionId",),
+    },
+    "browser_use/v4_runs": {
+        "run_id": ("id",),
+        "provider_status": ("status",),
+        "task": ("task",),
+        "created_at": ("createdAt",),
+        "updated_at": ("updatedAt",),
+        "result": ("result",),
+        "result_schema": ("outputSchema",),
+        "error_message": ("error",),
+        "session_id": ("sessionId",),
+    },
+    "skyvern/workflows": {
+        "run_id": ("workflow_run_id",),
+        "provider_status": ("status",),
+        "task": ("workflow_title",),
+        "agent_id": ("workflow_permanent_id",),
+        "created_at": ("created_at",),
+        "started_at": ("started_at",),
+        "finished_at": ("finished_at",),
+        "updated_at": ("modified_at",),
+        "error_message": ("failure_reason",),
+        "session_id": ("browser_session_id",),
+    },
+    "skyvern/tasks": {
+        "run_id": ("run_id",),
+        "provider_status": ("status",),
+        "task": ("title",),
+        "agent_id": ("workflow_permanent_id",),
+        "created_at": ("created_at",),
+        "started_at": ("started_at",),
+        "finished_at": ("finished_at",),
+    },
 }
+# Request headers, webhooks and TOTP settings a run carries: never stored, not even in `extra`.
+NEVER_STORED = {
+    "skyvern": {
+        "extra_http_headers",
+        "cdp_connect_headers",
+        "webhook_callback_url",
+        "totp_verification_url",
+        "totp_identifier",
+    }
+}
+
+
+def run_list_of(key: str) -> Any:
+    provider, name = key.split("/")
+    return next(run_list for run_list in PROVIDERS[provider].lists if run_list.name == name)
 
 
 def assert_nothing_lost(provider: str, record: dict[str, Any], row: dict[str, Any]) -> None:
     """Every value the API sent is in its column (read the same way the per-value path reads it)
-    or, as sent, in `extra`."""
+    or, as sent, in `extra` (secrets excepted: nowhere)."""
     fields = CONTRACT[provider]
     extra = json.loads(row["extra"]) if row["extra"] is not None else {}
     by_path = {path: column for column, path in fields.items()}
+    secrets = NEVER_STORED.get(provider.split("/")[0], set())
     for key, value in record.items():
-        if (key,) in by_path:
+        if key in secrets:
+            assert key not in extra
+        elif (key,) in by_path:
             column = by_path[(key,)]
             if value is None:
                 continue
@@ -284,15 +358,26 @@ def holds(column: str, stored: Any, sent: Any) -> bool:
     return json.loads(stored) == sent if data_type == "json" else stored == CONVERTERS[data_type](sent)
 
 
-@pytest.mark.parametrize("provider", list(PROVIDERS))
+def test_every_run_list_has_an_sdk_model_and_a_contract() -> None:
+    lists = {f"{name}/{run_list.name}" for name, provider in PROVIDERS.items() for run_list in provider.lists}
+    assert lists == set(SDK_MODELS) == set(CONTRACT)
+
+
+@pytest.mark.parametrize("provider", list(SDK_MODELS))
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example])
 @given(data=st.data())
 def test_generated_pages_lose_nothing_and_never_crash(provider: str, data: st.DataObject) -> None:
     records = data.draw(st.lists(wire_records(SDK_MODELS[provider]), min_size=1, max_size=8), label="page")
     fields = CONTRACT[provider]
+    run_list = run_list_of(provider)
     try:
         table = to_table(
-            provider, PROVIDERS[provider].lists[0].fields, records, statuses=PROVIDERS[provider].lists[0].status_map
+            provider.split("/")[0],
+            run_list.fields,
+            records,
+            statuses=run_list.status_map,
+            run_family=run_list.name,
+            secret_fields=run_list.secret_fields,
         )
     except InvalidRecord:
         # Only a run without a usable key may stop the load.

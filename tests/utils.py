@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from agent_runs.schema import RUNS_COLUMNS
 
 TINYFISH_KEY = "tf-test-key-3f9a1c77d2e84b1a"
 BROWSERBASE_KEY = "bb-test-key-9e2d4b6a1f0c3e58"
+BROWSER_USE_KEY = "bu_test-key-5c1e7a9b3d2f4e60"
+SKYVERN_KEY = "sk-test-key-2b8d6f0a4c1e3a97"
 
 # The run id's key in each API's records.
 ID_FIELD = {name: provider.lists[0].fields["run_id"][0] for name, provider in PROVIDERS.items()}
@@ -71,3 +74,37 @@ def cli_env(extra: dict[str, str], workdir: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.endswith("_API_KEY")}
     env.update(DLT_DATA_DIR=str(workdir / "dlt-data"), RUNTIME__REQUEST_BACKOFF_FACTOR="0", **extra)
     return env
+
+
+def refresh_report(summary: Any, provider: str) -> dict[str, int]:
+    """The open-runs refresh of a provider's default account in a load, its run lists summed."""
+    names = {provider} | {f"{provider}_{run_list.name}" for run_list in PROVIDERS[provider].lists}
+    total: Counter[str] = Counter()
+    for name, report in summary.open_runs_refresh.items():
+        if name in names:
+            total.update(report)
+    return dict(total)
+
+
+def listing_state_names(provider: str) -> list[str]:
+    """The listing resources' names (their state's keys) of a provider's default account."""
+    lists = PROVIDERS[provider].lists
+    return [f"{provider}_runs"] if len(lists) == 1 else [f"{provider}_{run_list.name}_runs" for run_list in lists]
+
+
+def by_id_requests(simulator: Any, provider: str) -> list[Any]:
+    """The simulator's requests for one run: its get-by-id path, or a list searched for an id."""
+    lists = PROVIDERS[provider].lists
+    paths = {run_list.runs_path for run_list in lists}
+    lookups = {key for run_list in lists if run_list.lookup_params for key in run_list.lookup_params("x")}
+    return [request for request in simulator.requests if request.path not in paths or lookups & set(request.params)]
+
+
+def open_filter_values(provider: str, run_family: str) -> set[str]:
+    """The status spellings a run list's open-run listings ask for."""
+    (run_list,) = [run_list for run_list in PROVIDERS[provider].lists if run_list.name == run_family]
+    values: set[str] = set()
+    for open_filter in run_list.open_run_filters:
+        for value in open_filter.values():
+            values.update(value if isinstance(value, list) else [value])
+    return values

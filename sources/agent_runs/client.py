@@ -5,6 +5,7 @@ failures turned into errors that name the provider and say what to do."""
 
 import contextlib
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -27,6 +28,9 @@ from .errors import ApiKeyRejected, InvalidRecord, MalformedPage, ProviderError
 from .providers import CursorPaging, PageNumberPaging, Provider, RunList
 from .providers.base import Params
 from .schema import DEFAULT_ACCOUNT, to_table
+from .settings import SOURCE_NAME
+
+logger = logging.getLogger(SOURCE_NAME)
 
 
 class RateLimit:
@@ -151,7 +155,7 @@ class ShortPagePaginator(PageNumberPaginator):
     """dlt's page-number paginator, ending at a page shorter than the page size (so the end costs
     no extra empty page) or at the list's last reachable page, and refusing a body without runs."""
 
-    def __init__(self, run_list: RunList, paging: PageNumberPaging) -> None:
+    def __init__(self, run_list: RunList, paging: PageNumberPaging, page_size: int) -> None:
         super().__init__(
             base_page=paging.first_page,
             page=paging.first_page,
@@ -161,7 +165,7 @@ class ShortPagePaginator(PageNumberPaginator):
         )
         self.provider = run_list.provider.display_name
         self.records_path = run_list.records_path
-        self.page_size = run_list.page_size
+        self.page_size = page_size
 
     def update_state(self, response: Response, data: list[Any] | None = None) -> None:
         if not isinstance(page_records(response.json(), self.records_path), list):
@@ -169,12 +173,20 @@ class ShortPagePaginator(PageNumberPaginator):
         super().update_state(response, data)
         if data is not None and len(data) < self.page_size:
             self._has_next_page = False
+        elif not self._has_next_page and data:
+            logger.warning(
+                "%s: %s shows no page beyond page %s (%s runs): older runs of it cannot be listed.",
+                self.provider,
+                urlsplit(response.url).path,
+                self.current_value - 1,
+                f"{(self.current_value - 1) * self.page_size:,}",
+            )
 
 
-def paginator_for(run_list: RunList) -> BasePaginator:
+def paginator_for(run_list: RunList, params: Params) -> BasePaginator:
     paging = run_list.paging
-    if isinstance(paging, PageNumberPaging):
-        return ShortPagePaginator(run_list, paging)
+    if isinstance(paging, PageNumberPaging):  # a short page is the last: short of the size asked for
+        return ShortPagePaginator(run_list, paging, int(params.get(run_list.page_size_param, run_list.page_size)))
     return StrictCursorPaginator(run_list, paging)
 
 
@@ -205,7 +217,7 @@ def paginate_runs(
     pages, yielded, url = 0, False, path
     try:
         for page in client.paginate(
-            path, params=params, paginator=paginator_for(run_list), data_selector=records_path, hooks=hooks
+            path, params=params, paginator=paginator_for(run_list, params), data_selector=records_path, hooks=hooks
         ):
             records += page
             pages += 1

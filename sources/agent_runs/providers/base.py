@@ -2,7 +2,7 @@
 connector can list, page, filter, map and fetch runs without naming any provider.
 
 A provider (a key, a host, an auth header, how its errors read) has one or more run lists: the
-list endpoints of its run families (Browser Use's v2 tasks and v4 runs, say), each with its own
+list endpoints of its run families (an API's older and newer run endpoints, say), each with its own
 paging, filters, order and field map."""
 
 from __future__ import annotations

@@ -19,8 +19,7 @@ from typing import Any
 
 from .base import CursorPaging, FieldMap, PageNumberPaging, Params, Provider, RunList, isoformat
 
-TASKS_PAGE_SIZE = 100  # the API's maximum
-RUNS_PAGE_SIZE = 100  # no maximum stated (default 50)
+PAGE_SIZE = 100  # v2's maximum; v4 states none (its default is 50)
 BOUND_OVERLAP = timedelta(milliseconds=1)  # `after` / `before` may be exclusive: ask a little wider
 
 TASK_FIELDS: FieldMap = {
@@ -64,7 +63,7 @@ RUN_STATUSES = {
 
 
 def task_window(start: datetime | None, end: datetime | None) -> Params:
-    params: Params = {"pageSize": TASKS_PAGE_SIZE}
+    params: Params = {"pageSize": PAGE_SIZE}
     if start is not None:
         params["after"] = isoformat(start - BOUND_OVERLAP)
     if end is not None:
@@ -73,7 +72,7 @@ def task_window(start: datetime | None, end: datetime | None) -> Params:
 
 
 def run_window(start: datetime | None, end: datetime | None) -> Params:
-    return {"limit": RUNS_PAGE_SIZE}  # no time filter: newest first, the walk stops past `start`
+    return {"limit": PAGE_SIZE}  # no time filter: newest first, the walk stops past `start`
 
 
 def error_message(body: Any) -> str | None:
@@ -100,7 +99,7 @@ BROWSER_USE = Provider(
             detail_only_fields=("steps", "outputFiles"),
             records_path="items",
             paging=PageNumberPaging(page_param="pageNumber"),
-            page_size=TASKS_PAGE_SIZE,
+            page_size=PAGE_SIZE,
             page_size_param="pageSize",
             row_order=None,  # undocumented
             window_params=task_window,
@@ -116,7 +115,7 @@ BROWSER_USE = Provider(
             run_path_template="/api/v4/runs/{run_id}",
             records_path="runs",
             paging=CursorPaging(cursor_path="nextCursor", cursor_param="cursor", has_more_path="hasMore"),
-            page_size=RUNS_PAGE_SIZE,
+            page_size=PAGE_SIZE,
             page_size_param="limit",
             row_order="desc",
             window_params=run_window,

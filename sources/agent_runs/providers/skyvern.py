@@ -21,9 +21,8 @@ from typing import Any
 
 from .base import FieldMap, PageNumberPaging, Params, Provider, RunList
 
-WORKFLOW_PAGE_SIZE = 100  # no maximum in the spec or the code: kept modest
-TASK_PAGE_SIZE = 100  # the API's maximum
-TASK_MAX_PAGE = 100  # the API's maximum: 10,000 rows
+PAGE_SIZE = 100  # `/v1/runs`'s maximum (`/v1/agents/runs` states none)
+TASK_MAX_PAGE = 100  # `/v1/runs`'s maximum: its reach is the newest 10,000 rows
 TASK_RUN_TYPES = ["task_v1", "task_v3", "openai_cua", "anthropic_cua", "ui_tars", "yutori_navigator"]
 OPEN_STATUSES = ["created", "queued", "running", "paused"]
 
@@ -70,11 +69,11 @@ TASK_FIELDS: FieldMap = {
 
 
 def workflow_window(start: datetime | None, end: datetime | None) -> Params:
-    return {"page_size": WORKFLOW_PAGE_SIZE}  # no time filter: newest first, the walk stops past `start`
+    return {"page_size": PAGE_SIZE}  # no time filter: newest first, the walk stops past `start`
 
 
 def task_window(start: datetime | None, end: datetime | None) -> Params:
-    return {"page_size": TASK_PAGE_SIZE, "run_type": TASK_RUN_TYPES}
+    return {"page_size": PAGE_SIZE, "run_type": TASK_RUN_TYPES}
 
 
 def search(run_id: str) -> Params:
@@ -102,7 +101,7 @@ SKYVERN = Provider(
             lookup_params=search,
             records_path="",
             paging=PageNumberPaging(page_param="page"),
-            page_size=WORKFLOW_PAGE_SIZE,
+            page_size=PAGE_SIZE,
             page_size_param="page_size",
             row_order="desc",
             window_params=workflow_window,
@@ -118,7 +117,7 @@ SKYVERN = Provider(
             lookup_params=search,
             records_path="",
             paging=PageNumberPaging(page_param="page", max_page=TASK_MAX_PAGE),
-            page_size=TASK_PAGE_SIZE,
+            page_size=PAGE_SIZE,
             page_size_param="page_size",
             row_order="desc",
             window_params=task_window,

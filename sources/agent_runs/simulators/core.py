@@ -287,6 +287,7 @@ class RecordedRequest:
     status: int
     records: int
     answered_at: float = field(default_factory=time.monotonic)  # to order requests across simulators
+    query: dict[str, list[str]] = field(default_factory=dict)  # every value of a repeated parameter
 
 
 class ApiError(Exception):
@@ -548,12 +549,14 @@ class SimulatorBase:
             return Fault(status, retry_after="0" if status == 429 else None)
         return None
 
-    def record(self, path: str, params: dict[str, str], status: int, records: int) -> None:
+    def record(
+        self, path: str, params: dict[str, str], status: int, records: int, query: dict[str, list[str]] | None = None
+    ) -> None:
         with self._lock:
             self.served += 1
             if not self.keep_requests:
                 return
-            self.requests.append(RecordedRequest(path, params, status, records))
+            self.requests.append(RecordedRequest(path, params, status, records, query=query or {}))
 
 
 class QuietServer(ThreadingHTTPServer):
@@ -611,7 +614,7 @@ def _handler_for(simulator: SimulatorBase) -> type[BaseHTTPRequestHandler]:
                 status = 200
             except ApiError as error:
                 body, count, status = error.body, 0, error.status
-            simulator.record(url.path, params, status, count)
+            simulator.record(url.path, params, status, count, query)
             self.send(status, orjson.dumps(body))
 
         def send(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
