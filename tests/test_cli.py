@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from agent_runs.providers import PROVIDERS
 from agent_runs.simulators import BrowserbaseSimulator, Fault, TinyFishSimulator
 from tests.utils import BROWSERBASE_KEY, TINYFISH_KEY, agent_runs, assert_table_equals_api, read_runs
 
@@ -97,9 +98,10 @@ def test_keys_appear_nowhere_after_a_load(
 def test_demo_needs_no_keys_and_prints_a_summary_and_a_query(workdir: Path) -> None:
     result = agent_runs(workdir, "demo", "--runs", "200")
     assert result.returncode == 0, result.stderr
-    assert "Loaded 400 runs (tinyfish 200, browserbase 200)" in result.stdout
+    per_provider = ", ".join(f"{name} 200" for name in PROVIDERS)
+    assert f"Loaded {200 * len(PROVIDERS)} runs ({per_provider})" in result.stdout
     assert "SELECT * FROM agent_runs_demo.runs LIMIT 5" in result.stdout
-    assert len(read_runs(workdir / "agent-runs.duckdb", dataset="agent_runs_demo")) == 400
+    assert len(read_runs(workdir / "agent-runs.duckdb", dataset="agent_runs_demo")) == 200 * len(PROVIDERS)
 
     # The report rebuilds from the demo's data, with no options or naming the demo's dataset.
     (workdir / "agent-runs-report.html").unlink()

@@ -11,7 +11,7 @@ from dagster_dlt import DagsterDltResource
 
 from agent_runs.dagster_assets import DAILY_AT, agent_runs_assets, daily_schedule, defs
 from agent_runs.providers import PROVIDERS
-from tests.utils import assert_table_equals_api
+from tests.utils import assert_table_equals_api, resource_names
 
 
 def test_assets_materialise_the_runs_table_and_keep_it_current(
@@ -19,7 +19,7 @@ def test_assets_materialise_the_runs_table_and_keep_it_current(
 ) -> None:
     assets = agent_runs_assets()
     assert {key.path[-1] for key in assets.keys} == {
-        f"dlt_agent_runs_{name}{suffix}" for name in PROVIDERS for suffix in ("_open_runs", "_runs")
+        f"dlt_agent_runs_{name}" for provider in PROVIDERS for name in resource_names(provider)
     }
     for _ in range(2):  # a first load; then runs finish and new ones arrive
         result = dg.materialize([assets], resources={"dlt_resource": DagsterDltResource()})
@@ -34,4 +34,4 @@ def test_daily_schedule_and_definitions_load(provider_env: dict[str, str], workd
     definitions = defs()
     assert definitions.get_schedule_def("agent_runs_daily").cron_schedule == DAILY_AT
     materialised = [key for key in definitions.resolve_all_asset_keys() if key.path[-1].startswith("dlt_agent_runs_")]
-    assert len(materialised) == 2 * len(PROVIDERS)
+    assert len(materialised) == sum(len(resource_names(provider)) for provider in PROVIDERS)

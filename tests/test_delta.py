@@ -20,10 +20,11 @@ DELTA_TABLE = Path("agent-runs-files") / "agent_runs" / "runs"
 JSON_COLUMNS = ("result", "result_schema", "extra")
 
 
-def keyed(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+def keyed(rows: list[dict[str, Any]], json_text: bool = True) -> dict[tuple[str, str], dict[str, Any]]:
+    """Rows by key; JSON columns decoded when they are JSON text (`json_text`)."""
     for row in rows:
         for column in JSON_COLUMNS:
-            if isinstance(row[column], str):
+            if json_text and isinstance(row[column], str):
                 row[column] = json.loads(row[column])
     return {
         (row["provider"], row["run_id"]): {
@@ -49,7 +50,7 @@ def test_delta_table_is_updated_in_place_and_every_engine_reads_the_duckdb_rows(
                 simulator.removed.add(next(run.run_id for run in simulator.visible_runs() if run.finished_us is None))
     assert sum(report["missing"] for report in into_files.open_runs_refresh.values()) == len(simulators)
 
-    expected = keyed(list(read_runs(workdir / "agent-runs.duckdb").values()))
+    expected = keyed(list(read_runs(workdir / "agent-runs.duckdb").values()), json_text=False)  # decoded already
     assert sum(row["missing_from_api_at"] for row in expected.values()) == len(simulators)
     table = DeltaTable(str(workdir / DELTA_TABLE))
     assert table.version() >= 1  # two commits: the second load merged, it did not start over

@@ -108,3 +108,12 @@ def open_filter_values(provider: str, run_family: str) -> set[str]:
         for value in open_filter.values():
             values.update(value if isinstance(value, list) else [value])
     return values
+
+
+def resource_names(provider: str) -> list[str]:
+    """The dlt resources of a provider's default account: each run list's refresh and listing."""
+    return [
+        name.removesuffix("_runs") + suffix
+        for name in listing_state_names(provider)
+        for suffix in ("_open_runs", "_runs")
+    ]
