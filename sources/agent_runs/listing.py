@@ -19,7 +19,7 @@ from dlt.extract import DltResource
 from dlt.sources.helpers.rest_client import RESTClient
 
 from .accounts import Account
-from .backfill import plan_windows, walk_windows
+from .backfill import Window, plan_windows, walk_windows
 from .client import RateLimit, key_works, server_now
 from .errors import ApiKeyRejected
 from .providers import RunList
@@ -82,8 +82,14 @@ def list_runs(
         return account.client(rate_limit)
 
     start, end = created_at.start_value, created_at.end_value
-    if run_list.frozen_walk and end is None:  # page numbers stay put only if no run can join the window
-        end = server_now(run_list, new_client())
+    tail: list[Window] = []
+    if run_list.frozen_walk and end is None:
+        # Page numbers stay put only if no run can join the window: the long walk ends a second
+        # before the server's clock (its Date header has whole seconds), so that even widened by
+        # the API's bounds it is before any run created during the walk; the runs of that last
+        # second and later are a short walk of their own.
+        end = server_now(run_list, new_client()) - timedelta(seconds=1)
+        tail = [Window(end, None)]
     logger.info(
         "%s (account %s): listing %s created from %s",
         provider.display_name,
@@ -91,8 +97,8 @@ def list_runs(
         run_list.runs_path,
         start or "the start",
     )
-    windows = plan_windows(run_list, new_client, start, end, workers)
-    if len(windows) > 1:
+    windows = plan_windows(run_list, new_client, start, end, workers) + tail
+    if len(windows) > 1 + len(tail):
         logger.info("%s: walking %d created-at windows with %d workers", provider.display_name, len(windows), workers)
     elif workers > 1 and not run_list.filters_created_at:
         logger.info("%s: %s cannot be asked for a time range: one walk", provider.display_name, run_list.runs_path)
