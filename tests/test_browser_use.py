@@ -1,0 +1,141 @@
+"""Browser Use Cloud: both run families load field for field as the official SDK reads them; an
+incremental load asks only for what is new (v2: a frozen window from the cursor, then the last
+second; v4: newest first until past the cursor); open runs are followed until they end; a Zero
+Data Retention project loads its v2 tasks and skips v4; a bad key fails clearly."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from agent_runs.client import runs_table
+from agent_runs.pipeline import load_runs
+from agent_runs.providers.browser_use import BROWSER_USE
+from agent_runs.settings import RELIST_LAG
+from agent_runs.simulators.browser_use import BrowserUseSimulator
+from tests.sdk_views import browser_use_runs, browser_use_tasks
+from tests.utils import BROWSER_USE_KEY, agent_runs, assert_table_equals_api, read_runs
+
+V2, V4 = BROWSER_USE.lists
+
+
+def env_of(simulator: BrowserUseSimulator) -> dict[str, str]:
+    return {"BROWSER_USE_API_KEY": simulator.api_key, "BROWSER_USE_BASE_URL": simulator.base_url}
+
+
+def test_full_load_equals_what_the_sdk_reads(
+    provider_env: dict[str, str], browser_use: BrowserUseSimulator, workdir: Path
+) -> None:
+    summary = load_runs(providers=["browser_use"])
+    tasks, runs = browser_use_tasks(browser_use), browser_use_runs(browser_use)  # every page validates
+    rows = read_runs(workdir / "agent-runs.duckdb")
+    assert summary.runs_by_provider == {"browser_use": len(tasks) + len(runs)} and tasks and runs
+    assert set(rows) == {("browser_use", str(item.id)) for item in [*tasks, *runs]}
+    for task in tasks:
+        row = rows["browser_use", str(task.id)]
+        assert (row["run_family"], row["provider_status"], row["task"]) == ("v2_tasks", task.status.value, task.task)
+        assert row["status"] == {"created": "pending", "started": "running", "finished": "completed"}.get(
+            task.status.value, {"stopped": "cancelled"}.get(task.status.value, task.status.value)
+        )
+        assert (row["created_at"], row["started_at"], row["finished_at"]) == (
+            task.created_at,
+            task.started_at,
+            task.finished_at,
+        )
+        assert (row["result"], row["session_id"], row["updated_at"]) == (task.output, str(task.session_id), None)
+        assert row["extra"]["isSuccess"] == task.is_success and row["extra"]["cost"] == task.cost.root
+    for run in runs:
+        row = rows["browser_use", str(run.id)]
+        assert (row["run_family"], row["provider_status"], row["task"]) == ("v4_runs", run.status.value, run.task)
+        assert (row["created_at"], row["updated_at"], row["started_at"]) == (run.created_at, run.updated_at, None)
+        assert (row["result"], row["result_schema"], row["error_message"]) == (run.result, run.output_schema, run.error)
+        assert row["extra"]["totalCostUsd"] == run.total_cost_usd and row["extra"]["model"] == run.model
+    assert_table_equals_api(workdir, "browser_use", browser_use)
+
+
+def test_an_incremental_load_asks_only_for_what_is_new(
+    provider_env: dict[str, str], browser_use: BrowserUseSimulator, workdir: Path
+) -> None:
+    load_runs(providers=["browser_use"])
+    newest = {
+        family: max(
+            row["created_at"]
+            for row in read_runs(workdir / "agent-runs.duckdb").values()
+            if row["run_family"] == family
+        )
+        for family in ("v2_tasks", "v4_runs")
+    }
+    browser_use.requests.clear()
+    browser_use.clock.advance(20 * 60)  # the future runs of the fixture appear, open runs move on
+    load_runs(providers=["browser_use"])
+    assert_table_equals_api(workdir, "browser_use", browser_use)
+
+    v2 = [request for request in browser_use.requests if request.path == V2.runs_path]
+    probe, *walks = [request for request in v2 if "filterBy" not in request.params]
+    assert probe.params == {"pageSize": "1"}  # the server's clock (its Date header) freezes the walk
+    window_from = (newest["v2_tasks"] - RELIST_LAG - timedelta(milliseconds=1)).isoformat().replace("+00:00", "Z")
+    assert {request.params["after"] for request in walks} <= {window_from, walks[-1].params["after"]}
+    assert walks[0].params["after"] == window_from and "before" in walks[0].params
+    assert "before" not in walks[-1].params  # the last second before the load: a short walk of its own
+    assert len(walks) <= 3  # twenty minutes of tasks: a page, and the last second's
+    assert {request.params["filterBy"] for request in v2 if "filterBy" in request.params} == {"created", "started"}
+
+    v4 = [request for request in browser_use.requests if request.path == V4.runs_path]
+    assert len(v4) == 1 and "cursor" not in v4[0].params  # newest first: the first page already reaches the cursor
+    fetched = [request for request in browser_use.requests if request.path.startswith(f"{V4.runs_path}/")]
+    assert fetched  # v4 open runs: one request each (no status filter)
+
+
+def test_open_runs_are_followed_until_they_end(
+    provider_env: dict[str, str], browser_use: BrowserUseSimulator, workdir: Path
+) -> None:
+    load_runs(providers=["browser_use"])
+    stuck = [run for run in browser_use.visible_runs() if run.finished_us is None]
+    assert {run.family for run in stuck} == {"v2_tasks", "v4_runs"}
+    browser_use.clock.advance(30 * 86400)
+    load_runs(providers=["browser_use"])
+    for run in stuck:
+        browser_use.end_run(run.run_id, "cancelled")
+    load_runs(providers=["browser_use"])
+    rows = assert_table_equals_api(workdir, "browser_use", browser_use)
+    assert {rows["browser_use", run.run_id]["status"] for run in stuck} == {"cancelled"}
+
+
+def test_a_zero_data_retention_project_loads_its_tasks_and_skips_v4_runs(
+    workdir: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with BrowserUseSimulator(api_key=BROWSER_USE_KEY, runs=300, seed=21, zdr=True) as simulator:
+        for name, value in env_of(simulator).items():
+            monkeypatch.setenv(name, value)
+        with caplog.at_level(logging.WARNING, logger="agent_runs"):
+            summary = load_runs(providers=["browser_use"])
+        tasks = [run for run in simulator.visible_runs() if run.family == "v2_tasks"]
+        rows = read_runs(workdir / "agent-runs.duckdb")
+        assert summary.runs_by_provider == {"browser_use": len(tasks)}
+        assert {run_id for _, run_id in rows} == {run.run_id for run in tasks}
+        assert "/api/v4/runs answered HTTP 403 although the key works" in caplog.text
+
+
+def test_a_bad_key_fails_the_load_clearly(workdir: Path, browser_use: BrowserUseSimulator) -> None:
+    result = agent_runs(workdir, "load", env={**env_of(browser_use), "BROWSER_USE_API_KEY": "bu_wrong"})
+    assert result.returncode == 1
+    assert "Browser Use rejected the API key (HTTP 401 on /api/v2/tasks)" in result.stderr
+    assert "BROWSER_USE_API_KEY" in result.stderr and "bu_wrong" not in result.stderr
+
+
+def test_a_page_without_its_runs_fails_clearly(workdir: Path, browser_use: BrowserUseSimulator) -> None:
+    from agent_runs.simulators import Fault
+
+    browser_use.faults.extend([None, Fault(200, body=b'{"nextCursor": null, "hasMore": false}')] + [None] * 50)
+    result = agent_runs(workdir, "load", env=env_of(browser_use))
+    assert result.returncode == 1
+    assert "Browser Use: a page without a" in result.stderr
+
+
+def test_naive_timestamps_read_as_utc() -> None:
+    """The v2 spec says "naive UTC": a timestamp without an offset is UTC."""
+    table = runs_table(V2, [{"id": "t", "createdAt": "2026-03-01T10:00:00.123456", "status": "created"}], "test")
+    assert table["created_at"][0].as_py().isoformat() == "2026-03-01T10:00:00.123456+00:00"

@@ -1,0 +1,149 @@
+"""Skyvern: workflow runs and the other run types load field for field as the official SDK reads
+them, a task-v2 run once; an incremental load walks newest first only until past the cursor, and
+runs that arrive during the walk (pushing rows a page down) are neither doubled nor skipped; open
+runs are followed until they end; `/v1/runs`'s reach of 10,000 rows is said; request headers and
+webhook secrets are never stored; a bad key (403) fails clearly."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from agent_runs.pipeline import load_runs
+from agent_runs.providers.skyvern import SKYVERN
+from agent_runs.simulators.skyvern import SkyvernSimulator
+from tests.sdk_views import skyvern_task_runs, skyvern_workflow_runs
+from tests.utils import SKYVERN_KEY, agent_runs, assert_table_equals_api, read_runs
+
+WORKFLOWS, TASKS = SKYVERN.lists
+
+
+def env_of(simulator: SkyvernSimulator) -> dict[str, str]:
+    return {"SKYVERN_API_KEY": simulator.api_key, "SKYVERN_BASE_URL": simulator.base_url}
+
+
+def test_full_load_equals_what_the_sdk_reads(
+    provider_env: dict[str, str], skyvern: SkyvernSimulator, workdir: Path
+) -> None:
+    summary = load_runs(providers=["skyvern"])
+    workflows = skyvern_workflow_runs(skyvern)  # every page validates against the SDK's models
+    everything = skyvern_task_runs(skyvern)
+    tasks = [run for run in everything if run.task_run_type not in ("workflow_run", "task_v2")]
+    rows = read_runs(workdir / "agent-runs.duckdb")
+    assert summary.runs_by_provider == {"skyvern": len(workflows) + len(tasks)}
+    # A task-v2 run is listed twice by the API (its workflow run, its tsk_v2_ run): loaded once.
+    assert any(run.task_run_type == "task_v2" for run in everything)
+    assert set(rows) == {("skyvern", run.workflow_run_id) for run in workflows} | {
+        ("skyvern", run.run_id) for run in tasks
+    }
+    for run in workflows:
+        row = rows["skyvern", run.workflow_run_id]
+        assert (row["run_family"], row["provider_status"], row["task"]) == ("workflows", run.status, run.workflow_title)
+        assert (row["agent_id"], row["error_message"], row["session_id"]) == (
+            run.workflow_permanent_id,
+            run.failure_reason,
+            run.browser_session_id,
+        )
+        # Naive on the wire, UTC in the table.
+        assert row["created_at"].replace(tzinfo=None) == run.created_at and row["created_at"].utcoffset().seconds == 0
+        assert row["updated_at"].replace(tzinfo=None) == run.modified_at
+        assert not {"extra_http_headers", "cdp_connect_headers", "webhook_callback_url", "totp_identifier"} & set(
+            row["extra"]
+        )
+    for run in tasks:
+        row = rows["skyvern", run.run_id]
+        assert (row["run_family"], row["provider_status"], row["task"]) == ("tasks", run.status, run.title)
+        assert row["extra"]["task_run_type"] == run.task_run_type
+    assert {row["status"] for row in rows.values()} >= {"pending", "running", "completed", "failed", "cancelled"}
+    assert_table_equals_api(workdir, "skyvern", skyvern)
+
+
+def test_secrets_a_run_carries_are_stored_nowhere(
+    provider_env: dict[str, str], skyvern: SkyvernSimulator, workdir: Path
+) -> None:
+    load_runs(providers=["skyvern"])
+    with duckdb.connect(str(workdir / "agent-runs.duckdb"), read_only=True) as connection:
+        query = "SELECT count(*) FROM agent_runs.runs WHERE CAST(extra AS TEXT) LIKE '%secret-%'"
+        leaked = connection.execute(query).fetchall()
+    assert leaked == [(0,)]
+    assert not [path for path in workdir.rglob("*") if path.is_file() and b"Bearer secret-" in path.read_bytes()]
+
+
+def test_runs_arriving_during_the_walk_are_neither_doubled_nor_skipped(
+    provider_env: dict[str, str], skyvern: SkyvernSimulator, workdir: Path
+) -> None:
+    load_runs(providers=["skyvern"])
+    history = sum(run.family == "workflows" for run in skyvern.visible_runs())
+    skyvern.clock.advance(3600)
+    now = skyvern.clock.now_us
+    added = skyvern.add_runs([now - offset * 5_000_000 for offset in range(1, 401)])  # the last half hour
+    new_workflows = sum(run.family == "workflows" for run in added)
+    before_load = {run.run_id for run in skyvern.visible_runs()}
+    arrived: list[str] = []
+
+    def arrive(path: str, params: dict[str, str]) -> None:
+        if path == WORKFLOWS.runs_path and params.get("page") == "2" and not arrived:
+            # runs created now: page 2 starts with rows page 1 has already shown
+            arrived.extend(run.run_id for run in skyvern.add_runs([now] * 60))
+
+    skyvern.requests.clear()
+    skyvern.on_request = arrive
+    load_runs(providers=["skyvern"])
+    skyvern.on_request = None
+    rows = read_runs(workdir / "agent-runs.duckdb")  # fails on a run loaded twice
+    assert arrived and before_load <= {run_id for _, run_id in rows}  # nothing that was there is skipped
+    walk = [
+        request
+        for request in skyvern.requests
+        if request.path == WORKFLOWS.runs_path and not {"status", "search_key"} & set(request.params)
+    ]
+    assert [request.params["page"] for request in walk] == [str(page) for page in range(1, len(walk) + 1)]
+    # Newest first, only until the page that reaches the cursor; not the whole history again.
+    assert new_workflows // 100 + 1 <= len(walk) <= new_workflows // 100 + 3 < (history + new_workflows) // 100 + 1
+    load_runs(providers=["skyvern"])  # the runs created during the walk: the next load has them
+    assert_table_equals_api(workdir, "skyvern", skyvern)
+
+
+def test_open_runs_are_followed_until_they_end(
+    provider_env: dict[str, str], skyvern: SkyvernSimulator, workdir: Path
+) -> None:
+    load_runs(providers=["skyvern"])
+    stuck = [run for run in skyvern.visible_runs() if run.finished_us is None]
+    assert {run.family for run in stuck} == {"workflows", "tasks"}
+    skyvern.clock.advance(20 * 86400)
+    skyvern.requests.clear()
+    load_runs(providers=["skyvern"])
+    searches = [request for request in skyvern.requests if "search_key" in request.params]
+    assert all(request.records == 1 for request in searches)  # an ended run found by its id
+    for run in stuck:
+        skyvern.end_run(run.run_id, "timed_out")
+    load_runs(providers=["skyvern"])
+    rows = assert_table_equals_api(workdir, "skyvern", skyvern)
+    assert {rows["skyvern", run.run_id]["status"] for run in stuck} == {"timed_out"}
+
+
+def test_the_reach_of_the_all_runs_list_is_said(
+    workdir: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("agent_runs.providers.skyvern.PAGE_SIZE", 20)  # a reach of 2,000 rows: a short test
+    with SkyvernSimulator(api_key=SKYVERN_KEY, runs=3300, seed=31) as simulator:
+        for name, value in env_of(simulator).items():
+            monkeypatch.setenv(name, value)
+        with caplog.at_level(logging.WARNING, logger="agent_runs"):
+            load_runs(providers=["skyvern"])
+        rows = read_runs(workdir / "agent-runs.duckdb")
+        assert sum(row["run_family"] == "tasks" for row in rows.values()) == 100 * 20  # the newest 2,000
+        assert "/v1/runs shows no page beyond page 100 (2,000 runs): older runs of it cannot be listed" in caplog.text
+        assert (
+            max(int(request.params["page"]) for request in simulator.requests if request.path == TASKS.runs_path) == 100
+        )
+
+
+def test_a_bad_key_fails_the_load_clearly(workdir: Path, skyvern: SkyvernSimulator) -> None:
+    result = agent_runs(workdir, "load", env={**env_of(skyvern), "SKYVERN_API_KEY": "sk-wrong"})
+    assert result.returncode == 1
+    assert "Skyvern rejected the API key (HTTP 403 on /v1/agents/runs)" in result.stderr
+    assert "SKYVERN_API_KEY" in result.stderr and "sk-wrong" not in result.stderr
