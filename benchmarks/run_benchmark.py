@@ -30,7 +30,10 @@ from pathlib import Path
 
 import orjson
 
+from agent_runs.providers import PROVIDERS as REGISTRY
+
 HERE = Path(__file__).resolve().parent
+PROVIDERS = tuple(REGISTRY)
 PYTHON = sys.executable
 AGENT_RUNS = str(Path(PYTHON).with_name("agent-runs"))
 
@@ -45,9 +48,17 @@ class Measured:
 class Simulators:
     """`python -m agent_runs.simulators` in its own process, so its CPU is not the client's."""
 
-    def __init__(self, runs: int, latency: float = 0.0, seed: int = 7, open_share: float | None = None) -> None:
+    def __init__(
+        self,
+        runs: int,
+        latency: float = 0.0,
+        seed: int = 7,
+        open_share: float | None = None,
+        providers: tuple[str, ...] = ("tinyfish", "browserbase"),
+    ) -> None:
         command = [PYTHON, "-m", "agent_runs.simulators", "--runs", str(runs), "--latency", str(latency)]
-        command += ["--seed", str(seed)] + ([] if open_share is None else ["--open-share", str(open_share)])
+        command += ["--seed", str(seed), "--providers", ",".join(providers)]
+        command += [] if open_share is None else ["--open-share", str(open_share)]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         ready = orjson.loads(self.process.stdout.readline())
@@ -207,6 +218,35 @@ def parallel_backfill(runs: int, latency: float, workers: int, root: Path) -> li
     ]
 
 
+def per_provider(runs: int, latency: float, root: Path) -> list[tuple[str, str, Measured, str]]:
+    """Each provider's first load alone, at the same page latency: time per run against TinyFish's."""
+    simulators = Simulators(runs, latency, providers=PROVIDERS)
+    label = f"{runs:,} runs a provider, {latency * 1000:.0f} ms a page"
+    rows, per_run = [], {}
+    try:
+        for provider in PROVIDERS:
+            work = fresh_dir(root, f"provider-{provider}")
+            measured = measure([AGENT_RUNS, "load", "--provider", provider], {**simulators.env, **load_env(work)}, work)
+            loaded = count_rows(work / "agent-runs.duckdb")
+            per_run[provider] = measured.wall_s / loaded
+            versus = (
+                f", {per_run[provider] / per_run['tinyfish']:.2f}x TinyFish's time a run"
+                if provider != "tinyfish"
+                else ""
+            )
+            rows.append(
+                (
+                    label,
+                    f"agent-runs load --provider {provider}",
+                    measured,
+                    f"{loaded:,} rows, {per_run[provider] * 1e6:.0f} µs a run{versus}",
+                )
+            )
+    finally:
+        simulators.stop()
+    return rows
+
+
 def several_accounts(runs: int, latency: float, root: Path) -> list[tuple[str, str, Measured, str]]:
     """One, two and four TinyFish accounts (each its own simulator), configured as named accounts."""
     rows = []
@@ -247,6 +287,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--accounts-runs", type=int, default=3000, help="runs per account (several accounts)")
     parser.add_argument("--accounts-latency", type=float, default=0.05)
+    parser.add_argument("--provider-runs", type=int, default=10_000, help="runs of each provider loaded alone")
+    parser.add_argument("--provider-latency", type=float, default=0.05)
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument(
         "--pairs", type=int, default=3, help="floor and first load measured this many times, alternated"
@@ -264,6 +306,7 @@ def main() -> None:
             print(f"done: {runs:,} runs", file=sys.stderr)
         rows += parallel_backfill(args.latency_runs, args.latency, args.workers, root)
         rows += several_accounts(args.accounts_runs, args.accounts_latency, root)
+        rows += per_provider(args.provider_runs, args.provider_latency, root)
 
     command = "python benchmarks/run_benchmark.py " + " ".join(sys.argv[1:])
     lines = [

@@ -399,3 +399,19 @@ def valid(record: dict[str, Any], fields: Any, column: str) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+@pytest.mark.parametrize(
+    "created",
+    [
+        ["2026-01-19T10:00:00.5", "2026-01-19T11:00:00"],  # all without an offset: the whole column at once
+        ["2026-01-19T10:00:00.5", "2026-01-19T12:00:00+01:00"],  # a mix: value by value
+    ],
+)
+def test_timestamps_without_an_offset_are_utc(created: list[str]) -> None:
+    records = [{"runId": f"r{index}", "createdAt": value} for index, value in enumerate(created)]
+    rows = expected_rows("browserbase", records)
+    assert [rows[f"r{index}"]["created_at"] for index in range(2)] == [
+        datetime(2026, 1, 19, 10, 0, 0, 500000, tzinfo=UTC),
+        datetime(2026, 1, 19, 11, 0, tzinfo=UTC),
+    ]

@@ -184,7 +184,7 @@ def _column_array(data_type: str, values: list[Any]) -> tuple[pa.Array, list[int
     if set(map(type, values)) <= {EXPECTED_TYPES[data_type], NoneType}:
         try:
             if data_type == "timestamp":
-                return pa.array(values, pa.string()).cast(arrow_type), []
+                return timestamps(pa.array(values, pa.string())), []
             return pa.array(values, arrow_type), []
         except (pa.ArrowInvalid, OverflowError):
             pass  # e.g. a time without an offset, or nanoseconds: the per-value path reads them
@@ -201,6 +201,15 @@ def _column_array(data_type: str, values: list[Any]) -> tuple[pa.Array, list[int
             converted.append(None)  # kept as sent in `extra` rather than aborting the load
             rejected.append(position)
     return pa.array(converted, arrow_type), rejected
+
+
+def timestamps(text: pa.Array) -> pa.Array:
+    """ISO 8601 strings as UTC timestamps, the whole column at once: with offsets, or all without
+    one (UTC meant, as some APIs write them). ArrowInvalid for a mix or anything else."""
+    try:
+        return text.cast(ARROW_TYPES["timestamp"])
+    except pa.ArrowInvalid:
+        return text.cast(pa.timestamp("us")).cast(ARROW_TYPES["timestamp"])  # naive: the values are UTC
 
 
 NO_OBJECT: dict[str, Any] = {}  # where a record has no object under a nested field's parent

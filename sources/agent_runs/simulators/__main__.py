@@ -26,11 +26,19 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds each request waits before answering")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--open-share", type=float, default=None, help="share of runs that never end (2 %% if unset)")
+    parser.add_argument(
+        "--providers", default=",".join(PROVIDERS), help="which to serve (comma-separated; default all)"
+    )
     args = parser.parse_args()
+    wanted = [name for name in args.providers.split(",") if name]
+    unknown = sorted(set(wanted) - set(PROVIDERS))
+    if unknown:
+        parser.error(f"unknown provider(s) {', '.join(unknown)}; known: {', '.join(PROVIDERS)}")
     shared = {"latency_s": args.latency, "keep_requests": False, "open_share": args.open_share}
     simulators = {
         name: simulator_class(name)(api_key=f"{name}-sim-key", runs=args.runs, seed=args.seed + index, **shared)
         for index, name in enumerate(PROVIDERS)
+        if name in wanted
     }
     for simulator in simulators.values():
         simulator.start()
