@@ -98,8 +98,9 @@ def charts(pipeline: Pipeline, dataset: str) -> tuple[dict[str, Any], list[Chart
         f"SELECT provider, MEDIAN(duration_s) AS duration_s, COUNT(*) AS runs FROM {dataset}.{TABLE_NAME} "
         "WHERE status = 'timed_out' AND duration_s IS NOT NULL GROUP BY provider",
     )
-    for row in timeouts:
+    for line, row in enumerate(timeouts):
         row["label"] = f"{row['provider']}: {row['runs']:,} timed out at ≈ {row['duration_s']:,.0f} s"
+        row["label_y"] = 8 + 14 * line  # pixels from the top: one line a provider, never on top of another
     failures = query(
         pipeline,
         f"SELECT provider, COALESCE(error_code, error_category, status || ', no error code') AS cause, "
@@ -131,8 +132,8 @@ def charts(pipeline: Pipeline, dataset: str) -> tuple[dict[str, Any], list[Chart
         durations_chart = (
             durations_chart
             + marks.mark_rule(strokeDash=[4, 3], color="#333").encode(x=alt.X("duration_s:Q", title="duration (s)"))
-            + marks.mark_text(align="right", dx=-4, dy=8, baseline="top", color="#333").encode(
-                x=alt.X("duration_s:Q", title="duration (s)"), y=alt.value(0), text="label:N"
+            + marks.mark_text(align="right", dx=-4, baseline="top", color="#333").encode(
+                x=alt.X("duration_s:Q", title="duration (s)"), y=alt.Y("label_y:Q", scale=None), text="label:N"
             )
         )
     return totals, [
