@@ -147,3 +147,12 @@ def test_a_bad_key_fails_the_load_clearly(workdir: Path, skyvern: SkyvernSimulat
     assert result.returncode == 1
     assert "Skyvern rejected the API key (HTTP 403 on /v1/agents/runs)" in result.stderr
     assert "SKYVERN_API_KEY" in result.stderr and "sk-wrong" not in result.stderr
+
+
+def test_a_page_that_is_not_a_list_fails_clearly(workdir: Path, skyvern: SkyvernSimulator) -> None:
+    from agent_runs.simulators import Fault
+
+    skyvern.faults.extend([None, Fault(200, body=b'{"detail": "maintenance"}')])
+    result = agent_runs(workdir, "load", env=env_of(skyvern))
+    assert result.returncode == 1
+    assert "Skyvern: a page that is not a list of runs" in result.stderr
