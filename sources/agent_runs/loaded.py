@@ -74,12 +74,15 @@ class LoadedRuns:
             table = table.filter(pc.is_in(table["run_id"], pa.array(run_ids, pa.string())))
             return table.select(RUNS_ARROW_SCHEMA.names).cast(RUNS_ARROW_SCHEMA)
         columns = self.columns()
+        # PostgreSQL's driver decodes JSON, and a JSON string would then read as JSON text: ask for the text.
+        as_text = self.pipeline.destination.capabilities().sqlglot_dialect in ("postgres", "redshift")
+        selected = [f"CAST({name} AS TEXT)" if as_text and name in JSON_COLUMNS else name for name in columns]
         query = (
-            f"SELECT {', '.join(columns)} FROM {{table}} WHERE provider = %s AND account = %s AND {{family}} "
+            f"SELECT {', '.join(selected)} FROM {{table}} WHERE provider = %s AND account = %s AND {{family}} "
             f"AND run_id IN ({', '.join(['%s'] * len(run_ids))})"
         )
         records: list[dict[str, Any]] = [dict(zip(columns, row, strict=True)) for row in self.sql_rows(query, *run_ids)]
-        for record in records:  # JSON comes back as text (DuckDB) or decoded (PostgreSQL)
+        for record in records:  # JSON comes back as text, or decoded by a warehouse's driver
             record.setdefault("run_family", self.run_family)
             for column in JSON_COLUMNS:
                 if record[column] is not None and not isinstance(record[column], str):
