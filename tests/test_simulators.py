@@ -3,6 +3,7 @@ documented filters, limits and errors behave as the providers' reference pages s
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 import browserbase as browserbase_sdk
@@ -101,3 +102,18 @@ def test_injected_faults_answer_as_configured(tinyfish: TinyFishSimulator) -> No
     third = requests.get(f"{tinyfish.base_url}/v1/runs", headers=headers, timeout=5)
     assert (first.status_code, first.headers["Retry-After"]) == (429, "2")
     assert second.status_code == 503 and third.status_code == 200
+
+
+def test_a_key_over_its_request_rate_is_refused_at_once_with_retry_after() -> None:
+    """A token bucket per key: a second's worth of requests, then 429 with Retry-After, answered
+    without the page's latency; the bucket refills at the rate."""
+    with TinyFishSimulator(api_key="k", runs=10, rate_limit=5, latency_s=0.05) as simulator:
+        session = requests.Session()
+        session.headers["X-API-Key"] = "k"
+        answers = [session.get(f"{simulator.base_url}/v1/runs", params={"limit": 1}) for _ in range(8)]
+        statuses = [answer.status_code for answer in answers]
+        assert statuses[:5] == [200] * 5 and 429 in statuses[5:]
+        refused = next(answer for answer in answers if answer.status_code == 429)
+        assert refused.headers["Retry-After"] == "1" and refused.elapsed.total_seconds() < 0.05
+        time.sleep(1.0)
+        assert session.get(f"{simulator.base_url}/v1/runs", params={"limit": 1}).status_code == 200

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import math
 import random
 import sys
 import threading
@@ -307,6 +308,8 @@ class SimulatorBase:
     seed: int = 7
     latency_s: float = 0.0
     fault_rate: float = 0.0  # share of requests answered with a random 429/5xx
+    rate_limit: float | None = None  # requests a second this key may make (a token bucket); beyond: 429 at once
+    rate_burst: int | None = None  # the bucket's size (default: a second's worth)
     new_fields: bool = False  # runs carry fields the published API does not have (yet)
     open_share: float | None = None  # the share of runs that never end (default: 2 %)
     clock: SimulatedClock | None = None
@@ -540,6 +543,22 @@ class SimulatorBase:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
+    def take_token(self) -> float:
+        """0 when the key may make a request now (a token taken from its bucket), else the seconds
+        until the next token: the request is refused with 429 and a Retry-After."""
+        if self.rate_limit is None:
+            return 0.0
+        capacity = float(self.rate_burst or max(1, round(self.rate_limit)))
+        with self._lock:
+            now = time.monotonic()
+            tokens, last = getattr(self, "_bucket", (capacity, now))
+            tokens = min(capacity, tokens + (now - last) * self.rate_limit)
+            if tokens >= 1:
+                self._bucket = (tokens - 1, now)
+                return 0.0
+            self._bucket = (tokens, now)
+            return (1 - tokens) / self.rate_limit
+
     def next_fault(self) -> Fault | None:
         with self._lock:
             if self.faults:
@@ -583,13 +602,21 @@ def _handler_for(simulator: SimulatorBase) -> type[BaseHTTPRequestHandler]:
             url = urlsplit(self.path)
             query = parse_qs(url.query, keep_blank_values=True)
             params = {key: values[-1] for key, values in query.items()}
-            if simulator.latency_s:
-                time.sleep(simulator.latency_s)
             if self.headers.get(simulator.auth_header) != simulator.api_key:
                 status = simulator.unauthorized_status
                 simulator.record(url.path, params, status, 0)  # before answering: tests read it right after
                 self.send(status, orjson.dumps(simulator.unauthorized()))
                 return
+            wait_s = simulator.take_token()
+            if wait_s:  # over the key's rate: refused at once, saying when to come back
+                simulator.record(url.path, params, 429, 0)
+                retry_after = str(max(1, math.ceil(wait_s)))
+                self.send(
+                    429, orjson.dumps(simulator.error_body(429, "rate limit exceeded")), {"Retry-After": retry_after}
+                )
+                return
+            if simulator.latency_s:
+                time.sleep(simulator.latency_s)
             if simulator.on_request is not None:
                 simulator.on_request(url.path, params)
             fault = simulator.next_fault()
