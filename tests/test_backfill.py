@@ -15,7 +15,8 @@ from agent_runs.backfill import Window, history_span, plan_windows
 from agent_runs.client import RateLimit, runs_client
 from agent_runs.pipeline import load_runs
 from agent_runs.schema import to_table
-from tests.utils import read_runs
+from agent_runs.simulators import TinyFishSimulator
+from tests.utils import assert_table_equals_api, read_runs
 
 # How each run list that filters by creation time is asked for a window (those that cannot are walked once).
 WINDOW_PARAMS = {
@@ -89,3 +90,17 @@ def test_windows_cover_the_span_that_holds_runs(simulators: dict[str, Any]) -> N
     assert len(windows) == 16 and windows[-1].start < newest
     assert plan_windows(provider, new_client, None, None, workers=1) == [Window(None, None)]
     assert plan_windows(provider, new_client, now, None, workers=4) == [Window(now, None)]  # nothing after now
+
+
+def test_workers_against_a_rate_limited_api_lose_and_double_nothing(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight windows over a key allowed 15 requests a second: refused requests wait out their
+    Retry-After and are asked again; the table is the API's, each run once."""
+    monkeypatch.setattr("agent_runs.providers.tinyfish.PAGE_SIZE", 20)  # many pages: many requests
+    with TinyFishSimulator(api_key="k", runs=1500, seed=41, rate_limit=15, rate_burst=5) as simulator:
+        monkeypatch.setenv("TINYFISH_API_KEY", "k")
+        monkeypatch.setenv("TINYFISH_BASE_URL", simulator.base_url)
+        load_runs(providers=["tinyfish"], workers=8)
+        assert_table_equals_api(workdir, "tinyfish", simulator)
+        assert any(request.status == 429 for request in simulator.requests)

@@ -110,3 +110,51 @@ def test_an_empty_listing_is_one_empty_page(tinyfish: TinyFishSimulator) -> None
     future = datetime.now(UTC) + timedelta(days=3650)
     pages = list(paginate_runs(provider, client, provider.window_params(future, None), min_runs=1000))
     assert [page.num_rows for page in pages] == [0]
+
+
+def test_concurrency_grows_while_the_api_keeps_up_and_halves_on_a_429() -> None:
+    limit = RateLimit(max_concurrency=8, concurrency=2)
+    for _ in range(2 + 3 + 4):  # as many answers as it allows, each time: 2 -> 3 -> 4 -> 5
+        limit.acquire()
+        limit.release(200)
+    assert limit.concurrency == 5
+    limit.acquire()
+    limit.release(429)
+    assert (limit.concurrency, limit.refused) == (2, 1)
+    for _ in range(100):
+        limit.acquire()
+        limit.release(200)
+    assert limit.concurrency == 8  # never above its cap
+
+
+def test_a_429_storm_lowers_the_concurrency_of_every_request_of_the_key() -> None:
+    """Eight workers on one key over a 3-requests-a-second API: the key's requests in flight never
+    exceed its concurrency, which the 429s lower; every request is answered in the end."""
+    peak, lowest = [0], [8]
+
+    class Watched(RateLimit):
+        def acquire(self) -> None:
+            super().acquire()
+            peak[0] = max(peak[0], self.in_flight - self.concurrency)
+
+        def release(self, status: int) -> None:
+            super().release(status)
+            lowest[0] = min(lowest[0], self.concurrency)
+
+    limit = Watched(max_concurrency=8, concurrency=8)
+    run_list = PROVIDERS["tinyfish"].lists[0]
+    with TinyFishSimulator(api_key="k", runs=10, rate_limit=3, rate_burst=3) as simulator:
+
+        def worker() -> None:
+            client = runs_client(simulator.base_url, run_list.provider.api_key_header, "k", limit)
+            for _ in range(2):
+                assert client.get(run_list.runs_path, params={"limit": 1}).status_code == 200
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        statuses = [request.status for request in simulator.requests]
+    assert statuses.count(200) == 16 and limit.refused == statuses.count(429) > 0
+    assert peak[0] <= 0 and lowest[0] < 8

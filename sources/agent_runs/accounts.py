@@ -29,6 +29,7 @@ class Account:
     api_key: str = field(repr=False)
     base_url: str
     name: str = DEFAULT_ACCOUNT
+    rate_limit: RateLimit = field(default_factory=RateLimit, repr=False, compare=False)  # the key's, shared
 
     def resource_prefix(self, run_list: RunList) -> str:
         """`<provider>` for the default account (so its state keeps its name), else
@@ -36,8 +37,9 @@ class Account:
         prefix = self.provider.name if self.name == DEFAULT_ACCOUNT else f"{self.provider.name}_{self.name}"
         return prefix if len(self.provider.lists) == 1 else f"{prefix}_{run_list.name}"
 
-    def client(self, rate_limit: RateLimit | None = None) -> RESTClient:
-        return runs_client(self.base_url, self.provider.api_key_header, self.api_key, rate_limit)
+    def client(self) -> RESTClient:
+        """A client of the account's key: its requests share the key's rate limit and concurrency."""
+        return runs_client(self.base_url, self.provider.api_key_header, self.api_key, self.rate_limit)
 
 
 def configured(provider: Provider, setting: str) -> str | None:

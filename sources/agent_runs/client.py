@@ -28,26 +28,87 @@ from .errors import ApiKeyRejected, InvalidRecord, MalformedPage, ProviderError
 from .providers import CursorPaging, PageNumberPaging, Provider, RunList
 from .providers.base import Params
 from .schema import DEFAULT_ACCOUNT, to_table
-from .settings import SOURCE_NAME
+from .settings import (
+    INITIAL_CONCURRENCY,
+    MAX_CONCURRENCY,
+    MAX_INTERVAL_S,
+    MIN_INTERVAL_S,
+    RATE_LIMITED_FOR_S,
+    SOURCE_NAME,
+)
 
 logger = logging.getLogger(SOURCE_NAME)
 
 
 class RateLimit:
-    """One per provider, shared by all its workers: when the API answers 429, every worker waits
-    out the Retry-After, not just the one that was told (dlt's retry then repeats that request)."""
+    """One per API key, shared by every request made with it (each window of the listing and the
+    open-runs refresh alike), so that a load runs at the API's speed limit without being refused:
 
-    def __init__(self) -> None:
+    - After a 429, every request waits out its Retry-After, not just the one that was told.
+    - Requests start at most one per `interval`: none at first; after a 429, twice the interval
+      (or the pace the API answered at in the last second), then 2 % shorter with every answer
+      that is not a 429 (a rate limit found, then crept up to).
+    - At most `concurrency` requests are in flight: one more after as many answers as it allows
+      came back without a 429 (the API keeps up), half as many after a 429.
+    The changes after a 429 are made once per Retry-After: the requests already out were sent at
+    the old pace."""
+
+    def __init__(self, max_concurrency: int = MAX_CONCURRENCY, concurrency: int = INITIAL_CONCURRENCY) -> None:
+        self.max_concurrency = max_concurrency
+        self.concurrency = min(concurrency, max_concurrency)
+        self.interval = 0.0  # seconds between request starts
+        self.in_flight = 0
+        self.refused = 0  # 429s answered to this key
+        self._answered = 0  # since the concurrency last changed
+        self._answers: list[float] = []  # when the last answers came, to know the API's pace
+        self._next_start = 0.0
         self._resume_at = 0.0
-        self._lock = threading.Lock()
+        self._lowered_until = 0.0
+        self._changed = threading.Condition()
 
     def wait(self) -> None:
         while (delay := self._resume_at - time.monotonic()) > 0:
             time.sleep(delay)
 
     def hold(self, seconds: float) -> None:
-        with self._lock:
+        with self._changed:
             self._resume_at = max(self._resume_at, time.monotonic() + seconds)
+
+    def acquire(self) -> None:
+        """Wait for the Retry-After of any 429, a free slot and the request's turn."""
+        while True:
+            self.wait()
+            with self._changed:
+                self._changed.wait_for(lambda: self.in_flight < self.concurrency)
+                now = time.monotonic()
+                start = max(now, self._next_start)
+                if start <= now and now >= self._resume_at:
+                    self.in_flight += 1
+                    self._next_start = now + self.interval
+                    return
+            time.sleep(max(start - now, 0.001))  # not its turn yet (or a 429 came meanwhile)
+
+    def release(self, status: int) -> None:
+        with self._changed:
+            self.in_flight -= 1
+            now = time.monotonic()
+            if status == 429:
+                self.refused += 1
+                if now >= self._lowered_until:
+                    recent = [moment for moment in self._answers if moment > now - 1.0]
+                    paced = 1.0 / len(recent) if recent else 0.0
+                    self.interval = min(MAX_INTERVAL_S, max(2 * self.interval, paced, MIN_INTERVAL_S))
+                    self.concurrency = max(1, self.concurrency // 2)
+                    self._lowered_until = max(self._resume_at, now)
+                    self._answered = 0
+            else:
+                self._answers = [*self._answers[-63:], now]
+                self.interval *= 0.98
+                self._answered += 1
+                if self._answered >= self.concurrency and self.concurrency < self.max_concurrency:
+                    self.concurrency += 1
+                    self._answered = 0
+            self._changed.notify_all()
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -74,14 +135,25 @@ class ProviderTransport(HTTPAdapter):
         self.rate_limit = rate_limit
 
     def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
+        """The request, asked again after each 429's Retry-After for up to RATE_LIMITED_FOR_S: being
+        told to slow down is how an API paces a load, not a failure (dlt's retries are for those)."""
         if urlsplit(request.url)[:2] != self.origin:
             request.headers.pop(self.api_key_header, None)
-        self.rate_limit.wait()
-        response = super().send(request, *args, **kwargs)
-        if response.status_code == 429:
-            seconds = retry_after_seconds(response.headers.get("Retry-After"))
-            self.rate_limit.hold(1.0 if seconds is None else seconds)  # `Retry-After: 0` means at once
-        return response
+        give_up_at = time.monotonic() + RATE_LIMITED_FOR_S
+        while True:
+            self.rate_limit.acquire()
+            status = 0
+            try:
+                response = super().send(request, *args, **kwargs)
+                status = response.status_code
+                if status == 429:
+                    seconds = retry_after_seconds(response.headers.get("Retry-After"))
+                    self.rate_limit.hold(1.0 if seconds is None else seconds)  # `Retry-After: 0` means at once
+            finally:
+                self.rate_limit.release(status)
+            if status != 429 or time.monotonic() >= give_up_at:
+                return response
+            response.close()
 
 
 def runs_client(base_url: str, api_key_header: str, api_key: str, rate_limit: RateLimit | None = None) -> RESTClient:

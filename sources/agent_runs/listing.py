@@ -20,7 +20,7 @@ from dlt.sources.helpers.rest_client import RESTClient
 
 from .accounts import Account
 from .backfill import Window, plan_windows, walk_windows
-from .client import RateLimit, key_works, server_now
+from .client import key_works, server_now
 from .errors import ApiKeyRejected
 from .providers import RunList
 from .schema import TERMINAL_STATUSES, into_runs_table, parse_timestamp
@@ -76,10 +76,9 @@ def list_runs(
     provider = account.provider
     recent = RecentRuns(dlt.current.resource_state())
     loaded_before = recent.loaded_since(created_at.start_value)
-    rate_limit = RateLimit()
 
     def new_client() -> RESTClient:
-        return account.client(rate_limit)
+        return account.client()
 
     start, end = created_at.start_value, created_at.end_value
     tail: list[Window] = []

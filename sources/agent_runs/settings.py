@@ -15,6 +15,16 @@ DEFAULT_DUCKDB_FILE = "agent-runs.duckdb"  # not agent_runs.duckdb: that collide
 # skipped there, so the cost is the part of a page that window holds.
 RELIST_LAG = timedelta(minutes=10)
 REFRESH_WORKERS = 8  # concurrent fetches by id (429s are retried after Retry-After)
+# Requests in flight per API key (client.RateLimit): from INITIAL_CONCURRENCY, one more while the
+# API keeps up, halved on a 429; never more than MAX_CONCURRENCY (nor than there is work for).
+INITIAL_CONCURRENCY = 2
+MAX_CONCURRENCY = 8
+# After a 429 requests of the key are paced: never closer than MIN_INTERVAL_S apart from then on
+# (halving from there), never further than MAX_INTERVAL_S. A request refused for RATE_LIMITED_FOR_S
+# in a row goes to dlt's retries (and fails the load if they are spent too).
+MIN_INTERVAL_S = 0.01
+MAX_INTERVAL_S = 5.0
+RATE_LIMITED_FOR_S = 600.0
 ROWS_PER_YIELD = 200  # refreshed-by-id rows handed to dlt at a time
 ROWS_PER_COMPARISON = 2000  # re-listed open runs compared with their loaded rows at a time (one query)
 ROWS_PER_TABLE = 10_000  # listed rows handed to dlt at a time, as one Arrow table (dlt spends ≈ 7 ms an item)
