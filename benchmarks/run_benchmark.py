@@ -55,10 +55,12 @@ class Simulators:
         seed: int = 7,
         open_share: float | None = None,
         providers: tuple[str, ...] = ("tinyfish", "browserbase"),
+        rate_limit: float | None = None,
     ) -> None:
         command = [PYTHON, "-m", "agent_runs.simulators", "--runs", str(runs), "--latency", str(latency)]
         command += ["--seed", str(seed), "--providers", ",".join(providers)]
         command += [] if open_share is None else ["--open-share", str(open_share)]
+        command += [] if rate_limit is None else ["--rate-limit", str(rate_limit)]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         ready = orjson.loads(self.process.stdout.readline())
@@ -71,6 +73,11 @@ class Simulators:
     def requests_served(self) -> int:
         assert self.process.stdout is not None
         self.process.send_signal(signal.SIGUSR1)
+        return sum(orjson.loads(self.process.stdout.readline()).values())
+
+    def requests_refused(self) -> int:
+        assert self.process.stdout is not None
+        self.process.send_signal(signal.SIGUSR2)
         return sum(orjson.loads(self.process.stdout.readline()).values())
 
     def stop(self) -> None:
@@ -247,6 +254,40 @@ def per_provider(runs: int, latency: float, root: Path) -> list[tuple[str, str, 
     return rows
 
 
+def rate_limited(
+    runs: int, latency: float, rate: float | None, root: Path, workers: int
+) -> list[tuple[str, str, Measured, str]]:
+    """A first load of TinyFish and Browserbase against keys allowed `rate` requests a second (None:
+    unlimited), by default and with `--workers`: wall time against the API's speed limit (the slower
+    provider's pages at that rate), requests, the share refused, and the same rows as one walk."""
+    simulators = Simulators(runs, latency, rate_limit=rate)
+    limit_text = f"{rate:g} requests/s" if rate else "no rate limit"
+    label = f"{runs:,} runs x 2, {latency * 1000:.0f} ms a page, {limit_text}"
+    pages = max(runs / 100, runs / 1000)  # TinyFish's pages of 100 are the slower provider's
+    speed_limit_s = pages / rate if rate else pages * latency
+    rows, digests = [], {}
+    try:
+        for name, args in (("default", []), (f"--workers {workers}", ["--workers", str(workers)])):
+            work = fresh_dir(root, f"rate-{name}")
+            served, refused = simulators.requests_served(), simulators.requests_refused()
+            measured = measure([AGENT_RUNS, "load", *args], {**simulators.env, **load_env(work)}, work)
+            served, refused = simulators.requests_served() - served, simulators.requests_refused() - refused
+            digests[name] = runs_digest(work / "agent-runs.duckdb")
+            same = "same rows" if digests[name] == digests["default"] else "ROWS DIFFER"
+            rows.append(
+                (
+                    label,
+                    f"agent-runs load {' '.join(args) or '(no flags)'}",
+                    measured,
+                    f"{measured.wall_s / speed_limit_s:.2f}x the speed limit ({speed_limit_s:.0f} s), {served:,} "
+                    f"requests, {refused / max(served, 1):.0%} refused, {same} as one walk",
+                )
+            )
+    finally:
+        simulators.stop()
+    return rows
+
+
 def several_accounts(runs: int, latency: float, root: Path) -> list[tuple[str, str, Measured, str]]:
     """One, two and four TinyFish accounts (each its own simulator), configured as named accounts."""
     rows = []
@@ -289,6 +330,14 @@ def main() -> None:
     parser.add_argument("--accounts-latency", type=float, default=0.05)
     parser.add_argument("--provider-runs", type=int, default=10_000, help="runs of each provider loaded alone")
     parser.add_argument("--provider-latency", type=float, default=0.05)
+    parser.add_argument("--rate-limited-runs", type=int, default=50_000, help="runs per provider, rate-limited API")
+    parser.add_argument(
+        "--rate-limits",
+        type=lambda text: tuple(float(part) if part else None for part in text.split("/")),
+        nargs="*",
+        default=[(0.2, 8.0), (0.1, 20.0), (0.1, None)],
+        help="page latency s/requests a second (empty: unlimited), e.g. 0.2/8 0.1/20 0.1/",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument(
         "--pairs", type=int, default=3, help="floor and first load measured this many times, alternated"
@@ -307,6 +356,8 @@ def main() -> None:
         rows += parallel_backfill(args.latency_runs, args.latency, args.workers, root)
         rows += several_accounts(args.accounts_runs, args.accounts_latency, root)
         rows += per_provider(args.provider_runs, args.provider_latency, root)
+        for latency, rate in args.rate_limits:
+            rows += rate_limited(args.rate_limited_runs, latency, rate, root, args.workers)
 
     command = "python benchmarks/run_benchmark.py " + " ".join(sys.argv[1:])
     lines = [

@@ -3,7 +3,8 @@
     python -m agent_runs.simulators --runs 100000 --latency 0.1
 
 Prints one JSON line with each simulator's base URL and API key, then serves; on SIGUSR1 it prints
-another line with the number of requests each has answered so far.
+another line with the number of requests each has answered so far, on SIGUSR2 how many of them it
+refused for the key's request rate (`--rate-limit`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds each request waits before answering")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--open-share", type=float, default=None, help="share of runs that never end (2 %% if unset)")
+    parser.add_argument("--rate-limit", type=float, default=None, help="requests a second each key may make")
     parser.add_argument(
         "--providers", default=",".join(PROVIDERS), help="which to serve (comma-separated; default all)"
     )
@@ -34,7 +36,12 @@ def main() -> None:
     unknown = sorted(set(wanted) - set(PROVIDERS))
     if unknown:
         parser.error(f"unknown provider(s) {', '.join(unknown)}; known: {', '.join(PROVIDERS)}")
-    shared = {"latency_s": args.latency, "keep_requests": False, "open_share": args.open_share}
+    shared = {
+        "latency_s": args.latency,
+        "keep_requests": False,
+        "open_share": args.open_share,
+        "rate_limit": args.rate_limit,
+    }
     simulators = {
         name: simulator_class(name)(api_key=f"{name}-sim-key", runs=args.runs, seed=args.seed + index, **shared)
         for index, name in enumerate(PROVIDERS)
@@ -42,11 +49,12 @@ def main() -> None:
     }
     for simulator in simulators.values():
         simulator.start()
-    ready = {name: {"base_url": sim.base_url, "api_key": sim.api_key} for name, sim in simulators.items()}
-    print_line(ready)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGUSR1, lambda *_: print_line({name: sim.served for name, sim in simulators.items()}))
+    signal.signal(signal.SIGUSR2, lambda *_: print_line({name: sim.refused for name, sim in simulators.items()}))
+    ready = {name: {"base_url": sim.base_url, "api_key": sim.api_key} for name, sim in simulators.items()}
+    print_line(ready)  # after the handlers: a caller may signal as soon as it reads this
     with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
     for simulator in simulators.values():

@@ -320,6 +320,7 @@ class SimulatorBase:
     requests: list[RecordedRequest] = field(default_factory=list)
     keep_requests: bool = True  # off for long benchmarks, which would hold millions of records
     served: int = 0  # requests answered, kept even when the requests themselves are not
+    refused: int = 0  # of them, refused for the key's request rate (429)
 
     on_request: Callable[[str, dict[str, str]], None] | None = (
         None  # called before each answer (tests change the API mid-walk)
@@ -609,6 +610,7 @@ def _handler_for(simulator: SimulatorBase) -> type[BaseHTTPRequestHandler]:
                 return
             wait_s = simulator.take_token()
             if wait_s:  # over the key's rate: refused at once, saying when to come back
+                simulator.refused += 1
                 simulator.record(url.path, params, 429, 0)
                 retry_after = str(max(1, math.ceil(wait_s)))
                 self.send(
