@@ -104,3 +104,30 @@ def test_workers_against_a_rate_limited_api_lose_and_double_nothing(
         load_runs(providers=["tinyfish"], workers=8)
         assert_table_equals_api(workdir, "tinyfish", simulator)
         assert any(request.status == 429 for request in simulator.requests)
+
+
+def test_by_default_a_long_first_load_is_cut_into_windows_and_an_hourly_load_stays_one_walk(
+    provider_env: dict[str, str], tinyfish: TinyFishSimulator, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No flags: the first page shows a long history (and its Date header where it ends): the rest
+    is walked as windows, with no probes; an hour later the load is one walk again, one page."""
+    monkeypatch.setattr("agent_runs.providers.tinyfish.PAGE_SIZE", 50)
+    load_runs(providers=["tinyfish"])
+    assert_table_equals_api(workdir, "tinyfish", tinyfish)
+    listing = [
+        request for request in tinyfish.requests if request.path == "/v1/runs" and "status" not in request.params
+    ]
+    windows = {request.params.get("created_before") for request in listing}
+    assert len(windows) > 2  # the first walk, then windows with their own bounds
+    assert not [request for request in listing if request.params.get("limit") == "1"]  # no probes
+    assert sum(request.records for request in listing) <= len(tinyfish.current_runs()) + 2 * len(windows)
+
+    tinyfish.requests.clear()
+    tinyfish.clock.advance(3600)
+    load_runs(providers=["tinyfish"])
+    assert_table_equals_api(workdir, "tinyfish", tinyfish)
+    listing = [
+        request for request in tinyfish.requests if request.path == "/v1/runs" and "status" not in request.params
+    ]
+    new_runs = sum(request.records for request in listing)
+    assert len(listing) == new_runs // 50 + 1 and all("created_before" not in request.params for request in listing)

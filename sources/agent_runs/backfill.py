@@ -8,6 +8,7 @@ once. For a first load the oldest run is found by probing (one-run pages, severa
 so the windows cover the history rather than years of nothing.
 """
 
+import logging
 import queue
 import threading
 from collections import deque
@@ -31,9 +32,11 @@ from .settings import (
     MIN_BACKFILL_WINDOW,
     PROBE_RESOLUTION,
     ROWS_PER_MAPPING,
+    SOURCE_NAME,
     WINDOWS_PER_WORKER,
 )
 
+logger = logging.getLogger(SOURCE_NAME)
 NewClient = Callable[[], RESTClient]
 PAGE_WAIT_S = 0.01  # how long to wait for a page before saying none is ready
 RECENT_PAGES = 4  # pages of run ids a walk remembers to drop repeats (runs arriving push rows down)
@@ -167,6 +170,49 @@ def walk_windows(
     finally:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def walk_ahead(
+    run_list: RunList, new_client: NewClient, start: datetime | None, workers: int, account: str
+) -> Iterator[pa.Table | None]:
+    """The default for an oldest-first list: one walk from `start`. If its first page is full and
+    the range ahead is long (a first load, a long gap), the rest is cut into windows walked
+    `workers` at a time, their requests paced by the key's shared rate limit; else the walk goes on
+    alone. No probes: the first page says where the runs begin, and its `Date` header where they end
+    (the API's clock)."""
+    client = new_client()
+    first_window = Window(start, None)
+    params = params_of(run_list, first_window)
+    server_clock: dict[str, datetime] = {}
+    pages = paginate_runs(run_list, client, params, account, server_clock=server_clock)
+    first = next(pages)
+    full = first.num_rows >= int(params.get(run_list.page_size_param, run_list.page_size))
+    ahead_from = pc.max(first["created_at"]).as_py() if first.num_rows else None
+    until = server_clock.get("now", datetime.now(UTC))
+    if not full or ahead_from is None or not long_ahead(ahead_from, until):
+        yield first_window.trim(first)
+        yield from pages
+        return
+    pages.close()
+    # The first page's runs before its last creation time are done; that time's ties, and all after
+    # it, are the windows' (so a run on the boundary is loaded once).
+    yield Window(start, ahead_from).trim(first)
+    count = min(workers * WINDOWS_PER_WORKER, int((until - ahead_from) / MIN_BACKFILL_WINDOW))
+    step = (until - ahead_from) / count
+    bounds: list[datetime | None] = [ahead_from + step * index for index in range(count)] + [until, None]
+    windows = [Window(low, high) for low, high in pairwise(bounds)]
+    logger.info(
+        "%s: %s: %d created-at windows ahead, %d at a time",
+        run_list.provider.display_name,
+        run_list.runs_path,
+        len(windows),
+        workers,
+    )
+    yield from walk_windows(run_list, new_client, windows, workers, account)
+
+
+def long_ahead(since: datetime, until: datetime) -> bool:
+    return until - since >= 2 * MIN_BACKFILL_WINDOW
 
 
 def params_of(run_list: RunList, window: Window) -> Params:

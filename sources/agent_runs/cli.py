@@ -117,9 +117,10 @@ def cli() -> None:
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Walk a long history (a first load, a backfill) as this many concurrent created-at windows per provider.",
+    default=None,
+    help="Walk a long history (a first load, a backfill) as this many concurrent created-at windows per provider "
+    "(1: one walk). Default: a long range is cut into windows once its first page shows it is long, walked "
+    "as fast as the API's rate limit allows.",
 )
 @PROGRESS_OPTION
 def load(
@@ -131,7 +132,7 @@ def load(
     full_refresh: bool,
     open_runs_max_age_days: float | None,
     lag_minutes: float,
-    workers: int,
+    workers: int | None,
     progress: bool,
 ) -> None:
     """Load runs created since the last load (the whole history the first time)."""

@@ -275,11 +275,13 @@ def paginate_runs(
     params: Params,
     account: str = DEFAULT_ACCOUNT,
     min_runs: int = 1,
+    server_clock: dict[str, datetime] | None = None,
 ) -> Iterator[pa.Table]:
     """The list endpoint's runs for these query parameters as `runs` rows, a page at a time; with `min_runs`,
     consecutive pages are joined until they hold at least that many runs (mapping runs to Arrow
     costs some forty Arrow calls whatever their number: a lot next to a page of 100). An empty
-    listing is one empty page."""
+    listing is one empty page. `server_clock["now"]`, if given, is set to the API's clock at each
+    page (its `Date` header)."""
     provider = run_list.provider
     path = run_list.runs_path
     hooks = {"response": [decode_json_once]}
@@ -294,6 +296,8 @@ def paginate_runs(
             records += page
             pages += 1
             url = page.response.url
+            if server_clock is not None:
+                server_clock["now"] = date_of(page.response)
             if len(records) >= min_runs:
                 yield runs_table(run_list, records, pages_up_to(pages, url), account)
                 records, pages, yielded = [], 0, True
@@ -379,11 +383,15 @@ def key_works(run_list: RunList, client: RESTClient) -> bool:
 
 
 def server_now(run_list: RunList, client: RESTClient) -> datetime:
-    """The API's clock (its `Date` header; the local clock if it sends none), to fix the end of a
-    walk by its own notion of now."""
+    """The API's clock, asked with the cheapest request, to fix the end of a walk by its own now."""
     response = one_run_request(run_list, client)
     if not response.ok:
         raise http_failure(run_list.provider, run_list.runs_path, response)
+    return date_of(response)
+
+
+def date_of(response: Response) -> datetime:
+    """The API's clock at an answer: its `Date` header (the local clock if it sends none)."""
     try:
         return parsedate_to_datetime(response.headers["Date"]).astimezone(UTC)
     except (KeyError, TypeError, ValueError):

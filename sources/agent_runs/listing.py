@@ -19,12 +19,12 @@ from dlt.extract import DltResource
 from dlt.sources.helpers.rest_client import RESTClient
 
 from .accounts import Account
-from .backfill import Window, plan_windows, walk_windows
+from .backfill import Window, plan_windows, walk_ahead, walk_windows
 from .client import key_works, server_now
 from .errors import ApiKeyRejected
 from .providers import RunList
 from .schema import TERMINAL_STATUSES, into_runs_table, parse_timestamp
-from .settings import PRIMARY_KEY, RELIST_LAG, ROWS_PER_TABLE, SOURCE_NAME
+from .settings import MAX_CONCURRENCY, PRIMARY_KEY, RELIST_LAG, ROWS_PER_TABLE, SOURCE_NAME
 
 logger = logging.getLogger(SOURCE_NAME)
 TERMINAL = pa.array(sorted(TERMINAL_STATUSES))
@@ -35,7 +35,7 @@ def runs_resource(
     run_list: RunList,
     since: datetime | None = None,
     until: datetime | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     lag: timedelta = RELIST_LAG,
 ) -> DltResource:
     """New runs of one of an account's run lists as a merge resource into `runs`, incremental on
@@ -46,7 +46,9 @@ def runs_resource(
         account: the provider, key and base URL to list.
         run_list: which of the provider's run lists (most providers have one).
         since / until: the created-at range of a first load (later loads continue from the cursor).
-        workers: > 1 walks a long range as created-at windows in parallel (see backfill.py).
+        workers: > 1 walks a long range as that many created-at windows at a time (see backfill.py);
+            1 a single walk; None (the default) cuts a long range of an oldest-first list into windows
+            once its first page shows it is long, walked as fast as the key's rate limit allows.
         lag: how far behind the newest loaded run each load lists again (runs visible late).
     """
     resource = into_runs_table(list_runs, f"{account.resource_prefix(run_list)}_runs")
@@ -65,7 +67,7 @@ def list_runs(
     account: Account,
     run_list: RunList,
     created_at: dlt.sources.incremental[datetime],
-    workers: int = 1,
+    workers: int | None = None,
     lag: timedelta = RELIST_LAG,
 ) -> Iterator[pa.Table | None]:
     """Every page of the run list within the incremental window, as Arrow tables of `runs` rows.
@@ -96,14 +98,20 @@ def list_runs(
         run_list.runs_path,
         start or "the start",
     )
-    windows = plan_windows(run_list, new_client, start, end, workers) + tail
-    if len(windows) > 1 + len(tail):
-        logger.info("%s: walking %d created-at windows with %d workers", provider.display_name, len(windows), workers)
-    elif workers > 1 and not run_list.filters_created_at:
-        logger.info("%s: %s cannot be asked for a time range: one walk", provider.display_name, run_list.runs_path)
+    if workers is None and run_list.row_order == "asc" and run_list.filters_created_at and end is None:
+        pages = walk_ahead(run_list, new_client, start, MAX_CONCURRENCY, account.name)
+    else:
+        windows = plan_windows(run_list, new_client, start, end, workers or 1) + tail
+        if len(windows) > 1 + len(tail):
+            logger.info(
+                "%s: walking %d created-at windows with %s workers", provider.display_name, len(windows), workers
+            )
+        elif (workers or 1) > 1 and not run_list.filters_created_at:
+            logger.info("%s: %s cannot be asked for a time range: one walk", provider.display_name, run_list.runs_path)
+        pages = walk_windows(run_list, new_client, windows, workers or 1, account.name)
     tables, rows, listed_open = [], 0, 0
     try:
-        for table in walk_windows(run_list, new_client, windows, workers, account.name):
+        for table in pages:
             if table is None:  # still on its way: dlt serves the other accounts' resources meanwhile
                 yield None
                 continue

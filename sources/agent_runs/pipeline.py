@@ -128,7 +128,7 @@ def load_runs(
     open_runs_max_age_days: float | None = None,
     source: DltSource | None = None,
     progress: bool = False,
-    workers: int = 1,
+    workers: int | None = None,
     lag_minutes: float | None = None,
 ) -> LoadSummary:
     """Load new runs and bring open ones up to date, after finishing what an interrupted load left;
@@ -146,7 +146,7 @@ def load_runs(
         open_runs_max_age_days: stop following open runs this much older than the newest (default: never).
         source: a source to load instead of the configured one (the demo's simulators).
         progress: report progress on stderr every few seconds.
-        workers: concurrent created-at windows per account for a long history.
+        workers: concurrent created-at windows per run list for a long history (default: automatic).
         lag_minutes: the re-read window behind the newest loaded run (default 10).
     """
     source = source or agent_runs_source(

@@ -63,7 +63,7 @@ def agent_runs_source(
     since: datetime | date | str | None = None,
     until: datetime | date | str | None = None,
     open_runs_max_age_days: float | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     accounts: dict[str, Any] | None = dlt.secrets.value,
     lag_minutes: float = RELIST_LAG.total_seconds() / 60,
     api_keys: Mapping[str, TSecretStrValue] | None = None,
@@ -84,14 +84,15 @@ def agent_runs_source(
         open_runs_max_age_days: stop following open runs created this long before the newest loaded
             run (their rows keep what was last seen). None, the default: follow them until they end.
         workers: > 1 walks a long history (a first load, a backfill) as that many concurrent
-            created-at windows per provider.
+            created-at windows per run list (probing where the runs are first); 1 a single walk;
+            None, the default: an oldest-first list cut into windows once it shows it is long.
         accounts: named accounts, `{name: {provider, api_key, base_url}}`.
         lag_minutes: every load lists again the runs created this long before the newest loaded
             one, for runs that became visible in the API late (0: off).
         api_keys: keys of the default accounts by provider name, instead of the configured ones.
         base_urls: hosts by provider name (a proxy, a simulator), instead of the configured ones.
     """
-    if workers < 1:
+    if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     since = None if since is None else utc_moment(since, "since")
     until = None if until is None else utc_moment(until, "until")
