@@ -3,6 +3,7 @@ on a window boundary lands in one window only, and the windows cover the span th
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -131,3 +132,16 @@ def test_by_default_a_long_first_load_is_cut_into_windows_and_an_hourly_load_sta
     ]
     new_runs = sum(request.records for request in listing)
     assert len(listing) == new_runs // 50 + 1 and all("created_before" not in request.params for request in listing)
+
+
+def test_a_long_walk_says_how_far_it_is_and_how_long_it_will_take(
+    provider_env: dict[str, str], workdir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("agent_runs.backfill.PROGRESS_EVERY_S", 0.0)  # every time: the test does not wait
+    monkeypatch.setattr("agent_runs.providers.tinyfish.PAGE_SIZE", 25)
+    with caplog.at_level(logging.INFO, logger="agent_runs"):
+        load_runs(providers=["tinyfish"])
+    said = [record.getMessage() for record in caplog.records if "of the created-at range walked" in record.getMessage()]
+    shares = [int(message.split(": ")[-1].split(" %")[0]) for message in said]
+    assert said and shares == sorted(shares) and shares[-1] >= 90
+    assert any("s left" in message for message in said)

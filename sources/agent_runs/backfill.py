@@ -11,6 +11,7 @@ so the windows cover the history rather than years of nothing.
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,6 +41,7 @@ logger = logging.getLogger(SOURCE_NAME)
 NewClient = Callable[[], RESTClient]
 PAGE_WAIT_S = 0.01  # how long to wait for a page before saying none is ready
 RECENT_PAGES = 4  # pages of run ids a walk remembers to drop repeats (runs arriving push rows down)
+PROGRESS_EVERY_S = 10.0  # how often a walk of several windows says how far it is
 
 
 class Window(NamedTuple):
@@ -140,12 +142,14 @@ def walk_windows(
     pages: queue.Queue[pa.Table] = queue.Queue(maxsize=2 * workers)
     stop = threading.Event()
     min_runs = 1 if run_list.row_order == "desc" else ROWS_PER_MAPPING  # stop at the first page past the start
+    progress = Progress(run_list, windows)
 
     def walk(window: Window) -> None:
         client = new_client()
         recent = RecentIds()
         for page in paginate_runs(run_list, client, params_of(run_list, window), account, min_runs):
             listed = recent.first_seen(window.trim(page))
+            progress.walked(window, listed)
             while not stop.is_set():
                 try:
                     pages.put(listed, timeout=0.1)
@@ -156,7 +160,7 @@ def walk_windows(
                 return
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{run_list.provider.name}-backfill")
-    pending: set[Future[None]] = {pool.submit(walk, window) for window in windows}
+    pending: set[Future[None]] = {pool.submit(progress.done_after(walk), window) for window in windows}
     try:
         while pending or not pages.empty():
             try:
@@ -167,6 +171,7 @@ def walk_windows(
             for future in [future for future in pending if future.done()]:
                 pending.discard(future)
                 future.result()  # a window that failed fails the load
+            progress.report()
     finally:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
@@ -217,6 +222,44 @@ def long_ahead(since: datetime, until: datetime) -> bool:
 
 def params_of(run_list: RunList, window: Window) -> Params:
     return run_list.window_params(window.start, window.end)
+
+
+class Progress:
+    """How far a walk of several windows is, said every PROGRESS_EVERY_S at INFO (`-v`, `--progress`):
+    the share of the created-at range walked (for oldest-first windows, up to the last run seen; for
+    others, when the window is done) and the time that share suggests is left."""
+
+    def __init__(self, run_list: RunList, windows: list[Window]) -> None:
+        self.name = f"{run_list.provider.display_name} {run_list.runs_path}"
+        bounded = [window for window in windows if window.start is not None and window.end is not None]
+        self.span = {window: (window.end - window.start).total_seconds() for window in bounded}  # type: ignore[operator]
+        self.covered = dict.fromkeys(self.span, 0.0)
+        self.oldest_first = run_list.row_order == "asc"
+        self.started = self.last_said = time.monotonic()
+
+    def walked(self, window: Window, page: pa.Table) -> None:
+        if self.oldest_first and window in self.span and page.num_rows:
+            newest = pc.max(page["created_at"]).as_py()
+            self.covered[window] = max(self.covered[window], (newest - window.start).total_seconds())
+
+    def done_after(self, walk: Callable[[Window], None]) -> Callable[[Window], None]:
+        def walked_whole(window: Window) -> None:
+            walk(window)
+            if window in self.span:
+                self.covered[window] = self.span[window]
+
+        return walked_whole
+
+    def report(self) -> None:
+        now = time.monotonic()
+        total = sum(self.span.values())
+        if not total or now - self.last_said < PROGRESS_EVERY_S:
+            return
+        self.last_said = now
+        share = min(1.0, sum(self.covered.values()) / total)
+        left = (now - self.started) * (1 - share) / share if share else None
+        eta = f", about {left:,.0f} s left" if left is not None else ""
+        logger.info("%s: %.0f %% of the created-at range walked%s", self.name, 100 * share, eta)
 
 
 class RecentIds:

@@ -25,7 +25,7 @@ from .demo import DEMO_DATASET, DEMO_RUNS_PER_PROVIDER, run_demo, status_counts
 from .errors import LoadAlreadyRunning, NoProviderConfigured, ProviderError
 from .pipeline import LoadSummary, has_runs_table, load_runs, make_pipeline
 from .providers import PROVIDERS
-from .settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, RELIST_LAG
+from .settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, RELIST_LAG, SOURCE_NAME
 from .source import utc_moment
 
 EXIT_LOAD_FAILED = 1
@@ -139,6 +139,8 @@ def load(
     if since and until and since >= until:
         raise click.BadParameter(f"--since ({since.isoformat()}) must be before --until ({until.isoformat()})")
     check_destination(destination)
+    if progress:  # also how far a long walk is, and how long it will take
+        logging.getLogger(SOURCE_NAME).setLevel(min(logging.INFO, logging.getLogger(SOURCE_NAME).getEffectiveLevel()))
     summary = run_load(
         lambda: load_runs(
             providers=list(providers) or None,
