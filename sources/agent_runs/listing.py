@@ -106,8 +106,10 @@ def list_runs(
             logger.info(
                 "%s: walking %d created-at windows with %s workers", provider.display_name, len(windows), workers
             )
-        elif (workers or 1) > 1 and not run_list.filters_created_at:
+        elif workers != 1 and not run_list.filters_created_at:
             logger.info("%s: %s cannot be asked for a time range: one walk", provider.display_name, run_list.runs_path)
+        elif workers is None and run_list.row_order is None:
+            logger.info("%s: %s promises no order: one walk", provider.display_name, run_list.runs_path)
         pages = walk_windows(run_list, new_client, windows, workers or 1, account.name)
     tables, rows, listed_open = [], 0, 0
     try:
