@@ -110,9 +110,11 @@ def test_workers_against_a_rate_limited_api_lose_and_double_nothing(
 def test_by_default_a_long_first_load_is_cut_into_windows_and_an_hourly_load_stays_one_walk(
     provider_env: dict[str, str], tinyfish: TinyFishSimulator, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No flags: the first page shows a long history (and its Date header where it ends): the rest
-    is walked as windows, with no probes; an hour later the load is one walk again, one page."""
+    """No flags: the first page shows a long history (and its Date header where it ends), and it
+    kept us waiting: the rest is walked as windows, with no probes; an hour later the load is one
+    walk again, one page. An API that answers at once is one walk (windows would only cost CPU)."""
     monkeypatch.setattr("agent_runs.providers.tinyfish.PAGE_SIZE", 50)
+    tinyfish.latency_s = 0.03
     load_runs(providers=["tinyfish"])
     assert_table_equals_api(workdir, "tinyfish", tinyfish)
     listing = [
@@ -133,12 +135,25 @@ def test_by_default_a_long_first_load_is_cut_into_windows_and_an_hourly_load_sta
     new_runs = sum(request.records for request in listing)
     assert len(listing) == new_runs // 50 + 1 and all("created_before" not in request.params for request in listing)
 
+    tinyfish.latency_s = 0.0
+    tinyfish.requests.clear()
+    load_runs(providers=["tinyfish"], dataset_name="answered_at_once")
+    listing = [
+        request for request in tinyfish.requests if request.path == "/v1/runs" and "status" not in request.params
+    ]
+    assert all("created_before" not in request.params for request in listing)  # one walk
+
 
 def test_a_long_walk_says_how_far_it_is_and_how_long_it_will_take(
-    provider_env: dict[str, str], workdir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    provider_env: dict[str, str],
+    simulators: dict[str, Any],
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setattr("agent_runs.backfill.PROGRESS_EVERY_S", 0.0)  # every time: the test does not wait
     monkeypatch.setattr("agent_runs.providers.tinyfish.PAGE_SIZE", 25)
+    simulators["tinyfish"].latency_s = 0.03  # pages that keep us waiting: windows
     with caplog.at_level(logging.INFO, logger="agent_runs"):
         load_runs(providers=["tinyfish"])
     said = [record.getMessage() for record in caplog.records if "of the created-at range walked" in record.getMessage()]

@@ -85,7 +85,7 @@ def test_429_waits_the_retry_after_then_repeats_the_request(
         retry_after = format_datetime(datetime.now(UTC) + timedelta(seconds=2), usegmt=True)
     tinyfish.faults.extend([None, Fault(429, retry_after=retry_after)])
     started = time.monotonic()
-    load_runs(providers=["tinyfish"], workers=1)  # one walk: its second page is the one refused
+    load_runs(providers=["tinyfish"])
     assert time.monotonic() - started >= 1.0
     statuses = [request.status for request in tinyfish.requests]
     assert statuses[:3] == [200, 429, 200]
@@ -99,7 +99,7 @@ def test_server_errors_drops_and_timeouts_are_retried(
     monkeypatch.setenv("RUNTIME__REQUEST_TIMEOUT", "1")
     # The first page: answered too late (a read timeout), then 500, then 502, then it comes.
     tinyfish.faults.extend([Fault(200, delay_s=2), Fault(500), Fault(502), None, Fault(503), Fault(0), Fault(504)])
-    load_runs(providers=["tinyfish"], workers=1)  # one walk: the faults meet its pages in order
+    load_runs(providers=["tinyfish"])
     assert_table_equals_api(workdir, "tinyfish", tinyfish)
 
     def first_page_statuses() -> list[int]:
@@ -118,13 +118,13 @@ def test_a_page_that_keeps_failing_names_provider_endpoint_and_status_and_the_re
     (workdir / ".dlt").mkdir()
     (workdir / ".dlt" / "config.toml").write_text("[runtime]\nrequest_max_attempts = 3\n")
     tinyfish.faults.extend([None, None, Fault(503), Fault(503), Fault(503)])
-    failed = agent_runs(workdir, "load", "--provider", "tinyfish", "--workers", "1", env=provider_env)
+    failed = agent_runs(workdir, "load", "--provider", "tinyfish", env=provider_env)
     assert failed.returncode == 1
     assert "TinyFish" in failed.stderr and "/v1/runs" in failed.stderr and "503" in failed.stderr
     assert [request.status for request in tinyfish.requests] == [200, 200, 503, 503, 503]  # attempts as configured
 
     tinyfish.requests.clear()
-    assert agent_runs(workdir, "load", "--provider", "tinyfish", "--workers", "1", env=provider_env).returncode == 0
+    assert agent_runs(workdir, "load", "--provider", "tinyfish", env=provider_env).returncode == 0
     assert_table_equals_api(workdir, "tinyfish", tinyfish)
     # Nothing had been committed, so the rerun is a whole first load: every run served exactly once.
     served = [request.records for request in tinyfish.requests if request.path == "/v1/runs"]

@@ -275,13 +275,13 @@ def paginate_runs(
     params: Params,
     account: str = DEFAULT_ACCOUNT,
     min_runs: int = 1,
-    server_clock: dict[str, datetime] | None = None,
+    server_clock: dict[str, Any] | None = None,
 ) -> Iterator[pa.Table]:
     """The list endpoint's runs for these query parameters as `runs` rows, a page at a time; with `min_runs`,
     consecutive pages are joined until they hold at least that many runs (mapping runs to Arrow
     costs some forty Arrow calls whatever their number: a lot next to a page of 100). An empty
-    listing is one empty page. `server_clock["now"]`, if given, is set to the API's clock at each
-    page (its `Date` header)."""
+    listing is one empty page. `server_clock`, if given, gets the API's clock at each page (its
+    `Date` header) as "now", and how long the page took to come as "waited"."""
     provider = run_list.provider
     path = run_list.runs_path
     hooks = {"response": [decode_json_once]}
@@ -298,6 +298,7 @@ def paginate_runs(
             url = page.response.url
             if server_clock is not None:
                 server_clock["now"] = date_of(page.response)
+                server_clock["waited"] = page.response.elapsed
             if len(records) >= min_runs:
                 yield runs_table(run_list, records, pages_up_to(pages, url), account)
                 records, pages, yielded = [], 0, True
