@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -158,3 +159,13 @@ def test_a_429_storm_lowers_the_concurrency_of_every_request_of_the_key() -> Non
         statuses = [request.status for request in simulator.requests]
     assert statuses.count(200) == 16 and limit.refused == statuses.count(429) > 0
     assert peak[0] <= 0 and lowest[0] < 8
+
+
+def test_workers_cap_the_requests_in_flight_of_a_key(
+    provider_env: dict[str, str], tinyfish: TinyFishSimulator, workdir: Path
+) -> None:
+    from agent_runs.pipeline import load_runs
+
+    tinyfish.latency_s = 0.02
+    load_runs(providers=["tinyfish"], workers=3)
+    assert 1 < tinyfish.most_in_flight <= 3

@@ -66,6 +66,12 @@ class RateLimit:
         self._lowered_until = 0.0
         self._changed = threading.Condition()
 
+    def cap(self, max_concurrency: int) -> None:
+        """Never more than this many requests in flight (`--workers`)."""
+        with self._changed:
+            self.max_concurrency = max_concurrency
+            self.concurrency = min(self.concurrency, max_concurrency)
+
     def wait(self) -> None:
         while (delay := self._resume_at - time.monotonic()) > 0:
             time.sleep(delay)

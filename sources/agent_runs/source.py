@@ -120,6 +120,8 @@ def agent_runs_source(
         elif not these:
             skipped.append(provider)
         for account in these:
+            if workers is not None:  # a cap on the key's requests in flight too
+                account.rate_limit.cap(workers)
             for run_list in provider.lists:
                 # The refresh goes first, so it works on the open runs of earlier loads only.
                 resources.append(open_runs_resource(account, run_list, max_age))

@@ -321,6 +321,8 @@ class SimulatorBase:
     keep_requests: bool = True  # off for long benchmarks, which would hold millions of records
     served: int = 0  # requests answered, kept even when the requests themselves are not
     refused: int = 0  # of them, refused for the key's request rate (429)
+    in_flight: int = 0  # requests being answered now
+    most_in_flight: int = 0  # the most at once so far
 
     on_request: Callable[[str, dict[str, str]], None] | None = (
         None  # called before each answer (tests change the API mid-walk)
@@ -600,6 +602,23 @@ def _handler_for(simulator: SimulatorBase) -> type[BaseHTTPRequestHandler]:
             return formatdate(simulator.clock.now_us / MICROS if timestamp is None else timestamp, usegmt=True)
 
         def do_GET(self) -> None:
+            with simulator._lock:
+                simulator.in_flight += 1
+                simulator.most_in_flight = max(simulator.most_in_flight, simulator.in_flight)
+            self.counted = True
+            try:
+                self.answer()
+            finally:
+                self.answered()
+
+        def answered(self) -> None:
+            """Out of flight once the answer starts going back (the client may send its next request then)."""
+            if self.counted:
+                self.counted = False
+                with simulator._lock:
+                    simulator.in_flight -= 1
+
+        def answer(self) -> None:
             url = urlsplit(self.path)
             query = parse_qs(url.query, keep_blank_values=True)
             params = {key: values[-1] for key, values in query.items()}
@@ -647,6 +666,7 @@ def _handler_for(simulator: SimulatorBase) -> type[BaseHTTPRequestHandler]:
             self.send(status, orjson.dumps(body))
 
         def send(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
+            self.answered()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
