@@ -71,7 +71,7 @@ def test_accounts_are_extracted_at_the_same_time(workdir: Path) -> None:
             name: {"provider": "tinyfish", "api_key": simulator.api_key, "base_url": simulator.base_url}
             for name, simulator in (("one", one), ("two", two))
         }
-        load_runs(source=agent_runs_source(accounts=accounts))
+        load_runs(source=agent_runs_source(accounts=accounts, workers=1))  # one walk each
         assert_table_equals_api(workdir, "tinyfish", one, account="one")
         assert_table_equals_api(workdir, "tinyfish", two, account="two")
     listing_one, listing_two = ([request.answered_at for request in sim.requests] for sim in (one, two))

@@ -114,7 +114,7 @@ def test_by_default_a_long_first_load_is_cut_into_windows_and_an_hourly_load_sta
     kept us waiting: the rest is walked as windows, with no probes; an hour later the load is one
     walk again, one page. An API that answers at once is one walk (windows would only cost CPU)."""
     monkeypatch.setattr("agent_runs.providers.tinyfish.PAGE_SIZE", 50)
-    tinyfish.latency_s = 0.03
+    tinyfish.latency_s = 0.08
     load_runs(providers=["tinyfish"])
     assert_table_equals_api(workdir, "tinyfish", tinyfish)
     listing = [
@@ -153,7 +153,7 @@ def test_a_long_walk_says_how_far_it_is_and_how_long_it_will_take(
 ) -> None:
     monkeypatch.setattr("agent_runs.backfill.PROGRESS_EVERY_S", 0.0)  # every time: the test does not wait
     monkeypatch.setattr("agent_runs.providers.tinyfish.PAGE_SIZE", 25)
-    simulators["tinyfish"].latency_s = 0.03  # pages that keep us waiting: windows
+    simulators["tinyfish"].latency_s = 0.08  # pages that keep us waiting: windows
     with caplog.at_level(logging.INFO, logger="agent_runs"):
         load_runs(providers=["tinyfish"])
     said = [record.getMessage() for record in caplog.records if "of the created-at range walked" in record.getMessage()]

@@ -44,8 +44,9 @@ RECENT_PAGES = 4  # pages of run ids a walk remembers to drop repeats (runs arri
 PROGRESS_EVERY_S = 10.0  # how often a walk of several windows says how far it is
 # Concurrent windows cost CPU (threads taking turns at decoding pages): 2 x 100k runs at no latency
 # took 25 % more client CPU in 8 windows than in one walk, for no less wall time. A page of 100
-# runs costs ≈ 5 ms to map; one that keeps us waiting 4-5 times that makes windows worth it.
-WINDOWS_WORTH_WAIT_S = 0.025
+# runs costs ≈ 5 ms to map; one that keeps us waiting 8 times that makes windows worth it (and a
+# machine's hiccup on loopback does not).
+WINDOWS_WORTH_WAIT_S = 0.04
 
 
 class Window(NamedTuple):
