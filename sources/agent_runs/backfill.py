@@ -4,8 +4,9 @@ the incremental cursor takes the maximum, and each run lies in exactly one windo
 
 Windows are half-open, [start, end): the APIs' own bounds differ (exclusive and widened by an
 overlap, or inclusive), so every page is trimmed to its window and a run on a boundary is loaded
-once. For a first load the oldest run is found by probing (one-run pages, several at once),
-so the windows cover the history rather than years of nothing.
+once. By default (walk_ahead) an oldest-first list is cut into windows once its first page shows
+a long range that keeps us waiting; with `--workers N` the oldest run is found by probing (one-run
+pages, several at once), so the windows cover the history rather than years of nothing.
 """
 
 import logging
@@ -195,8 +196,10 @@ def walk_ahead(
     first_window = Window(start, None)
     params = params_of(run_list, first_window)
     server_clock: dict[str, Any] = {}
-    pages = paginate_runs(run_list, client, params, account, server_clock=server_clock)
+    batch = [1]  # the first page alone; then as a walk joins them (mapping runs costs per call)
+    pages = paginate_runs(run_list, client, params, account, lambda: batch[0], server_clock)
     first = next(pages)
+    batch[0] = ROWS_PER_MAPPING
     full = first.num_rows >= int(params.get(run_list.page_size_param, run_list.page_size))
     ahead_from = pc.max(first["created_at"]).as_py() if first.num_rows else None
     until = server_clock.get("now", datetime.now(UTC))

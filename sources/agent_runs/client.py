@@ -8,7 +8,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -280,14 +280,15 @@ def paginate_runs(
     client: RESTClient,
     params: Params,
     account: str = DEFAULT_ACCOUNT,
-    min_runs: int = 1,
+    min_runs: int | Callable[[], int] = 1,
     server_clock: dict[str, Any] | None = None,
 ) -> Iterator[pa.Table]:
     """The list endpoint's runs for these query parameters as `runs` rows, a page at a time; with `min_runs`,
     consecutive pages are joined until they hold at least that many runs (mapping runs to Arrow
     costs some forty Arrow calls whatever their number: a lot next to a page of 100). An empty
-    listing is one empty page. `server_clock`, if given, gets the API's clock at each page (its
-    `Date` header) as "now", and how long the page took to come as "waited"."""
+    listing is one empty page. `min_runs` may be a function, asked at every page (a caller that
+    wants the first page alone, then batches). `server_clock`, if given, gets the API's clock at
+    each page (its `Date` header) as "now", and how long the page took to come as "waited"."""
     provider = run_list.provider
     path = run_list.runs_path
     hooks = {"response": [decode_json_once]}
@@ -305,7 +306,7 @@ def paginate_runs(
             if server_clock is not None:
                 server_clock["now"] = date_of(page.response)
                 server_clock["waited"] = page.response.elapsed
-            if len(records) >= min_runs:
+            if len(records) >= (min_runs() if callable(min_runs) else min_runs):
                 yield runs_table(run_list, records, pages_up_to(pages, url), account)
                 records, pages, yielded = [], 0, True
         if records or not yielded:
