@@ -198,8 +198,13 @@ def page_records(body: Any, records_path: str) -> Any:
     return body if not records_path else body.get(records_path) if isinstance(body, Mapping) else None
 
 
-def not_a_page(records_path: str) -> str:
-    return f"a page without a `{records_path}` list" if records_path else "a page that is not a list of runs"
+def require_runs(run_list: RunList, body: Any, where: str) -> list[Any]:
+    """The runs of a decoded page; MalformedPage naming the provider and `where` if it has none."""
+    runs = page_records(body, run_list.records_path)
+    if not isinstance(runs, list):
+        shape = f"without a `{run_list.records_path}` list" if run_list.records_path else "that is not a list of runs"
+        raise MalformedPage(f"{run_list.provider.display_name}: a page {shape} from {where}")
+    return runs
 
 
 class StrictCursorPaginator(JSONResponseCursorPaginator):
@@ -210,14 +215,13 @@ class StrictCursorPaginator(JSONResponseCursorPaginator):
         super().__init__(
             cursor_path=paging.cursor_path, cursor_param=paging.cursor_param, has_more_path=paging.has_more_path
         )
+        self.run_list = run_list
         self.provider = run_list.provider.display_name
-        self.records_path = run_list.records_path
         self.has_more_key = paging.has_more_path
         self._seen_cursors: set[str] = set()
 
     def update_state(self, response: Response, data: list[Any] | None = None) -> None:
-        if not isinstance(page_records(response.json(), self.records_path), list):
-            raise MalformedPage(f"{self.provider}: {not_a_page(self.records_path)} from {response.url}")
+        require_runs(self.run_list, response.json(), response.url)
         super().update_state(response, data)
         cursor = self._next_reference
         body = response.json()
@@ -241,13 +245,12 @@ class ShortPagePaginator(PageNumberPaginator):
             total_path=None,
             maximum_page=None if paging.max_page is None else paging.max_page + 1,
         )
+        self.run_list = run_list
         self.provider = run_list.provider.display_name
-        self.records_path = run_list.records_path
         self.page_size = page_size
 
     def update_state(self, response: Response, data: list[Any] | None = None) -> None:
-        if not isinstance(page_records(response.json(), self.records_path), list):
-            raise MalformedPage(f"{self.provider}: {not_a_page(self.records_path)} from {response.url}")
+        require_runs(self.run_list, response.json(), response.url)
         super().update_state(response, data)
         if data is not None and len(data) < self.page_size:
             self._has_next_page = False
@@ -288,7 +291,7 @@ def paginate_runs(
     costs some forty Arrow calls whatever their number: a lot next to a page of 100). An empty
     listing is one empty page. `min_runs` may be a function, asked at every page (a caller that
     wants the first page alone, then batches). `server_clock`, if given, gets the API's clock at
-    each page (its `Date` header) as "now", and how long the page took to come as "waited"."""
+    the first page (its `Date` header) as "now", and how long that page took to come as "waited"."""
     provider = run_list.provider
     path = run_list.runs_path
     hooks = {"response": [decode_json_once]}
@@ -303,7 +306,7 @@ def paginate_runs(
             records += page
             pages += 1
             url = page.response.url
-            if server_clock is not None:
+            if server_clock is not None and not server_clock:  # the first page's answer is what is asked
                 server_clock["now"] = date_of(page.response)
                 server_clock["waited"] = page.response.elapsed
             if len(records) >= (min_runs() if callable(min_runs) else min_runs):
@@ -363,9 +366,7 @@ def fetch_run(run_list: RunList, client: RESTClient, run_id: str) -> dict[str, A
     except json.JSONDecodeError as error:
         raise MalformedPage(f"{provider.display_name}: {path}: not JSON ({error})") from None
     if run_list.lookup_params is not None:
-        found = page_records(body, run_list.records_path)
-        if not isinstance(found, list):
-            raise MalformedPage(f"{provider.display_name}: {path}: expected a list of runs")
+        found = require_runs(run_list, body, path)
         id_key = run_list.fields["run_id"][0]
         body = next((record for record in found if isinstance(record, dict) and record.get(id_key) == run_id), None)
         if body is None:
