@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 
 from agent_runs import PROVIDERS
-from agent_runs.backfill import Window, history_span, plan_windows
+from agent_runs.backfill import Window, history_span, plan_windows, walk_windows
 from agent_runs.client import RateLimit, runs_client
 from agent_runs.pipeline import load_runs
+from agent_runs.providers.tinyfish import CREATED_AFTER_OVERLAP
 from agent_runs.schema import to_table
 from agent_runs.simulators import TinyFishSimulator
+from agent_runs.simulators.core import MICROS
 from tests.utils import assert_table_equals_api, read_runs
 
 # How each run list that filters by creation time is asked for a window (those that cannot are walked once).
@@ -91,6 +93,35 @@ def test_windows_cover_the_span_that_holds_runs(simulators: dict[str, Any]) -> N
     assert len(windows) == 16 and windows[-1].start < newest
     assert plan_windows(provider, new_client, None, None, workers=1) == [Window(None, None)]
     assert plan_windows(provider, new_client, now, None, workers=4) == [Window(now, None)]  # nothing after now
+
+
+def test_an_idle_worker_takes_half_of_the_window_with_the_most_runs_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two workers, a short window and a long one: once the short one is walked, the long one is
+    cut in two, and its halves again, each cut on a whole second that five runs share (ties on
+    every boundary). Every run is listed once."""
+    monkeypatch.setattr("agent_runs.providers.tinyfish.PAGE_SIZE", 20)
+    with TinyFishSimulator(api_key="k", runs=0, seed=5) as simulator:
+        first = simulator.clock.now_us - 3600 * MICROS
+        simulator.add_runs([first + second * MICROS for second in range(600) for _ in range(5)])
+        simulator.latency_s = 0.003
+        run_list = PROVIDERS["tinyfish"].lists[0]
+        rate_limit = RateLimit()
+
+        def new_client() -> Any:
+            return runs_client(simulator.base_url, run_list.provider.api_key_header, simulator.api_key, rate_limit)
+
+        start = datetime.fromtimestamp(first / MICROS, UTC)
+        short, long = Window(start, start + timedelta(seconds=2)), Window(start + timedelta(seconds=2), None)
+        # The long window is bounded (only bounded windows are cut), past the last run.
+        long = long._replace(end=start + timedelta(seconds=700))
+        pages = walk_windows(run_list, new_client, [short, long], workers=2, account="default")
+        listed = [run_id for page in pages if page is not None for run_id in page["run_id"].to_pylist()]
+
+    assert sorted(listed) == sorted(run.run_id for run in simulator.visible_runs())  # each once
+    starts = {request.params.get("created_after") for request in simulator.requests}
+    assert len(starts) >= 4  # the two windows, and at least two cuts
+    cuts = {datetime.fromisoformat(start) + CREATED_AFTER_OVERLAP for start in starts if start}
+    assert all(cut.microsecond == 0 for cut in cuts)  # on a second that five runs share
 
 
 def test_workers_against_a_rate_limited_api_lose_and_double_nothing(

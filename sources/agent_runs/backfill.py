@@ -48,6 +48,7 @@ PROGRESS_EVERY_S = 10.0  # how often a walk of several windows says how far it i
 # runs costs ≈ 5 ms to map; one that keeps us waiting 8 times that makes windows worth it (and a
 # machine's hiccup on loopback does not).
 WINDOWS_WORTH_WAIT_S = 0.04
+WORTH_CUTTING_PAGES = 4  # runs a window has still ahead, in pages, for an idle worker to take half
 
 
 class Window(NamedTuple):
@@ -141,32 +142,37 @@ def walk_windows(
 ) -> Iterator[pa.Table | None]:
     """Every page of every window, trimmed to it; windows walked `workers` at a time, in threads, so
     the next pages are fetched while dlt writes this one. At most a few pages a worker wait in
-    memory, so memory stays flat however long the history. None while no page is ready yet.
+    memory, so memory stays flat however long the history. None while no page is ready yet. When a
+    worker has no window left, the one with the most runs still ahead is cut in two (WindowWalks).
 
     A newest-first list is walked until a page reaches past the window's start. Runs a list shows
     again (page numbers shift when runs arrive during the walk) are passed on once."""
     pages: queue.Queue[pa.Table] = queue.Queue(maxsize=2 * workers)
     stop = threading.Event()
-    min_runs = 1 if run_list.row_order == "desc" else ROWS_PER_MAPPING  # stop at the first page past the start
-    progress = Progress(run_list, windows)
+    joined = 1 if run_list.row_order == "desc" else ROWS_PER_MAPPING  # stop at the first page past the start
+    walks = WindowWalks(run_list, windows)
+    progress = Progress(run_list, walks)
 
-    def walk(window: Window) -> None:
+    def walk(window: WindowWalk) -> None:
         client = new_client()
         recent = RecentIds()
-        for page in paginate_runs(run_list, client, params_of(run_list, window), account, min_runs):
-            listed = recent.first_seen(window.trim(page))
-            progress.walked(window, listed)
+        params = params_of(run_list, window.window)
+        min_runs = lambda: 1 if window.cut else joined  # noqa: E731  # once cut, it soon ends: page by page
+        for page in paginate_runs(run_list, client, params, account, min_runs):
+            listed, more = walks.walked(window, page)
+            listed = recent.first_seen(listed)
             while not stop.is_set():
                 try:
                     pages.put(listed, timeout=0.1)
                     break
                 except queue.Full:
                     continue
-            if stop.is_set() or (run_list.row_order == "desc" and window.reached_start(page)):
-                return
+            if stop.is_set() or not more:
+                break
+        walks.done(window)
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{run_list.provider.name}-backfill")
-    pending: set[Future[None]] = {pool.submit(progress.done_after(walk), window) for window in windows}
+    pending: set[Future[None]] = {pool.submit(walk, window) for window in walks.walks}
     try:
         while pending or not pages.empty():
             try:
@@ -177,10 +183,117 @@ def walk_windows(
             for future in [future for future in pending if future.done()]:
                 pending.discard(future)
                 future.result()  # a window that failed fails the load
+            if len(pending) < workers and (taken := walks.cut_largest()) is not None:
+                pending.add(pool.submit(walk, taken))
             progress.report()
     finally:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+class WindowWalk:
+    """A window being walked: how far its walk has come, in creation time (the newest run seen of an
+    oldest-first list, the oldest of a newest-first one), and how many runs it has seen. Its far
+    bound (the end, or for a newest-first list the start) moves closer when part of it is cut off."""
+
+    def __init__(self, window: Window) -> None:
+        self.start, self.end = window
+        self.reached: datetime | None = None
+        self.runs = 0
+        self.cut = False  # part of it was given to another walk
+        self.finished = False
+
+    @property
+    def window(self) -> Window:
+        return Window(self.start, self.end)
+
+
+class WindowWalks:
+    """The windows of a walk and how far each has come, under one lock: each page is trimmed to its
+    window's bounds of the moment, and a window with many runs still ahead can be cut in two for an
+    idle worker. The cut is at the middle of the time not yet walked, on a whole second, strictly
+    beyond the last run seen; the walk stops at the cut, the new window starts there (so a run on
+    the cut, or tied with the last one seen, is loaded once). Lists without an order are not cut:
+    no page says how far their walk has come."""
+
+    def __init__(self, run_list: RunList, windows: list[Window]) -> None:
+        self.order = run_list.row_order
+        self.page_size = run_list.page_size
+        self.walks = [WindowWalk(window) for window in windows]
+        self.lock = threading.Lock()
+
+    def walked(self, walk: WindowWalk, page: pa.Table) -> tuple[pa.Table, bool]:
+        """The page trimmed to the walk's window, and whether the walk has more to read."""
+        with self.lock:
+            window = walk.window
+            more = True
+            if page.num_rows and self.order == "asc":
+                walk.reached = pc.max(page["created_at"]).as_py()
+                more = window.end is None or walk.reached < window.end
+            elif page.num_rows and self.order == "desc":
+                walk.reached = pc.min(page["created_at"]).as_py()
+                more = not window.reached_start(page)
+            listed = window.trim(page)
+            walk.runs += listed.num_rows
+            return listed, more
+
+    def done(self, walk: WindowWalk) -> None:
+        with self.lock:
+            walk.finished = True
+
+    def runs_ahead(self, walk: WindowWalk) -> float:
+        """About how many runs the walk has still to read, from the rate at which it met them so far."""
+        if walk.finished or walk.reached is None or walk.start is None or walk.end is None or not walk.runs:
+            return 0.0
+        walked, ahead = (walk.reached - walk.start, walk.end - walk.reached)
+        if self.order == "desc":
+            walked, ahead = ahead, walked
+        return walk.runs * ahead / max(walked, timedelta(seconds=1))
+
+    def cut_largest(self) -> WindowWalk | None:
+        """For an idle worker: the second half of what the walk with the most runs ahead has not
+        walked yet, if that is worth a walk of its own (a few pages; a cut costs about two
+        requests); None otherwise."""
+        if self.order is None:
+            return None
+        with self.lock:
+            ahead, walk = max(((self.runs_ahead(walk), walk) for walk in self.walks), key=lambda pair: pair[0])
+            if ahead < WORTH_CUTTING_PAGES * self.page_size:
+                return None
+            assert walk.reached is not None and walk.start is not None and walk.end is not None
+            if self.order == "asc":  # [start, cut) stays, [cut, end) is taken
+                cut = (walk.reached + (walk.end - walk.reached) / 2).replace(microsecond=0)
+                if not walk.reached < cut < walk.end:
+                    return None
+                taken = WindowWalk(Window(cut, walk.end))
+                walk.end = cut
+            else:  # [cut, end) stays, [start, cut) is taken
+                cut = (walk.start + (walk.reached - walk.start) / 2).replace(microsecond=0)
+                if not walk.start < cut < walk.reached:
+                    return None
+                taken = WindowWalk(Window(walk.start, cut))
+                walk.start = cut
+            walk.cut = True
+            self.walks.append(taken)
+            logger.debug("cut a window at %s: %d windows", cut, len(self.walks))
+            return taken
+
+    def share_walked(self) -> float | None:
+        """The share of the windows' time walked (None if no window is bounded): for an ordered
+        list up to the last run seen, for others when a window is done."""
+        with self.lock:
+            total = covered = 0.0
+            for walk in self.walks:
+                if walk.start is None or walk.end is None:
+                    continue
+                span = (walk.end - walk.start).total_seconds()
+                total += span
+                if walk.finished:
+                    covered += span
+                elif walk.reached is not None and self.order is not None:
+                    seen = walk.reached - walk.start if self.order == "asc" else walk.end - walk.reached
+                    covered += min(span, max(0.0, seen.total_seconds()))
+            return covered / total if total else None
 
 
 def walk_ahead(
@@ -236,37 +349,21 @@ def params_of(run_list: RunList, window: Window) -> Params:
 
 class Progress:
     """How far a walk of several windows is, said every PROGRESS_EVERY_S at INFO (`-v`, `--progress`):
-    the share of the created-at range walked (for oldest-first windows, up to the last run seen; for
-    others, when the window is done) and the time that share suggests is left."""
+    the share of the created-at range walked and the time that share suggests is left."""
 
-    def __init__(self, run_list: RunList, windows: list[Window]) -> None:
+    def __init__(self, run_list: RunList, walks: WindowWalks) -> None:
         self.name = f"{run_list.provider.display_name} {run_list.runs_path}"
-        bounded = [window for window in windows if window.start is not None and window.end is not None]
-        self.span = {window: (window.end - window.start).total_seconds() for window in bounded}  # type: ignore[operator]
-        self.covered = dict.fromkeys(self.span, 0.0)
-        self.oldest_first = run_list.row_order == "asc"
+        self.walks = walks
         self.started = self.last_said = time.monotonic()
-
-    def walked(self, window: Window, page: pa.Table) -> None:
-        if self.oldest_first and window in self.span and page.num_rows:
-            newest = pc.max(page["created_at"]).as_py()
-            self.covered[window] = max(self.covered[window], (newest - window.start).total_seconds())
-
-    def done_after(self, walk: Callable[[Window], None]) -> Callable[[Window], None]:
-        def walked_whole(window: Window) -> None:
-            walk(window)
-            if window in self.span:
-                self.covered[window] = self.span[window]
-
-        return walked_whole
 
     def report(self) -> None:
         now = time.monotonic()
-        total = sum(self.span.values())
-        if not total or now - self.last_said < PROGRESS_EVERY_S:
+        if now - self.last_said < PROGRESS_EVERY_S:
+            return
+        share = self.walks.share_walked()
+        if share is None:
             return
         self.last_said = now
-        share = min(1.0, sum(self.covered.values()) / total)
         left = (now - self.started) * (1 - share) / share if share else None
         eta = f", about {left:,.0f} s left" if left is not None else ""
         logger.info("%s: %.0f %% of the created-at range walked%s", self.name, 100 * share, eta)
