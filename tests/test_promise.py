@@ -5,7 +5,8 @@ A seeded random walk drives every provider's simulator and the command together.
 runs arrive (bursts, ties on created_at, quiet spells; or during a load, while its pages are
 read), time passes (minutes to weeks: runs
 start, pause and end), a run open for weeks ends, runs become visible late, runs disappear (404),
-pages fail (429 with Retry-After, 5xx, or so often that the load fails), a load is killed with
+pages fail (429 with Retry-After, 5xx, or so often that the load fails), the API is slow and
+rate-limited (a long range is walked as windows, paced by 429s), a load is killed with
 SIGKILL at a random point of its extract, normalize or load step, or a load completes. After
 every load that exits 0 the table is compared, field for field, with the simulations' own truth
 (never through the connector's mapping), and the state is checked to stay within the re-read window.
@@ -47,6 +48,8 @@ from tests.utils import listing_state_names, read_runs
 # `/v1/runs` reaches 100 pages: 800 runs at 8 a page, more than a walk makes.)
 PAGE_SIZES = {"tinyfish": 7, "browserbase": 9, "browser_use": 6, "skyvern": 8}
 
+# Runs before the first load (a minute apart): an hour's worth, or seven (a first load cut into windows).
+HISTORY_RUNS = (60, 400)
 PIPELINE = "agent_runs_duckdb_agent_runs"
 LOAD_DEADLINE_S = 120
 OPEN = ("pending", "running", "paused")
@@ -103,6 +106,8 @@ def run_load(workdir: Path, env: dict[str, str], kill: tuple[tuple[str, str, str
             sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
             for provider, page_size in PAGE_SIZES.items():
                 importlib.import_module(f"agent_runs.providers.{provider}").PAGE_SIZE = page_size
+            # Pages joined as at page size 100 (5 of them), so windows learn how far they are as often.
+            importlib.import_module("agent_runs.backfill").ROWS_PER_MAPPING = 5 * min(PAGE_SIZES.values())
             if kill is not None:
                 arm_kill(*kill)
             from agent_runs.cli import cli
@@ -247,6 +252,23 @@ def a_load_completes(walk: Walk) -> None:
     load(walk, kill=None)
 
 
+def a_load_meets_a_slow_rate_limited_api(walk: Walk) -> None:
+    """Pages keep the load waiting and the key may make few requests a second: a long range ahead
+    is walked as created-at windows (cut again for idle workers), paced by 429s with Retry-After.
+    Sometimes killed on the way."""
+    for simulator in walk.simulators.values():
+        simulator.latency_s, simulator.rate_limit, simulator.rate_burst = 0.045, 40.0, 4
+    walk.log.append("the APIs answer in 45 ms, 40 requests a second")
+    try:
+        kill = None
+        if walk.rng.random() < 0.3:
+            kill = (KILL_POINTS[0], walk.rng.randint(1, 30))
+        load(walk, kill=kill)
+    finally:
+        for simulator in walk.simulators.values():
+            simulator.latency_s, simulator.rate_limit, simulator.rate_burst = 0.0, None, None
+
+
 def a_load_is_killed(walk: Walk) -> None:
     point = walk.rng.choice(KILL_POINTS)
     nth = walk.rng.randint(1, 12) if point[2] == "send" else walk.rng.randint(1, 2)
@@ -277,6 +299,7 @@ RULES: list[tuple[Callable[[Walk], None], int]] = [
     (a_run_disappears, 1),
     (pages_fail, 2),
     (a_load_completes, 4),
+    (a_load_meets_a_slow_rate_limited_api, 2),
     (a_load_is_killed, 3),
     (a_load_fails, 1),
 ]
@@ -357,7 +380,11 @@ def world(tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.Mo
             # A fifth of the runs never end by themselves (until a rule ends them): zombies of any age.
             name: serving.enter_context(
                 simulator_class(name)(
-                    api_key=f"{name}-promise-key", runs=60, seed=seed + index, clock=clock, open_share=0.2
+                    api_key=f"{name}-promise-key",
+                    runs=HISTORY_RUNS[seed % 2],
+                    seed=seed + index,
+                    clock=clock,
+                    open_share=0.2,
                 )
             )
             for index, name in enumerate(PROVIDERS)
@@ -389,7 +416,8 @@ def test_after_every_load_that_exits_0_the_table_equals_the_api(world: Walk, req
     steps = request.config.getoption("promise_steps")
     rules, weights = zip(*RULES, strict=True)
     try:
-        a_load_completes(world)  # the first load
+        # the first load: of a history of 1 or 7 hours, from an API that answers at once or a slow one
+        (a_load_meets_a_slow_rate_limited_api if world.rng.random() < 0.5 else a_load_completes)(world)
         for _ in range(steps):
             world.rng.choices(rules, weights)[0](world)
         a_load_completes(world)  # whatever the walk left, one load makes the table current

@@ -218,7 +218,7 @@ class WindowWalks:
 
     def __init__(self, run_list: RunList, windows: list[Window]) -> None:
         self.order = run_list.row_order
-        self.page_size = run_list.page_size
+        self.page_size = int(params_of(run_list, windows[0]).get(run_list.page_size_param, run_list.page_size))
         self.walks = [WindowWalk(window) for window in windows]
         self.lock = threading.Lock()
 
