@@ -12,9 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from requests import Response
 
 from agent_runs import PROVIDERS, ApiKeyRejected
-from agent_runs.client import RateLimit, paginate_runs, retry_after_seconds, runs_client
+from agent_runs.client import RateLimit, paginate_runs, retry_after_seconds, runs_client, wait_before_next
 from agent_runs.simulators import Fault, TinyFishSimulator
 
 
@@ -25,6 +26,44 @@ def test_retry_after_in_seconds_or_as_an_http_date() -> None:
     seconds = retry_after_seconds(in_ten_seconds) or 0
     assert 10 - 1 - (time.time() - asked) <= seconds <= 10  # however long the machine took in between
     assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+def answer(status: int, **headers: str) -> Response:
+    response = Response()
+    response.status_code = status
+    response.headers.update({name.replace("_", "-"): value for name, value in headers.items()})
+    return response
+
+
+def test_an_answer_says_how_long_to_wait_in_any_of_the_usual_headers() -> None:
+    assert wait_before_next(answer(429, retry_after="2")) == 2.0
+    assert wait_before_next(answer(429, retry_after="2", retry_after_ms="1500")) == 1.5  # the finer one
+    assert wait_before_next(answer(200, x_ratelimit_remaining="0", x_ratelimit_reset="3")) == 3.0
+    in_five_seconds = str(int(time.time()) + 5)  # a Unix time
+    assert (
+        3.5 <= (wait_before_next(answer(200, x_ratelimit_remaining="0", x_ratelimit_reset=in_five_seconds)) or 0) <= 5
+    )
+    assert wait_before_next(answer(200, ratelimit_remaining="0", ratelimit_reset="4")) == 4.0  # IETF draft names
+    assert wait_before_next(answer(200, x_ratelimit_remaining="7", x_ratelimit_reset="3")) is None  # some left
+    assert wait_before_next(answer(200, x_ratelimit_remaining="0", x_ratelimit_reset="soon")) is None
+    assert wait_before_next(answer(200)) is None
+
+
+@pytest.mark.parametrize("says_what_is_left", [True, False])
+def test_a_key_that_says_its_requests_are_spent_waits_for_the_reset_instead_of_a_429(
+    says_what_is_left: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three requests at once, then one a second: with `X-RateLimit-*` headers a walk of five pages
+    waits when told none is left, and is never refused; without them it learns from a 429."""
+    monkeypatch.setattr("agent_runs.providers.tinyfish.PAGE_SIZE", 10)
+    with TinyFishSimulator(
+        api_key="k", runs=45, rate_limit=1, rate_burst=3, rate_limit_headers=says_what_is_left
+    ) as simulator:
+        run_list = PROVIDERS["tinyfish"].lists[0]
+        client = runs_client(simulator.base_url, run_list.provider.api_key_header, "k")
+        pages = list(paginate_runs(run_list, client, run_list.window_params(None, None)))
+    assert sum(page.num_rows for page in pages) == 45
+    assert (simulator.refused == 0) is says_what_is_left
 
 
 class ObservedRateLimit(RateLimit):

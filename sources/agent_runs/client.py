@@ -44,7 +44,8 @@ class RateLimit:
     """One per API key, shared by every request made with it (each window of the listing and the
     open-runs refresh alike), so that a load runs at the API's speed limit without being refused:
 
-    - After a 429, every request waits out its Retry-After, not just the one that was told.
+    - After a 429, every request waits out its Retry-After, not just the one that was told; so
+      after an answer that says the key has no requests left until a reset (`X-RateLimit-*`).
     - Requests start at most one per `interval`: none at first; after a 429, twice the interval
       (or the pace the API answered at in the last second), then 2 % shorter with every answer
       that is not a 429 (a rate limit found, then crept up to).
@@ -117,6 +118,27 @@ class RateLimit:
             self._changed.notify_all()
 
 
+def wait_before_next(response: Response) -> float | None:
+    """How long this answer says to wait before the key's next request, if it says: a 429's
+    `retry-after-ms` or `Retry-After`; any answer's `X-RateLimit-Remaining: 0` (or IETF
+    `RateLimit-Remaining`) with its reset, in seconds or as a Unix time."""
+    headers = response.headers
+    if response.status_code == 429:
+        with contextlib.suppress(KeyError, ValueError):
+            return float(headers["retry-after-ms"]) / 1000
+        return retry_after_seconds(headers.get("Retry-After"))
+    for prefix in ("x-ratelimit-", "ratelimit-"):
+        remaining, reset = headers.get(prefix + "remaining"), headers.get(prefix + "reset")
+        try:
+            if remaining is None or float(remaining) > 0 or reset is None:
+                continue
+            seconds = float(reset)
+        except ValueError:
+            continue
+        return max(0.0, seconds - time.time() if seconds > 1e9 else seconds)  # a Unix time, or seconds
+    return None
+
+
 def retry_after_seconds(value: str | None) -> float | None:
     """`Retry-After` as seconds: either a number of seconds or an HTTP date."""
     if not value:
@@ -152,9 +174,11 @@ class ProviderTransport(HTTPAdapter):
             try:
                 response = super().send(request, *args, **kwargs)
                 status = response.status_code
+                seconds = wait_before_next(response)
                 if status == 429:
-                    seconds = retry_after_seconds(response.headers.get("Retry-After"))
                     self.rate_limit.hold(1.0 if seconds is None else seconds)  # `Retry-After: 0` means at once
+                elif seconds:  # the key's allowance is spent until then: no request would be answered
+                    self.rate_limit.hold(seconds)
             finally:
                 self.rate_limit.release(status)
             if status != 429 or time.monotonic() >= give_up_at:

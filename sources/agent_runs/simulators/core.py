@@ -310,6 +310,9 @@ class SimulatorBase:
     fault_rate: float = 0.0  # share of requests answered with a random 429/5xx
     rate_limit: float | None = None  # requests a second this key may make (a token bucket); beyond: 429 at once
     rate_burst: int | None = None  # the bucket's size (default: a second's worth)
+    # Answers say what is left (`X-RateLimit-Limit/-Remaining/-Reset`), as many APIs do; none of the
+    # providers documents such headers, so they are off unless a test asks for them.
+    rate_limit_headers: bool = False
     new_fields: bool = False  # runs carry fields the published API does not have (yet)
     open_share: float | None = None  # the share of runs that never end (default: 2 %)
     clock: SimulatedClock | None = None
@@ -551,16 +554,35 @@ class SimulatorBase:
         until the next token: the request is refused with 429 and a Retry-After."""
         if self.rate_limit is None:
             return 0.0
-        capacity = float(self.rate_burst or max(1, round(self.rate_limit)))
         with self._lock:
-            now = time.monotonic()
-            tokens, last = getattr(self, "_bucket", (capacity, now))
-            tokens = min(capacity, tokens + (now - last) * self.rate_limit)
+            tokens, now = self.tokens()
             if tokens >= 1:
                 self._bucket = (tokens - 1, now)
                 return 0.0
             self._bucket = (tokens, now)
             return (1 - tokens) / self.rate_limit
+
+    def tokens(self) -> tuple[float, float]:
+        """The key's bucket now (requests it may make), and the monotonic time; under the lock."""
+        assert self.rate_limit is not None
+        capacity = float(self.rate_burst or max(1, round(self.rate_limit)))
+        now = time.monotonic()
+        tokens, last = getattr(self, "_bucket", (capacity, now))
+        return min(capacity, tokens + (now - last) * self.rate_limit), now
+
+    def allowance_headers(self) -> dict[str, str]:
+        """What the key has left of its rate (`rate_limit_headers`): whole requests, and the seconds
+        until the next one is allowed."""
+        if not self.rate_limit_headers or self.rate_limit is None:
+            return {}
+        with self._lock:
+            tokens, _ = self.tokens()
+        reset = 0 if tokens >= 1 else math.ceil((1 - tokens) / self.rate_limit)
+        return {
+            "X-RateLimit-Limit": str(self.rate_limit),
+            "X-RateLimit-Remaining": str(math.floor(tokens)),
+            "X-RateLimit-Reset": str(reset),
+        }
 
     def next_fault(self) -> Fault | None:
         with self._lock:
@@ -663,7 +685,7 @@ def _handler_for(simulator: SimulatorBase) -> type[BaseHTTPRequestHandler]:
             except ApiError as error:
                 body, count, status = error.body, 0, error.status
             simulator.record(url.path, params, status, count, query)
-            self.send(status, orjson.dumps(body))
+            self.send(status, orjson.dumps(body), simulator.allowance_headers())
 
         def send(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
             self.answered()
