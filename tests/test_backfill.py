@@ -9,10 +9,11 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from agent_runs import PROVIDERS
-from agent_runs.backfill import Window, history_span, plan_windows, walk_windows
+from agent_runs.backfill import NeighbourPages, Window, history_span, plan_windows, walk_windows
 from agent_runs.client import RateLimit, runs_client
 from agent_runs.pipeline import load_runs
 from agent_runs.providers.tinyfish import CREATED_AFTER_OVERLAP
@@ -51,6 +52,12 @@ def test_workers_load_exactly_what_one_cursor_walk_loads(
         probes = [request for request in asked if request.params.get(run_list.page_size_param) == "1"]
         if not run_list.filters_created_at:  # no time filter: one walk, no probes
             assert not probes and asked
+            continue
+        if run_list.pages_at_once:  # numbered pages of a frozen window, asked for at once
+            page_param = run_list.paging.page_param  # type: ignore[union-attr]
+            frozen = [request for request in asked if request not in probes and "before" in request.params]
+            numbers = sorted(int(request.params[page_param]) for request in frozen)
+            assert len(probes) == 1 and numbers == list(range(1, len(numbers) + 1)) and len(numbers) > 3
             continue
         # It really was parallel: one-run probes, then several windows each walked with its own bounds.
         assert probes
@@ -122,6 +129,21 @@ def test_an_idle_worker_takes_half_of_the_window_with_the_most_runs_ahead(monkey
     assert len(starts) >= 4  # the two windows, and at least two cuts
     cuts = {datetime.fromisoformat(start) + CREATED_AFTER_OVERLAP for start in starts if start}
     assert all(cut.microsecond == 0 for cut in cuts)  # on a second that five runs share
+
+
+def test_pages_asked_for_at_once_pass_a_run_shared_with_a_neighbour_once() -> None:
+    """A run removed while pages are read moves the runs after it one place up: page 2, read
+    after it, begins with page 1's last run and ends with page 3's first."""
+    pages = NeighbourPages()
+
+    def page(*ids: str) -> pa.Table:
+        return pa.table({"run_id": list(ids)})
+
+    assert pages.first_seen(1, page("a", "b", "c"))["run_id"].to_pylist() == ["a", "b", "c"]
+    assert pages.first_seen(3, page("f", "g", "h"))["run_id"].to_pylist() == ["f", "g", "h"]
+    assert pages.first_seen(2, page("c", "d", "e", "f"))["run_id"].to_pylist() == ["d", "e"]
+    assert pages.first_seen(4, page("h", "i"))["run_id"].to_pylist() == ["i"]
+    assert 2 not in pages.ids and 3 not in pages.ids  # both neighbours taken: forgotten
 
 
 def test_workers_against_a_rate_limited_api_lose_and_double_nothing(

@@ -1,7 +1,8 @@
 """Browser Use Cloud: both run families load field for field as the official SDK reads them; an
-incremental load asks only for what is new (v2: a frozen window from the cursor, then the last
-second; v4: newest first until past the cursor); open runs are followed until they end; a Zero
-Data Retention project loads its v2 tasks and skips v4; a bad key fails clearly."""
+incremental load asks only for what is new (v2: a frozen window from the cursor, then the re-read
+window; v4: newest first until past the cursor); a long v2 walk asks for its pages at once; open
+runs are followed until they end; a Zero Data Retention project loads its v2 tasks and skips v4;
+a bad key fails clearly."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from agent_runs.client import runs_table
 from agent_runs.pipeline import load_runs
 from agent_runs.providers.browser_use import BROWSER_USE
 from agent_runs.settings import RELIST_LAG
-from agent_runs.simulators.browser_use import BrowserUseSimulator
+from agent_runs.simulators.browser_use import TASKS, BrowserUseSimulator
 from tests.sdk_views import browser_use_runs, browser_use_tasks
 from tests.utils import BROWSER_USE_KEY, agent_runs, assert_table_equals_api, read_runs
 
@@ -79,14 +80,46 @@ def test_an_incremental_load_asks_only_for_what_is_new(
     window_from = (newest["v2_tasks"] - RELIST_LAG - timedelta(milliseconds=1)).isoformat().replace("+00:00", "Z")
     assert {request.params["after"] for request in walks} <= {window_from, walks[-1].params["after"]}
     assert walks[0].params["after"] == window_from and "before" in walks[0].params
-    assert "before" not in walks[-1].params  # the last second before the load: a short walk of its own
-    assert len(walks) <= 3  # twenty minutes of tasks: a page, and the last second's
+    assert "before" not in walks[-1].params  # the re-read window before the load: a short walk of its own
+    assert len(walks) <= 3  # twenty minutes of tasks: a page, and the re-read window's
     assert {request.params["filterBy"] for request in v2 if "filterBy" in request.params} == {"created", "started"}
 
     v4 = [request for request in browser_use.requests if request.path == V4.runs_path]
     assert len(v4) == 1 and "cursor" not in v4[0].params  # newest first: the first page already reaches the cursor
     fetched = [request for request in browser_use.requests if request.path.startswith(f"{V4.runs_path}/")]
     assert fetched  # v4 open runs: one request each (no status filter)
+
+
+def test_a_long_v2_walk_asks_for_its_pages_at_once_and_an_hourly_one_does_not(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first page says how many tasks the frozen window holds, and it kept us waiting: the
+    other pages are asked for at once (several in flight), each once; every task is loaded once."""
+    monkeypatch.setattr("agent_runs.providers.browser_use.PAGE_SIZE", 10)
+    with BrowserUseSimulator(api_key=BROWSER_USE_KEY, runs=400, seed=3) as simulator:
+        for name, value in env_of(simulator).items():
+            monkeypatch.setenv(name, value)
+        simulator.latency_s = 0.05
+        load_runs(providers=["browser_use"])
+        assert_table_equals_api(workdir, "browser_use", simulator)
+        tasks = sum(run.family == TASKS for run in simulator.visible_runs())
+        frozen = [
+            request
+            for request in simulator.requests
+            if request.path == V2.runs_path and "before" in request.params and "filterBy" not in request.params
+        ]
+        numbers = [int(request.params["pageNumber"]) for request in frozen]
+        assert sorted(numbers) == list(range(1, len(numbers) + 1))  # each page once
+        assert len(numbers) >= tasks // 10 - 1  # a long walk, not cut short
+        assert simulator.most_in_flight > 2  # at once
+
+        simulator.requests.clear()
+        simulator.clock.advance(3600)
+        load_runs(providers=["browser_use"])
+        assert_table_equals_api(workdir, "browser_use", simulator)
+        v2 = [request for request in simulator.requests if request.path == V2.runs_path]
+        walks = [request for request in v2 if "filterBy" not in request.params and "after" in request.params]
+        assert len(walks) == 2  # an hour of tasks: the frozen window's page and the re-read window's
 
 
 def test_open_runs_are_followed_until_they_end(

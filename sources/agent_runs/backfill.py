@@ -6,18 +6,23 @@ Windows are half-open, [start, end): the APIs' own bounds differ (exclusive and 
 overlap, or inclusive), so every page is trimmed to its window and a run on a boundary is loaded
 once. By default (walk_ahead) an oldest-first list is cut into windows once its first page shows
 a long range that keeps us waiting; with `--workers N` the oldest run is found by probing (one-run
-pages, several at once), so the windows cover the history rather than years of nothing.
+pages, several at once), so the windows cover the history rather than years of nothing. A worker
+left without a window takes half of the one with the most runs ahead.
+
+A list of numbered pages over a frozen window, whose first page says how many runs it holds, has
+its other pages asked for at once instead (walk_pages).
 """
 
 import logging
+import math
 import queue
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
-from itertools import pairwise
+from itertools import islice, pairwise
 from typing import Any, NamedTuple
 
 import pyarrow as pa
@@ -26,8 +31,8 @@ from dlt.sources.helpers.rest_client import RESTClient
 from requests import ConnectionError as RequestsConnectionError
 from requests import Timeout
 
-from .client import http_failure, json_body, page_records, paginate_runs, unreachable
-from .providers import RunList
+from .client import fetch_page, http_failure, json_body, page_records, paginate_runs, unreachable
+from .providers import PageNumberPaging, RunList
 from .providers.base import Params
 from .settings import (
     EARLIEST_RUN_PROBE,
@@ -308,15 +313,15 @@ def walk_ahead(
     client = new_client()
     first_window = Window(start, None)
     params = params_of(run_list, first_window)
-    server_clock: dict[str, Any] = {}
+    first_answer: dict[str, Any] = {}
     batch = [1]  # the first page alone; then as a walk joins them (mapping runs costs per call)
-    pages = paginate_runs(run_list, client, params, account, lambda: batch[0], server_clock)
+    pages = paginate_runs(run_list, client, params, account, lambda: batch[0], first_answer)
     first = next(pages)
     batch[0] = ROWS_PER_MAPPING
     full = first.num_rows >= int(params.get(run_list.page_size_param, run_list.page_size))
     ahead_from = pc.max(first["created_at"]).as_py() if first.num_rows else None
-    until = server_clock.get("now", datetime.now(UTC))
-    waited = server_clock.get("waited", timedelta(0)).total_seconds()
+    until = first_answer.get("now", datetime.now(UTC))
+    waited = first_answer.get("waited", timedelta(0)).total_seconds()
     if not full or ahead_from is None or not long_ahead(ahead_from, until) or waited < WINDOWS_WORTH_WAIT_S:
         yield first_window.trim(first)
         yield from pages
@@ -337,6 +342,81 @@ def walk_ahead(
         workers,
     )
     yield from walk_windows(run_list, new_client, windows, workers, account)
+
+
+def walk_pages(
+    run_list: RunList, new_client: NewClient, window: Window, workers: int, account: str, if_slow: bool = True
+) -> Iterator[pa.Table | None]:
+    """A frozen window of numbered pages whose first page says how many runs it holds
+    (`RunList.pages_at_once`): if more than two pages follow (and, `if_slow`, the first kept us
+    waiting), they are asked for at once, `workers` at a time, paced by the key's shared rate limit;
+    else the walk goes on page by page. Pages reach dlt as they come (the list promises no order)."""
+    paging = run_list.paging
+    assert isinstance(paging, PageNumberPaging)
+    params = params_of(run_list, window)
+    size = int(params.get(run_list.page_size_param, run_list.page_size))
+    first_answer: dict[str, Any] = {}
+    batch = [1]  # the first page alone; then as a walk joins them
+    pages = paginate_runs(run_list, new_client(), params, account, lambda: batch[0], first_answer)
+    first = next(pages)
+    batch[0] = ROWS_PER_MAPPING
+    total, waited = first_answer.get("total"), first_answer.get("waited", timedelta(0)).total_seconds()
+    last = paging.first_page + math.ceil(total / size) - 1 if isinstance(total, int) and total > 0 else 0
+    if paging.max_page is not None:
+        last = min(last, paging.max_page)
+    if first.num_rows < size or last < paging.first_page + 3 or (if_slow and waited < WINDOWS_WORTH_WAIT_S):
+        yield first
+        yield from pages
+        return
+    pages.close()
+    logger.info(
+        "%s: %s: %d pages ahead, asked for %d at a time",
+        run_list.provider.display_name,
+        run_list.runs_path,
+        last - paging.first_page,
+        workers,
+    )
+    neighbours = NeighbourPages()
+    yield neighbours.first_seen(paging.first_page, first)
+    numbers = range(paging.first_page + 1, last + 1)
+    yield from fetch_pages(run_list, new_client, params, numbers, workers, account, neighbours)
+
+
+def fetch_pages(
+    run_list: RunList,
+    new_client: NewClient,
+    params: Params,
+    numbers: range,
+    workers: int,
+    account: str,
+    neighbours: "NeighbourPages",
+) -> Iterator[pa.Table | None]:
+    """These pages of the listing, `workers` threads asking for them in order, at most twice that
+    many pages ahead of the one dlt takes (memory stays flat). None while no page is ready yet. A
+    run a page shares with its neighbour (the list shifted by a run removed meanwhile) is passed on once."""
+    assert isinstance(run_list.paging, PageNumberPaging)
+    page_param = run_list.paging.page_param
+    clients = threading.local()
+
+    def fetch(number: int) -> tuple[int, pa.Table]:
+        if not hasattr(clients, "client"):
+            clients.client = new_client()
+        return number, fetch_page(run_list, clients.client, {**params, page_param: number}, account)
+
+    to_ask = iter(numbers)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{run_list.provider.name}-pages")
+    try:
+        pending = {pool.submit(fetch, number) for number in islice(to_ask, 2 * workers)}
+        while pending:
+            done, pending = wait(pending, timeout=PAGE_WAIT_S, return_when=FIRST_COMPLETED)
+            if not done:
+                yield None
+            for future in done:
+                number, page = future.result()  # a page that failed fails the load
+                pending |= {pool.submit(fetch, more) for more in islice(to_ask, 1)}
+                yield neighbours.first_seen(number, page)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def long_ahead(since: datetime, until: datetime) -> bool:
@@ -367,6 +447,30 @@ class Progress:
         left = (now - self.started) * (1 - share) / share if share else None
         eta = f", about {left:,.0f} s left" if left is not None else ""
         logger.info("%s: %.0f %% of the created-at range walked%s", self.name, 100 * share, eta)
+
+
+class NeighbourPages:
+    """The run ids of the pages taken whose neighbours are not both taken yet: a page that comes is
+    rid of the runs of the pages next to it (a run removed while pages are read moves the runs after
+    it one place up, into the page before)."""
+
+    def __init__(self) -> None:
+        self.ids: dict[int, pa.Array] = {}
+        self.taken: set[int] = set()
+
+    def first_seen(self, number: int, page: pa.Table) -> pa.Table:
+        ids = page["run_id"].combine_chunks()
+        near = [self.ids[other] for other in (number - 1, number + 1) if other in self.ids]
+        if near and page.num_rows:
+            new = pc.invert(pc.is_in(ids, pa.concat_arrays(near)))
+            if not pc.all(new).as_py():
+                page, ids = page.filter(new), ids.filter(new)
+        self.ids[number] = ids
+        self.taken.add(number)
+        for each in (number - 1, number, number + 1):
+            if {each - 1, each + 1} <= self.taken:
+                self.ids.pop(each, None)
+        return page
 
 
 class RecentIds:

@@ -296,10 +296,15 @@ def paginator_for(run_list: RunList, params: Params) -> BasePaginator:
 
 
 def body_has_more(body: Mapping[str, Any], path: str) -> bool:
+    return body_value(body, path) is True
+
+
+def body_value(body: Any, path: str) -> Any:
+    """The value at a dotted path of a decoded body; None where there is none."""
     value: Any = body
     for key in path.split("."):
         value = value.get(key) if isinstance(value, Mapping) else None
-    return value is True
+    return value
 
 
 def paginate_runs(
@@ -308,43 +313,64 @@ def paginate_runs(
     params: Params,
     account: str = DEFAULT_ACCOUNT,
     min_runs: int | Callable[[], int] = 1,
-    server_clock: dict[str, Any] | None = None,
+    first_answer: dict[str, Any] | None = None,
 ) -> Iterator[pa.Table]:
     """The list endpoint's runs for these query parameters as `runs` rows, a page at a time; with `min_runs`,
     consecutive pages are joined until they hold at least that many runs (mapping runs to Arrow
     costs some forty Arrow calls whatever their number: a lot next to a page of 100). An empty
     listing is one empty page. `min_runs` may be a function, asked at every page (a caller that
-    wants the first page alone, then batches). `server_clock`, if given, gets the API's clock at
-    the first page (its `Date` header) as "now", and how long that page took to come as "waited"."""
-    provider = run_list.provider
-    path = run_list.runs_path
+    wants the first page alone, then batches). `first_answer`, if given, gets what the first page
+    says beyond its runs: the API's clock (its `Date` header) as "now", how long it took to come as
+    "waited", and for a list with page numbers and a total, how many runs the listing holds as "total"."""
+    paging = run_list.paging
     hooks = {"response": [decode_json_once]}
     # compiled once: dlt would parse the selector again on every page
     records_path = compile_path(run_list.records_path or "$")
     records: list[dict[str, Any]] = []
-    pages, yielded, url = 0, False, path
-    try:
+    pages, yielded, url = 0, False, run_list.runs_path
+    with provider_errors(run_list, client):
         for page in client.paginate(
-            path, params=params, paginator=paginator_for(run_list, params), data_selector=records_path, hooks=hooks
+            run_list.runs_path,
+            params=params,
+            paginator=paginator_for(run_list, params),
+            data_selector=records_path,
+            hooks=hooks,
         ):
             records += page
             pages += 1
             url = page.response.url
-            if server_clock is not None and not server_clock:  # the first page's answer is what is asked
-                server_clock["now"] = date_of(page.response)
-                server_clock["waited"] = page.response.elapsed
+            if first_answer is not None and not first_answer:  # the first page's answer is what is asked
+                first_answer["now"] = date_of(page.response)
+                first_answer["waited"] = page.response.elapsed
+                if isinstance(paging, PageNumberPaging) and paging.total_path:
+                    first_answer["total"] = body_value(page.response.json(), paging.total_path)
             if len(records) >= (min_runs() if callable(min_runs) else min_runs):
                 yield runs_table(run_list, records, pages_up_to(pages, url), account)
                 records, pages, yielded = [], 0, True
         if records or not yielded:
             yield runs_table(run_list, records, pages_up_to(pages, url), account)
+
+
+def fetch_page(run_list: RunList, client: RESTClient, params: Params, account: str = DEFAULT_ACCOUNT) -> pa.Table:
+    """One page of the list for these query parameters (its page number among them), as `runs` rows."""
+    with provider_errors(run_list, client):
+        response = client.get(run_list.runs_path, params=params, hooks={"response": [decode_json_once]})
+        return runs_table(run_list, require_runs(run_list, response.json(), response.url), response.url, account)
+
+
+@contextlib.contextmanager
+def provider_errors(run_list: RunList, client: RESTClient) -> Iterator[None]:
+    """Failures of a listing's requests as errors that name the provider and say what to do."""
+    provider = run_list.provider
+    try:
+        yield
     except HTTPError as error:
-        raise http_failure(provider, path, error.response) from error
+        raise http_failure(provider, run_list.runs_path, error.response) from error
     except (RequestsConnectionError, Timeout) as error:
         raise unreachable(provider, client.base_url, error) from None
     except json.JSONDecodeError as error:
         raise MalformedPage(
-            f"{provider.display_name}: {path} answered with something that is not JSON ({error})"
+            f"{provider.display_name}: {run_list.runs_path} answered with something that is not JSON ({error})"
         ) from error
 
 

@@ -10,6 +10,7 @@ at run time; as a string it is not recognised, and the cursor is not kept betwee
 import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any
 
 import dlt
@@ -19,7 +20,7 @@ from dlt.extract import DltResource
 from dlt.sources.helpers.rest_client import RESTClient
 
 from .accounts import Account
-from .backfill import Window, plan_windows, walk_ahead, walk_windows
+from .backfill import Window, plan_windows, walk_ahead, walk_pages, walk_windows
 from .client import key_works, server_now
 from .errors import ApiKeyRejected
 from .providers import RunList
@@ -85,11 +86,12 @@ def list_runs(
     start, end = created_at.start_value, created_at.end_value
     tail: list[Window] = []
     if run_list.frozen_walk and end is None:
-        # Page numbers stay put only if no run can join the window: the long walk ends a second
-        # before the server's clock (its Date header has whole seconds), so that even widened by
-        # the API's bounds it is before any run created during the walk; the runs of that last
-        # second and later are a short walk of their own.
-        end = server_now(run_list, new_client()) - timedelta(seconds=1)
+        # Page numbers stay put only if no run can join the window: the long walk ends before the
+        # re-read window (runs may become visible that late) and at least a second before the
+        # server's clock (its Date header has whole seconds), so that even widened by the API's
+        # bounds it is before any run created during the walk; the runs after it are a short walk
+        # of their own.
+        end = server_now(run_list, new_client()) - max(lag, timedelta(seconds=1))
         tail = [Window(end, None)]
     logger.info(
         "%s (account %s): listing %s created from %s",
@@ -100,6 +102,11 @@ def list_runs(
     )
     if workers is None and run_list.row_order == "asc" and run_list.filters_created_at and end is None:
         pages = walk_ahead(run_list, new_client, start, MAX_CONCURRENCY, account.name)
+    elif workers != 1 and run_list.pages_at_once and tail:
+        frozen = walk_pages(
+            run_list, new_client, Window(start, end), workers or MAX_CONCURRENCY, account.name, workers is None
+        )
+        pages = chain(frozen, walk_windows(run_list, new_client, tail, 1, account.name))
     else:
         windows = plan_windows(run_list, new_client, start, end, workers or 1) + tail
         if len(windows) > 1 + len(tail):

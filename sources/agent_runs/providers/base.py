@@ -31,11 +31,13 @@ class CursorPaging:
 @dataclass(frozen=True)
 class PageNumberPaging:
     """Page numbers from `first_page`; a page shorter than the page size is the last. `max_page`:
-    the API refuses pages beyond it (the list's reach)."""
+    the API refuses pages beyond it (the list's reach). `total_path`: where a page says how many
+    runs the listing holds, so that the other pages of a frozen walk can be asked for at once."""
 
     page_param: str
     first_page: int = 1
     max_page: int | None = None
+    total_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,12 @@ class RunList:
     frozen_walk: bool = False  # page numbers over a time filter: the window's end is fixed at the server's now
     optional: bool = False  # a refusal (403) while the key works for the provider's first list: skipped
     provider: Provider = field(default=None, repr=False, compare=False)  # type: ignore[assignment]  # set by Provider
+
+    @property
+    def pages_at_once(self) -> bool:
+        """Whether a walk's pages can be asked for at once: numbered pages of a frozen window (no run
+        joins or leaves it, so numbers stay put) whose first page says how many there are."""
+        return self.frozen_walk and isinstance(self.paging, PageNumberPaging) and self.paging.total_path is not None
 
     def run_path(self, run_id: str) -> str:
         assert self.run_path_template is not None, f"{self.runs_path} has no get-by-id"

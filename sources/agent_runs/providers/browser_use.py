@@ -98,7 +98,7 @@ BROWSER_USE = Provider(
             run_path_template="/api/v2/tasks/{run_id}",
             detail_only_fields=("steps", "outputFiles"),
             records_path="items",
-            paging=PageNumberPaging(page_param="pageNumber"),
+            paging=PageNumberPaging(page_param="pageNumber", total_path="totalItems"),
             page_size=PAGE_SIZE,
             page_size_param="pageSize",
             row_order=None,  # undocumented
