@@ -51,11 +51,13 @@ def test_an_answer_says_how_long_to_wait_in_any_of_the_usual_headers() -> None:
 
 @pytest.mark.parametrize("says_what_is_left", [True, False])
 def test_a_key_that_says_its_requests_are_spent_waits_for_the_reset_instead_of_a_429(
-    says_what_is_left: bool, monkeypatch: pytest.MonkeyPatch
+    says_what_is_left: bool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Three requests at once, then one a second: with `X-RateLimit-*` headers a walk of five pages
-    waits when told none is left, and is never refused; without them it learns from a 429."""
+    waits when told none is left (a long wait is said), and is never refused; without them it
+    learns from a 429."""
     monkeypatch.setattr("agent_runs.providers.tinyfish.PAGE_SIZE", 10)
+    monkeypatch.setattr("agent_runs.client.LONG_HOLD_S", 0.5)  # a second is long here
     with TinyFishSimulator(
         api_key="k", runs=45, rate_limit=1, rate_burst=3, rate_limit_headers=says_what_is_left
     ) as simulator:
@@ -64,6 +66,8 @@ def test_a_key_that_says_its_requests_are_spent_waits_for_the_reset_instead_of_a
         pages = list(paginate_runs(run_list, client, run_list.window_params(None, None)))
     assert sum(page.num_rows for page in pages) == 45
     assert (simulator.refused == 0) is says_what_is_left
+    said = [record.getMessage() for record in caplog.records if "no requests left" in record.getMessage()]
+    assert bool(said) is says_what_is_left and all("127.0.0.1" in message for message in said)
 
 
 class ObservedRateLimit(RateLimit):

@@ -38,6 +38,7 @@ from .settings import (
 )
 
 logger = logging.getLogger(SOURCE_NAME)
+LONG_HOLD_S = 10.0  # a wait the rate-limit headers ask for that is worth a warning
 
 
 class RateLimit:
@@ -178,7 +179,13 @@ class ProviderTransport(HTTPAdapter):
                 if status == 429:
                     self.rate_limit.hold(1.0 if seconds is None else seconds)  # `Retry-After: 0` means at once
                 elif seconds:  # the key's allowance is spent until then: no request would be answered
-                    self.rate_limit.hold(seconds)
+                    if seconds >= LONG_HOLD_S:
+                        logger.warning(
+                            "%s says the API key has no requests left for %.0f s (its rate-limit headers): waiting",
+                            urlsplit(request.url).netloc,
+                            seconds,
+                        )
+                    self.rate_limit.hold(min(seconds, RATE_LIMITED_FOR_S))
             finally:
                 self.rate_limit.release(status)
             if status != 429 or time.monotonic() >= give_up_at:
