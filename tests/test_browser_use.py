@@ -91,11 +91,14 @@ def test_an_incremental_load_asks_only_for_what_is_new(
 
 
 def test_a_long_v2_walk_asks_for_its_pages_at_once_and_an_hourly_one_does_not(
-    workdir: Path, monkeypatch: pytest.MonkeyPatch
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The first page says how many tasks the frozen window holds, and it kept us waiting: the
-    other pages are asked for at once (several in flight), each once; every task is loaded once."""
+    other pages are asked for at once (several in flight), each once, saying how far they are;
+    every task is loaded once."""
     monkeypatch.setattr("agent_runs.providers.browser_use.PAGE_SIZE", 10)
+    monkeypatch.setattr("agent_runs.backfill.PROGRESS_EVERY_S", 0.0)  # every time: the test does not wait
+    caplog.set_level(logging.INFO, logger="agent_runs")
     with BrowserUseSimulator(api_key=BROWSER_USE_KEY, runs=400, seed=3) as simulator:
         for name, value in env_of(simulator).items():
             monkeypatch.setenv(name, value)
@@ -112,6 +115,9 @@ def test_a_long_v2_walk_asks_for_its_pages_at_once_and_an_hourly_one_does_not(
         assert sorted(numbers) == list(range(1, len(numbers) + 1))  # each page once
         assert len(numbers) >= tasks // 10 - 1  # a long walk, not cut short
         assert simulator.most_in_flight > 2  # at once
+        said = [record.getMessage() for record in caplog.records if "of the pages walked" in record.getMessage()]
+        shares = [int(message.split(": ")[-1].split(" %")[0]) for message in said]
+        assert shares == sorted(shares) and shares[-1] >= 90 and any("s left" in message for message in said)
 
         simulator.requests.clear()
         simulator.clock.advance(3600)

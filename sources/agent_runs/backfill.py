@@ -156,7 +156,7 @@ def walk_windows(
     stop = threading.Event()
     joined = 1 if run_list.row_order == "desc" else ROWS_PER_MAPPING  # stop at the first page past the start
     walks = WindowWalks(run_list, windows)
-    progress = Progress(run_list, walks)
+    progress = Progress(run_list, walks.share_walked, "created-at range")
 
     def walk(window: WindowWalk) -> None:
         client = new_client()
@@ -403,7 +403,8 @@ def fetch_pages(
             clients.client = new_client()
         return number, fetch_page(run_list, clients.client, {**params, page_param: number}, account)
 
-    to_ask = iter(numbers)
+    to_ask, taken = iter(numbers), [0]
+    progress = Progress(run_list, lambda: taken[0] / len(numbers), "pages")
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{run_list.provider.name}-pages")
     try:
         pending = {pool.submit(fetch, number) for number in islice(to_ask, 2 * workers)}
@@ -414,7 +415,9 @@ def fetch_pages(
             for future in done:
                 number, page = future.result()  # a page that failed fails the load
                 pending |= {pool.submit(fetch, more) for more in islice(to_ask, 1)}
+                taken[0] += 1
                 yield neighbours.first_seen(number, page)
+            progress.report()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -428,25 +431,26 @@ def params_of(run_list: RunList, window: Window) -> Params:
 
 
 class Progress:
-    """How far a walk of several windows is, said every PROGRESS_EVERY_S at INFO (`-v`, `--progress`):
-    the share of the created-at range walked and the time that share suggests is left."""
+    """How far a long walk is, said every PROGRESS_EVERY_S at INFO (`-v`, `--progress`): the share
+    walked (of the created-at range, or of the pages) and the time that share suggests is left."""
 
-    def __init__(self, run_list: RunList, walks: WindowWalks) -> None:
+    def __init__(self, run_list: RunList, share_walked: Callable[[], float | None], of: str) -> None:
         self.name = f"{run_list.provider.display_name} {run_list.runs_path}"
-        self.walks = walks
+        self.share_walked = share_walked
+        self.of = of
         self.started = self.last_said = time.monotonic()
 
     def report(self) -> None:
         now = time.monotonic()
         if now - self.last_said < PROGRESS_EVERY_S:
             return
-        share = self.walks.share_walked()
+        share = self.share_walked()
         if share is None:
             return
         self.last_said = now
         left = (now - self.started) * (1 - share) / share if share else None
         eta = f", about {left:,.0f} s left" if left is not None else ""
-        logger.info("%s: %.0f %% of the created-at range walked%s", self.name, 100 * share, eta)
+        logger.info("%s: %.0f %% of the %s walked%s", self.name, 100 * share, self.of, eta)
 
 
 class NeighbourPages:
