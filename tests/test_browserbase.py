@@ -12,7 +12,9 @@ from agent_runs.providers.browserbase import BROWSERBASE
 from agent_runs.schema import unified_status
 from agent_runs.simulators import BrowserbaseSimulator
 from tests.sdk_views import browserbase_runs
-from tests.utils import BROWSERBASE_KEY, read_runs
+from tests.utils import BROWSERBASE_KEY, assert_table_equals_api, read_runs
+
+LIST = BROWSERBASE.lists[0]
 
 
 @pytest.mark.parametrize("order", ["newest_first", "run_id"])
@@ -50,6 +52,39 @@ def test_full_load_equals_the_api_field_for_field(workdir: Path, monkeypatch: py
         raw = raw_by_id[run.run_id]
         assert row["extra"] == ({key: raw[key] for key in ("priority", "labels") if key in raw} or None)
     assert {row["status"] for row in rows.values()} >= {"completed", "failed", "cancelled", "timed_out", "running"}
+
+
+@pytest.mark.parametrize("order", ["newest_first", "run_id"])
+def test_a_long_first_load_that_looks_newest_first_is_walked_as_windows_back_in_time(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, order: str
+) -> None:
+    """No flags, pages that keep us waiting: if the first page looks newest first, the range is cut
+    into windows back in time from it (no probes), each walked whole; a list in another order is
+    one walk. Either way every run once, field for field; an hour later the load is one page."""
+    monkeypatch.setattr("agent_runs.providers.browserbase.PAGE_SIZE", 50)
+    with BrowserbaseSimulator(api_key=BROWSERBASE_KEY, runs=2300, seed=8, order=order) as simulator:
+        monkeypatch.setenv("BROWSERBASE_API_KEY", BROWSERBASE_KEY)
+        monkeypatch.setenv("BROWSERBASE_BASE_URL", simulator.base_url)
+        simulator.latency_s = 0.05
+        load_runs()
+        assert_table_equals_api(workdir, "browserbase", simulator)
+        listing = [request for request in simulator.requests if request.path == LIST.runs_path]
+        listing = [request for request in listing if "status" not in request.params]
+        windows = {(request.params.get("startAt"), request.params.get("endAt")) for request in listing}
+        if order == "newest_first":
+            assert len(windows) > 8 and not [request for request in listing if request.params["limit"] == "1"]
+            # The first page, read again, and runs on a boundary (both of the API's bounds are inclusive)
+            assert sum(request.records for request in listing) <= 2300 + 50 + len(windows)
+        else:
+            assert windows == {(None, None)}  # one walk
+
+        simulator.requests.clear()
+        simulator.clock.advance(3600)
+        load_runs()
+        assert_table_equals_api(workdir, "browserbase", simulator)
+        listing = [request for request in simulator.requests if request.path == LIST.runs_path]
+        listing = [request for request in listing if "status" not in request.params]
+        assert len(listing) == 1 and "endAt" not in listing[0].params
 
 
 @pytest.mark.parametrize(

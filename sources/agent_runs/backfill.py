@@ -344,6 +344,50 @@ def walk_ahead(
     yield from walk_windows(run_list, new_client, windows, workers, account)
 
 
+def walk_back(
+    run_list: RunList, new_client: NewClient, start: datetime | None, workers: int, account: str
+) -> Iterator[pa.Table | None]:
+    """The default for a list that promises no order but filters by creation time: one walk from
+    `start`, unless its first page is full, kept us waiting, and looks newest first (as such lists
+    usually are): then its span says how long a page's worth of runs takes to accumulate, and the
+    range is cut into windows back in time from it, each half again as long as the one after it
+    (older runs are sparser, or none), down to `start` (or, on a first load, to EARLIEST_RUN_PROBE,
+    the last window open). Each window is walked whole, so they load every run once whatever the
+    real order; the first page is read again by them (one request). No probes."""
+    params = params_of(run_list, Window(start, None))
+    first_answer: dict[str, Any] = {}
+    batch = [1]  # the first page alone; then as a walk joins them
+    pages = paginate_runs(run_list, new_client(), params, account, lambda: batch[0], first_answer)
+    first = next(pages)
+    batch[0] = ROWS_PER_MAPPING
+    created = first["created_at"]
+    full = first.num_rows >= int(params.get(run_list.page_size_param, run_list.page_size))
+    waited = first_answer.get("waited", timedelta(0)).total_seconds()
+    newest_first = full and bool(pc.all(pc.greater_equal(created[:-1], created[1:])).as_py())
+    if not newest_first or waited < WINDOWS_WORTH_WAIT_S:
+        yield first
+        yield from pages
+        return
+    pages.close()
+    oldest, newest = created[-1].as_py(), created[0].as_py()
+    floor = start or EARLIEST_RUN_PROBE
+    width = max(WINDOWS_PER_WORKER * (newest - oldest), MIN_BACKFILL_WINDOW / WINDOWS_PER_WORKER)
+    bounds: list[datetime | None] = [None, oldest]  # the newest first: runs since the first page's oldest
+    while bounds[-1] > floor and len(bounds) < workers * WINDOWS_PER_WORKER:  # type: ignore[operator]
+        bounds.append(max(floor, bounds[-1] - width))  # type: ignore[operator]
+        width *= 1.5
+    bounds[-1] = start  # the oldest window reaches the start (on a first load: the beginning)
+    windows = [Window(low, high) for high, low in pairwise(bounds)][::-1]  # the oldest, longest first
+    logger.info(
+        "%s: %s looks newest first: %d created-at windows back in time, %d at a time",
+        run_list.provider.display_name,
+        run_list.runs_path,
+        len(windows),
+        workers,
+    )
+    yield from walk_windows(run_list, new_client, windows, workers, account)
+
+
 def walk_pages(
     run_list: RunList, new_client: NewClient, window: Window, workers: int, account: str, if_slow: bool = True
 ) -> Iterator[pa.Table | None]:

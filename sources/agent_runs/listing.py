@@ -20,7 +20,7 @@ from dlt.extract import DltResource
 from dlt.sources.helpers.rest_client import RESTClient
 
 from .accounts import Account
-from .backfill import Window, plan_windows, walk_ahead, walk_pages, walk_windows
+from .backfill import Window, plan_windows, walk_ahead, walk_back, walk_pages, walk_windows
 from .client import key_works, server_now
 from .errors import ApiKeyRejected
 from .providers import RunList
@@ -102,6 +102,8 @@ def list_runs(
     )
     if workers is None and run_list.row_order == "asc" and run_list.filters_created_at and end is None:
         pages = walk_ahead(run_list, new_client, start, MAX_CONCURRENCY, account.name)
+    elif workers is None and run_list.row_order is None and run_list.filters_created_at and end is None:
+        pages = walk_back(run_list, new_client, start, MAX_CONCURRENCY, account.name)
     elif workers != 1 and run_list.pages_at_once and tail:
         frozen = walk_pages(
             run_list, new_client, Window(start, end), workers or MAX_CONCURRENCY, account.name, workers is None
