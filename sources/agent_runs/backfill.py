@@ -9,8 +9,9 @@ a long range that keeps us waiting; with `--workers N` the oldest run is found b
 pages, several at once), so the windows cover the history rather than years of nothing. A worker
 left without a window takes half of the one with the most runs ahead.
 
-A list of numbered pages over a frozen window, whose first page says how many runs it holds, has
-its other pages asked for at once instead (walk_pages).
+A list that promises no order is cut, by default, into windows back in time from a first page that
+looks newest first (walk_back). A list of numbered pages over a frozen window, whose first page says
+how many runs it holds, has its other pages asked for at once instead (walk_pages).
 """
 
 import logging
