@@ -255,23 +255,31 @@ def per_provider(runs: int, latency: float, root: Path) -> list[tuple[str, str, 
 
 
 def rate_limited(
-    runs: int, latency: float, rate: float | None, root: Path, workers: int
+    runs: int,
+    latency: float,
+    rate: float | None,
+    root: Path,
+    workers: int,
+    providers: tuple[str, ...] = ("tinyfish", "browserbase"),
 ) -> list[tuple[str, str, Measured, str]]:
-    """A first load of TinyFish and Browserbase against keys allowed `rate` requests a second (None:
+    """A first load of these providers against keys allowed `rate` requests a second (None:
     unlimited), as one walk (`--workers 1`), by default and with `--workers`: wall time against the
     API's speed limit (the slower provider's pages at that rate), requests, the share refused, and
     whether the rows are the one walk's (a checksum of every column)."""
-    simulators = Simulators(runs, latency, rate_limit=rate)
+    simulators = Simulators(runs, latency, providers=providers, rate_limit=rate)
     limit_text = f"{rate:g} requests/s" if rate else "no rate limit"
-    label = f"{runs:,} runs x 2, {latency * 1000:.0f} ms a page, {limit_text}"
-    pages = max(runs / 100, runs / 1000)  # TinyFish's pages of 100 are the slower provider's
+    label = f"{runs:,} runs x {len(providers)}, {latency * 1000:.0f} ms a page, {limit_text}"
+    if providers != ("tinyfish", "browserbase"):
+        label += f" ({', '.join(providers)})"
+    pages = max(runs / REGISTRY[name].lists[0].page_size for name in providers)  # the slower provider's
     speed_limit_s = pages / rate if rate else pages * latency
+    only = [arg for name in providers for arg in ("--provider", name)]
     rows, digests = [], {}
     try:
         for name, args in (("one walk", ["--workers", "1"]), ("default", []), ("workers", ["--workers", str(workers)])):
             work = fresh_dir(root, f"rate-{name}")
             served, refused = simulators.requests_served(), simulators.requests_refused()
-            measured = measure([AGENT_RUNS, "load", *args], {**simulators.env, **load_env(work)}, work)
+            measured = measure([AGENT_RUNS, "load", *only, *args], {**simulators.env, **load_env(work)}, work)
             served, refused = simulators.requests_served() - served, simulators.requests_refused() - refused
             digests[name] = runs_digest(work / "agent-runs.duckdb")
             same = (
@@ -335,6 +343,12 @@ def main() -> None:
     parser.add_argument("--provider-latency", type=float, default=0.05)
     parser.add_argument("--rate-limited-runs", type=int, default=50_000, help="runs per provider, rate-limited API")
     parser.add_argument(
+        "--rate-limited-providers",
+        type=lambda text: tuple(text.split(",")),
+        default=("tinyfish", "browserbase"),
+        help="providers loaded against the rate-limited API, e.g. browserbase",
+    )
+    parser.add_argument(
         "--rate-limits",
         type=lambda text: tuple(float(part) if part else None for part in text.split("/")),
         nargs="*",
@@ -360,7 +374,7 @@ def main() -> None:
         rows += several_accounts(args.accounts_runs, args.accounts_latency, root)
         rows += per_provider(args.provider_runs, args.provider_latency, root)
         for latency, rate in args.rate_limits:
-            rows += rate_limited(args.rate_limited_runs, latency, rate, root, args.workers)
+            rows += rate_limited(args.rate_limited_runs, latency, rate, root, args.workers, args.rate_limited_providers)
 
     command = "python benchmarks/run_benchmark.py " + " ".join(sys.argv[1:])
     lines = [
