@@ -302,6 +302,35 @@ class WindowWalks:
             return covered / total if total else None
 
 
+class FirstPage(NamedTuple):
+    """A walk's first page, read alone: what it says decides how the rest is walked."""
+
+    runs: pa.Table
+    rest: Iterator[pa.Table]  # the walk's next pages, joined as a walk joins them
+    full: bool  # as many runs as asked for: there may be more
+    waited: float  # seconds it kept us waiting
+    now: datetime  # the API's clock (its Date header)
+    total: Any  # how many runs the listing holds, where the page says (`PageNumberPaging.total_path`)
+
+
+def first_page(run_list: RunList, new_client: NewClient, params: Params, account: str) -> FirstPage:
+    """The first page of a walk with these parameters, alone; then the walk's next pages joined as
+    usual (mapping runs costs per call)."""
+    answer: dict[str, Any] = {}
+    batch = [1]
+    pages = paginate_runs(run_list, new_client(), params, account, lambda: batch[0], answer)
+    runs = next(pages)
+    batch[0] = ROWS_PER_MAPPING
+    return FirstPage(
+        runs,
+        pages,
+        runs.num_rows >= int(params.get(run_list.page_size_param, run_list.page_size)),
+        answer.get("waited", timedelta(0)).total_seconds(),
+        answer.get("now", datetime.now(UTC)),
+        answer.get("total"),
+    )
+
+
 def walk_ahead(
     run_list: RunList, new_client: NewClient, start: datetime | None, workers: int, account: str
 ) -> Iterator[pa.Table | None]:
@@ -311,26 +340,18 @@ def walk_ahead(
     alone. No probes: the first page says where the runs begin, and its `Date` header where they end
     (the API's clock). Windows pay only while pages keep us waiting: a page that came faster than
     WINDOWS_WORTH_WAIT_S is read faster than it can be mapped, so the walk goes on alone."""
-    client = new_client()
     first_window = Window(start, None)
-    params = params_of(run_list, first_window)
-    first_answer: dict[str, Any] = {}
-    batch = [1]  # the first page alone; then as a walk joins them (mapping runs costs per call)
-    pages = paginate_runs(run_list, client, params, account, lambda: batch[0], first_answer)
-    first = next(pages)
-    batch[0] = ROWS_PER_MAPPING
-    full = first.num_rows >= int(params.get(run_list.page_size_param, run_list.page_size))
-    ahead_from = pc.max(first["created_at"]).as_py() if first.num_rows else None
-    until = first_answer.get("now", datetime.now(UTC))
-    waited = first_answer.get("waited", timedelta(0)).total_seconds()
-    if not full or ahead_from is None or not long_ahead(ahead_from, until) or waited < WINDOWS_WORTH_WAIT_S:
-        yield first_window.trim(first)
-        yield from pages
+    first = first_page(run_list, new_client, params_of(run_list, first_window), account)
+    ahead_from = pc.max(first.runs["created_at"]).as_py() if first.runs.num_rows else None
+    until = first.now
+    if not first.full or ahead_from is None or not long_ahead(ahead_from, until) or not worth_it(first):
+        yield first_window.trim(first.runs)
+        yield from first.rest
         return
-    pages.close()
+    first.rest.close()
     # The first page's runs before its last creation time are done; that time's ties, and all after
     # it, are the windows' (so a run on the boundary is loaded once).
-    yield Window(start, ahead_from).trim(first)
+    yield Window(start, ahead_from).trim(first.runs)
     count = min(workers * WINDOWS_PER_WORKER, int((until - ahead_from) / MIN_BACKFILL_WINDOW))
     step = (until - ahead_from) / count
     bounds: list[datetime | None] = [ahead_from + step * index for index in range(count)] + [until, None]
@@ -355,21 +376,14 @@ def walk_back(
     (older runs are sparser, or none), down to `start` (or, on a first load, to EARLIEST_RUN_PROBE,
     the last window open). Each window is walked whole, so they load every run once whatever the
     real order; the first page is read again by them (one request). No probes."""
-    params = params_of(run_list, Window(start, None))
-    first_answer: dict[str, Any] = {}
-    batch = [1]  # the first page alone; then as a walk joins them
-    pages = paginate_runs(run_list, new_client(), params, account, lambda: batch[0], first_answer)
-    first = next(pages)
-    batch[0] = ROWS_PER_MAPPING
-    created = first["created_at"]
-    full = first.num_rows >= int(params.get(run_list.page_size_param, run_list.page_size))
-    waited = first_answer.get("waited", timedelta(0)).total_seconds()
-    newest_first = full and bool(pc.all(pc.greater_equal(created[:-1], created[1:])).as_py())
-    if not newest_first or waited < WINDOWS_WORTH_WAIT_S:
-        yield first
-        yield from pages
+    first = first_page(run_list, new_client, params_of(run_list, Window(start, None)), account)
+    created = first.runs["created_at"]
+    newest_first = first.full and bool(pc.all(pc.greater_equal(created[:-1], created[1:])).as_py())
+    if not newest_first or not worth_it(first):
+        yield first.runs
+        yield from first.rest
         return
-    pages.close()
+    first.rest.close()
     oldest, newest = created[-1].as_py(), created[0].as_py()
     floor = start or EARLIEST_RUN_PROBE
     width = max(WINDOWS_PER_WORKER * (newest - oldest), MIN_BACKFILL_WINDOW / WINDOWS_PER_WORKER)
@@ -400,20 +414,16 @@ def walk_pages(
     assert isinstance(paging, PageNumberPaging)
     params = params_of(run_list, window)
     size = int(params.get(run_list.page_size_param, run_list.page_size))
-    first_answer: dict[str, Any] = {}
-    batch = [1]  # the first page alone; then as a walk joins them
-    pages = paginate_runs(run_list, new_client(), params, account, lambda: batch[0], first_answer)
-    first = next(pages)
-    batch[0] = ROWS_PER_MAPPING
-    total, waited = first_answer.get("total"), first_answer.get("waited", timedelta(0)).total_seconds()
+    first = first_page(run_list, new_client, params, account)
+    total = first.total
     last = paging.first_page + math.ceil(total / size) - 1 if isinstance(total, int) and total > 0 else 0
     if paging.max_page is not None:
         last = min(last, paging.max_page)
-    if first.num_rows < size or last < paging.first_page + 3 or (if_slow and waited < WINDOWS_WORTH_WAIT_S):
-        yield first
-        yield from pages
+    if not first.full or last < paging.first_page + 3 or (if_slow and not worth_it(first)):
+        yield first.runs
+        yield from first.rest
         return
-    pages.close()
+    first.rest.close()
     logger.info(
         "%s: %s: %d pages ahead, asked for %d at a time",
         run_list.provider.display_name,
@@ -422,7 +432,7 @@ def walk_pages(
         workers,
     )
     neighbours = NeighbourPages()
-    yield neighbours.first_seen(paging.first_page, first)
+    yield neighbours.first_seen(paging.first_page, first.runs)
     numbers = range(paging.first_page + 1, last + 1)
     yield from fetch_pages(run_list, new_client, params, numbers, workers, account, neighbours)
 
@@ -465,6 +475,11 @@ def fetch_pages(
             progress.report()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def worth_it(first: FirstPage) -> bool:
+    """Whether walking at once pays: the first page kept us waiting longer than mapping it takes."""
+    return first.waited >= WINDOWS_WORTH_WAIT_S
 
 
 def long_ahead(since: datetime, until: datetime) -> bool:
