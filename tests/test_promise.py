@@ -253,9 +253,10 @@ def a_load_completes(walk: Walk) -> None:
 
 
 def a_load_meets_a_slow_rate_limited_api(walk: Walk) -> None:
-    """Pages keep the load waiting and the key may make few requests a second: a long range ahead
-    is walked as created-at windows (cut again for idle workers), paced by 429s with Retry-After.
-    Sometimes killed on the way."""
+    """Pages keep the load waiting and the key may make few requests a second: a long range is
+    walked at once (windows ahead of an oldest-first page, cut again for idle workers; windows back
+    in time from a page that looks newest first; numbered pages asked for at once), paced by 429s
+    with Retry-After. Sometimes killed on the way."""
     for simulator in walk.simulators.values():
         simulator.latency_s, simulator.rate_limit, simulator.rate_burst = 0.045, 40.0, 4
     walk.log.append("the APIs answer in 45 ms, 40 requests a second")

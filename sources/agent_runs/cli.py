@@ -119,8 +119,8 @@ def cli() -> None:
     type=click.IntRange(min=1),
     default=None,
     help="Walk a long history (a first load, a backfill) as this many concurrent created-at windows per provider "
-    "(1: one walk). Default: a long range is cut into windows once its first page shows it is long, walked "
-    "as fast as the API's rate limit allows.",
+    "(1: one walk). Default: a long range is walked at once (windows, or pages) once its first page shows it is "
+    "long, as fast as the API's rate limit allows.",
 )
 @PROGRESS_OPTION
 def load(

@@ -47,9 +47,11 @@ def runs_resource(
         account: the provider, key and base URL to list.
         run_list: which of the provider's run lists (most providers have one).
         since / until: the created-at range of a first load (later loads continue from the cursor).
-        workers: > 1 walks a long range as that many created-at windows at a time (see backfill.py);
-            1 a single walk; None (the default) cuts a long range of an oldest-first list into windows
-            once its first page shows it is long, walked as fast as the key's rate limit allows.
+        workers: > 1 walks a long range as that many created-at windows at a time (see backfill.py),
+            or a frozen window's pages at once; 1 a single walk; None (the default) walks a long
+            range at once as its first page allows (windows ahead of an oldest-first page, back in
+            time from one that looks newest first, or pages at once), as fast as the key's rate
+            limit allows.
         lag: how far behind the newest loaded run each load lists again (runs visible late).
     """
     resource = into_runs_table(list_runs, f"{account.resource_prefix(run_list)}_runs")

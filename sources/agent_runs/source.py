@@ -84,8 +84,9 @@ def agent_runs_source(
         open_runs_max_age_days: stop following open runs created this long before the newest loaded
             run (their rows keep what was last seen). None, the default: follow them until they end.
         workers: > 1 walks a long history (a first load, a backfill) as that many concurrent
-            created-at windows per run list (probing where the runs are first); 1 a single walk;
-            None, the default: an oldest-first list cut into windows once it shows it is long.
+            created-at windows per run list (probing where the runs are first), or pages at once;
+            1 a single walk; None, the default: a long range walked at once as its first page
+            allows (windows ahead, windows back in time, or pages at once; see backfill.py).
         accounts: named accounts, `{name: {provider, api_key, base_url}}`.
         lag_minutes: every load lists again the runs created this long before the newest loaded
             one, for runs that became visible in the API late (0: off).
