@@ -118,9 +118,8 @@ def test_an_idle_worker_takes_half_of_the_window_with_the_most_runs_ahead(monkey
             return runs_client(simulator.base_url, run_list.provider.api_key_header, simulator.api_key, rate_limit)
 
         start = datetime.fromtimestamp(first / MICROS, UTC)
-        short, long = Window(start, start + timedelta(seconds=2)), Window(start + timedelta(seconds=2), None)
-        # The long window is bounded (only bounded windows are cut), past the last run.
-        long = long._replace(end=start + timedelta(seconds=700))
+        short = Window(start, start + timedelta(seconds=2))
+        long = Window(start + timedelta(seconds=2), start + timedelta(seconds=700))  # bounded: only those are cut
         pages = walk_windows(run_list, new_client, [short, long], workers=2, account="default")
         listed = [run_id for page in pages if page is not None for run_id in page["run_id"].to_pylist()]
 
