@@ -29,10 +29,8 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.sources.helpers.rest_client import RESTClient
-from requests import ConnectionError as RequestsConnectionError
-from requests import Timeout
 
-from .client import fetch_page, http_failure, json_body, page_records, paginate_runs, unreachable
+from .client import fetch_page, paginate_runs
 from .providers import PageNumberPaging, RunList
 from .providers.base import Params
 from .settings import (
@@ -108,19 +106,11 @@ def history_span(
     """Moments around the oldest and the newest run in [start, until], within PROBE_RESOLUTION;
     None when there is none. Found by one-run pages, `workers` at a time for each end."""
     floor = start or EARLIEST_RUN_PROBE
-    clients = threading.local()
+    client = per_thread(new_client)
 
     def any_run(low: datetime, high: datetime) -> bool:
-        if not hasattr(clients, "client"):
-            clients.client = new_client()
         params = {**run_list.window_params(low, high), run_list.page_size_param: 1}
-        try:
-            response = clients.client.get(run_list.runs_path, params=params)
-        except (RequestsConnectionError, Timeout) as error:
-            raise unreachable(run_list.provider, clients.client.base_url, error) from None
-        if not response.ok:
-            raise http_failure(run_list.provider, run_list.runs_path, response)
-        return bool(page_records(json_body(response), run_list.records_path))
+        return fetch_page(run_list, client(), params).num_rows > 0
 
     with ThreadPoolExecutor(max_workers=2 * workers + 2) as pool:  # two searches and their probes
 
@@ -141,6 +131,18 @@ def history_span(
         newest_search = pool.submit(turning_point, lambda moment: not any_run(moment, until))
         oldest, newest = oldest_search.result()[0], newest_search.result()[1]
     return oldest, newest
+
+
+def per_thread(new_client: NewClient) -> NewClient:
+    """A client for each thread that asks (a requests session is not shared between threads)."""
+    clients = threading.local()
+
+    def client() -> RESTClient:
+        if not hasattr(clients, "client"):
+            clients.client = new_client()
+        return clients.client
+
+    return client
 
 
 def walk_windows(
@@ -451,12 +453,10 @@ def fetch_pages(
     run a page shares with its neighbour (the list shifted by a run removed meanwhile) is passed on once."""
     assert isinstance(run_list.paging, PageNumberPaging)
     page_param = run_list.paging.page_param
-    clients = threading.local()
+    client = per_thread(new_client)
 
     def fetch(number: int) -> tuple[int, pa.Table]:
-        if not hasattr(clients, "client"):
-            clients.client = new_client()
-        return number, fetch_page(run_list, clients.client, {**params, page_param: number}, account)
+        return number, fetch_page(run_list, client(), {**params, page_param: number}, account)
 
     to_ask, taken = iter(numbers), [0]
     progress = Progress(run_list, lambda: taken[0] / len(numbers), "pages")
