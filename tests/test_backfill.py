@@ -14,12 +14,12 @@ import pytest
 
 from agent_runs import PROVIDERS
 from agent_runs.backfill import NeighbourPages, Window, history_span, plan_windows, walk_windows
-from agent_runs.client import RateLimit, runs_client
 from agent_runs.pipeline import load_runs
 from agent_runs.providers.tinyfish import CREATED_AFTER_OVERLAP
 from agent_runs.schema import to_table
 from agent_runs.simulators import TinyFishSimulator
 from agent_runs.simulators.core import MICROS
+from agent_runs.transport import RateLimit, runs_client
 from tests.utils import assert_table_equals_api, read_runs
 
 # How each run list that filters by creation time is asked for a window (those that cannot are walked once).

@@ -57,7 +57,7 @@ OPEN = ("pending", "running", "paused")
 # Where a load can be killed: (module, class, method, before or after the call). The n-th call
 # (drawn at random) kills; a load that makes fewer calls completes.
 KILL_POINTS: list[tuple[str, str, str, str]] = [
-    ("agent_runs.client", "ProviderTransport", "send", "after"),  # extract: mid-walk, mid-refresh
+    ("agent_runs.transport", "ProviderTransport", "send", "after"),  # extract: mid-walk, mid-refresh
     ("dlt.pipeline.pipeline", "Pipeline", "normalize", "before"),  # extracted, not normalized
     ("dlt.normalize.normalize", "Normalize", "spool_files", "after"),  # normalized, not committed
     ("dlt.load.load", "Load", "w_run_job", "after"),  # some tables loaded, not all

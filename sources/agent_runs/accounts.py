@@ -12,10 +12,10 @@ from typing import Any
 import dlt
 from dlt.sources.helpers.rest_client import RESTClient
 
-from .client import RateLimit, runs_client
 from .errors import NoProviderConfigured
 from .providers import PROVIDERS, Provider, RunList
 from .schema import DEFAULT_ACCOUNT
+from .transport import RateLimit, runs_client
 
 ACCOUNT_NAME = re.compile(r"[a-z0-9_]{1,40}")
 SECTION = "sources.agent_runs"

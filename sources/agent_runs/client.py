@@ -1,13 +1,10 @@
-"""Talking to a provider's API, the same for every provider: the authenticated client (keys only
-ever sent to the configured host, one rate limit shared by every worker), pages decoded once, a
-strict cursor paginator, a listing as Arrow tables of `runs` rows, one run by id, and HTTP
-failures turned into errors that name the provider and say what to do."""
+"""Reading a provider's list endpoints, the same for every provider (requests go through
+transport.py): pages decoded once, strict paginators, a listing as Arrow tables of `runs` rows,
+one run by id, and HTTP failures turned into errors that name the provider and say what to do."""
 
 import contextlib
 import json
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -18,190 +15,17 @@ import orjson
 import pyarrow as pa
 from dlt.common.jsonpath import compile_path
 from dlt.sources.helpers.rest_client import RESTClient
-from dlt.sources.helpers.rest_client.auth import APIKeyAuth
 from dlt.sources.helpers.rest_client.paginators import BasePaginator, JSONResponseCursorPaginator, PageNumberPaginator
 from requests import ConnectionError as RequestsConnectionError
-from requests import HTTPError, PreparedRequest, Response, Timeout
-from requests.adapters import HTTPAdapter
+from requests import HTTPError, Response, Timeout
 
 from .errors import ApiKeyRejected, InvalidRecord, MalformedPage, ProviderError
 from .providers import CursorPaging, PageNumberPaging, Provider, RunList
 from .providers.base import Params
 from .schema import DEFAULT_ACCOUNT, to_table
-from .settings import (
-    INITIAL_CONCURRENCY,
-    MAX_CONCURRENCY,
-    MAX_INTERVAL_S,
-    MIN_INTERVAL_S,
-    RATE_LIMITED_FOR_S,
-    SOURCE_NAME,
-)
+from .settings import SOURCE_NAME
 
 logger = logging.getLogger(SOURCE_NAME)
-LONG_HOLD_S = 10.0  # a wait the rate-limit headers ask for that is worth a warning
-
-
-class RateLimit:
-    """One per API key, shared by every request made with it (each window of the listing and the
-    open-runs refresh alike), so that a load runs at the API's speed limit without being refused:
-
-    - After a 429, every request waits out its Retry-After, not just the one that was told; so
-      after an answer that says the key has no requests left until a reset (`X-RateLimit-*`).
-    - Requests start at most one per `interval`: none at first; after a 429, twice the interval
-      (or the pace the API answered at in the last second), then 2 % shorter with every answer
-      that is not a 429 (a rate limit found, then crept up to).
-    - At most `concurrency` requests are in flight: one more after as many answers as it allows
-      came back without a 429 (the API keeps up), half as many after a 429.
-    The changes after a 429 are made once per Retry-After: the requests already out were sent at
-    the old pace."""
-
-    def __init__(self, max_concurrency: int = MAX_CONCURRENCY, concurrency: int = INITIAL_CONCURRENCY) -> None:
-        self.max_concurrency = max_concurrency
-        self.concurrency = min(concurrency, max_concurrency)
-        self.interval = 0.0  # seconds between request starts
-        self.in_flight = 0
-        self.refused = 0  # 429s answered to this key
-        self._answered = 0  # since the concurrency last changed
-        self._answers: list[float] = []  # when the last answers came, to know the API's pace
-        self._next_start = 0.0
-        self._resume_at = 0.0
-        self._lowered_until = 0.0
-        self._changed = threading.Condition()
-
-    def cap(self, max_concurrency: int) -> None:
-        """Never more than this many requests in flight (`--workers`)."""
-        with self._changed:
-            self.max_concurrency = max_concurrency
-            self.concurrency = min(self.concurrency, max_concurrency)
-
-    def wait(self) -> None:
-        while (delay := self._resume_at - time.monotonic()) > 0:
-            time.sleep(delay)
-
-    def hold(self, seconds: float) -> None:
-        with self._changed:
-            self._resume_at = max(self._resume_at, time.monotonic() + seconds)
-
-    def acquire(self) -> None:
-        """Wait for the Retry-After of any 429, a free slot and the request's turn."""
-        while True:
-            self.wait()
-            with self._changed:
-                self._changed.wait_for(lambda: self.in_flight < self.concurrency)
-                now = time.monotonic()
-                start = max(now, self._next_start)
-                if start <= now and now >= self._resume_at:
-                    self.in_flight += 1
-                    self._next_start = now + self.interval
-                    return
-            time.sleep(max(start - now, 0.001))  # not its turn yet (or a 429 came meanwhile)
-
-    def release(self, status: int) -> None:
-        with self._changed:
-            self.in_flight -= 1
-            now = time.monotonic()
-            if status == 429:
-                self.refused += 1
-                if now >= self._lowered_until:
-                    recent = [moment for moment in self._answers if moment > now - 1.0]
-                    paced = 1.0 / len(recent) if recent else 0.0
-                    self.interval = min(MAX_INTERVAL_S, max(2 * self.interval, paced, MIN_INTERVAL_S))
-                    self.concurrency = max(1, self.concurrency // 2)
-                    self._lowered_until = max(self._resume_at, now)
-                    self._answered = 0
-            else:
-                self._answers = [*self._answers[-63:], now]
-                self.interval *= 0.98
-                self._answered += 1
-                if self._answered >= self.concurrency and self.concurrency < self.max_concurrency:
-                    self.concurrency += 1
-                    self._answered = 0
-            self._changed.notify_all()
-
-
-def wait_before_next(response: Response) -> float | None:
-    """How long this answer says to wait before the key's next request, if it says: a 429's
-    `retry-after-ms` or `Retry-After`; any answer's `X-RateLimit-Remaining: 0` (or IETF
-    `RateLimit-Remaining`) with its reset, in seconds or as a Unix time."""
-    headers = response.headers
-    if response.status_code == 429:
-        with contextlib.suppress(KeyError, ValueError):
-            return float(headers["retry-after-ms"]) / 1000
-        return retry_after_seconds(headers.get("Retry-After"))
-    for prefix in ("x-ratelimit-", "ratelimit-"):
-        remaining, reset = headers.get(prefix + "remaining"), headers.get(prefix + "reset")
-        try:
-            if remaining is None or float(remaining) > 0 or reset is None:
-                continue
-            seconds = float(reset)
-        except ValueError:
-            continue
-        return max(0.0, seconds - time.time() if seconds > 1e9 else seconds)  # a Unix time, or seconds
-    return None
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """`Retry-After` as seconds: either a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None
-
-
-class ProviderTransport(HTTPAdapter):
-    """Every request of a provider's client passes here: it waits for the shared rate limit, and the
-    API key header goes only to the configured origin (requests itself keeps custom headers on a
-    redirect to another host; it only drops `Authorization`)."""
-
-    def __init__(self, base_url: str, api_key_header: str, rate_limit: RateLimit) -> None:
-        super().__init__()
-        self.origin = urlsplit(base_url)[:2]
-        self.api_key_header = api_key_header
-        self.rate_limit = rate_limit
-
-    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
-        """The request, asked again after each 429's Retry-After for up to RATE_LIMITED_FOR_S: being
-        told to slow down is how an API paces a load, not a failure (dlt's retries are for those)."""
-        if urlsplit(request.url)[:2] != self.origin:
-            request.headers.pop(self.api_key_header, None)
-        give_up_at = time.monotonic() + RATE_LIMITED_FOR_S
-        while True:
-            self.rate_limit.acquire()
-            status = 0
-            try:
-                response = super().send(request, *args, **kwargs)
-                status = response.status_code
-                seconds = wait_before_next(response)
-                if status == 429:
-                    self.rate_limit.hold(1.0 if seconds is None else seconds)  # `Retry-After: 0` means at once
-                elif seconds:  # the key's allowance is spent until then: no request would be answered
-                    if seconds >= LONG_HOLD_S:
-                        logger.warning(
-                            "%s says the API key has no requests left for %.0f s (its rate-limit headers): waiting",
-                            urlsplit(request.url).netloc,
-                            seconds,
-                        )
-                    self.rate_limit.hold(min(seconds, RATE_LIMITED_FOR_S))
-            finally:
-                self.rate_limit.release(status)
-            if status != 429 or time.monotonic() >= give_up_at:
-                return response
-            response.close()
-
-
-def runs_client(base_url: str, api_key_header: str, api_key: str, rate_limit: RateLimit | None = None) -> RESTClient:
-    """A client whose requests go through dlt's retrying session (429 with Retry-After, 5xx,
-    connection errors; limits under `[runtime]` in config.toml) and the provider's transport."""
-    base_url = base_url.rstrip("/")
-    client = RESTClient(base_url=base_url, auth=APIKeyAuth(name=api_key_header, api_key=api_key, location="header"))
-    transport = ProviderTransport(base_url, api_key_header, rate_limit or RateLimit())
-    client.session.mount("http://", transport)
-    client.session.mount("https://", transport)
-    return client
 
 
 def json_body(response: Response) -> Any:

@@ -15,16 +15,21 @@ DEFAULT_DUCKDB_FILE = "agent-runs.duckdb"  # not agent_runs.duckdb: that collide
 # skipped there, so the cost is the part of a page that window holds.
 RELIST_LAG = timedelta(minutes=10)
 REFRESH_WORKERS = 8  # concurrent fetches by id (429s are retried after Retry-After)
-# Requests in flight per API key (client.RateLimit): from INITIAL_CONCURRENCY, one more while the
-# API keeps up, halved on a 429; never more than MAX_CONCURRENCY (nor than there is work for).
+# Requests in flight per API key (transport.Pace): from INITIAL_CONCURRENCY, one more while the
+# API keeps up, halved on a 429 while halving helps; never more than MAX_CONCURRENCY (nor than
+# there is work for).
 INITIAL_CONCURRENCY = 2
 MAX_CONCURRENCY = 8
 # After a 429 requests of the key are paced: never closer than MIN_INTERVAL_S apart from then on
-# (halving from there), never further than MAX_INTERVAL_S. A request refused for RATE_LIMITED_FOR_S
-# in a row goes to dlt's retries (and fails the load if they are spent too).
+# (creeping down from there), never further than MAX_INTERVAL_S. A slower pace is kept only if the
+# next PACE_TRIAL_ANSWERS answers at it were refused less than half as often as before (else it is
+# given back: refusals that do not follow the pace are waited out, never paced). A request refused
+# for RATE_LIMITED_FOR_S in a row goes to dlt's retries (and fails the load if they are spent too).
 MIN_INTERVAL_S = 0.01
 MAX_INTERVAL_S = 5.0
+PACE_TRIAL_ANSWERS = 20
 RATE_LIMITED_FOR_S = 600.0
+LONG_HOLD_S = 10.0  # a wait the rate-limit headers ask for that is worth a warning
 ROWS_PER_YIELD = 200  # refreshed-by-id rows handed to dlt at a time
 ROWS_PER_COMPARISON = 2000  # re-listed open runs compared with their loaded rows at a time (one query)
 ROWS_PER_TABLE = 10_000  # listed rows handed to dlt at a time, as one Arrow table (dlt spends ≈ 7 ms an item)
