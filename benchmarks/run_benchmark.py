@@ -56,8 +56,11 @@ class Simulators:
         open_share: float | None = None,
         providers: tuple[str, ...] = ("tinyfish", "browserbase"),
         rate_limit: float | None = None,
+        gateway_every: tuple[int, int] | None = None,
     ) -> None:
         command = [PYTHON, "-m", "agent_runs.simulators", "--runs", str(runs), "--latency", str(latency)]
+        if gateway_every is not None:
+            command += ["--refuse-every", str(gateway_every[0]), "--unavailable-every", str(gateway_every[1])]
         command += ["--seed", str(seed), "--providers", ",".join(providers)]
         command += [] if open_share is None else ["--open-share", str(open_share)]
         command += [] if rate_limit is None else ["--rate-limit", str(rate_limit)]
@@ -299,6 +302,38 @@ def rate_limited(
     return rows
 
 
+def sporadic_faults(runs: int, latency: float, root: Path) -> list[tuple[str, str, Measured, str]]:
+    """Each provider alone, a first load against a busy gateway that refuses every 5th request
+    (429) and answers every 7th 503, both with `Retry-After: 1`, whatever the pace: wall time
+    against the same load without faults plus the seconds the API asked to wait."""
+    rows = []
+    for name in PROVIDERS:
+        walls = {}
+        for faults in (None, (5, 7)):
+            simulators = Simulators(runs, latency, providers=(name,), gateway_every=faults)
+            try:
+                work = fresh_dir(root, f"sporadic-{name}-{faults is not None}")
+                served, refused = simulators.requests_served(), simulators.requests_refused()
+                walls[faults] = measure(
+                    [AGENT_RUNS, "load", "--provider", name], {**simulators.env, **load_env(work)}, work
+                )
+                served, refused = simulators.requests_served() - served, simulators.requests_refused() - refused
+            finally:
+                simulators.stop()
+        clean, faulted = walls[None], walls[(5, 7)]
+        told_s = refused * 1.0  # every fault asked for 1 s
+        rows.append(
+            (
+                f"{runs:,} {REGISTRY[name].display_name} runs, {latency * 1000:.0f} ms a page, every 5th request 429, every 7th 503",
+                "agent-runs load (no flags)",
+                faulted,
+                f"{faulted.wall_s / (clean.wall_s + told_s):.2f}x (the load without faults, {clean.wall_s:.1f} s, + "
+                f"{told_s:.0f} s told); {served:,} requests, {refused:,} faults",
+            )
+        )
+    return rows
+
+
 def several_accounts(runs: int, latency: float, root: Path) -> list[tuple[str, str, Measured, str]]:
     """One, two and four TinyFish accounts (each its own simulator), configured as named accounts."""
     rows = []
@@ -355,6 +390,13 @@ def main() -> None:
         default=[(0.2, 8.0), (0.1, 20.0), (0.1, None)],
         help="page latency s/requests a second (empty: unlimited), e.g. 0.2/8 0.1/20 0.1/",
     )
+    parser.add_argument("--sporadic-runs", type=int, default=2000, help="runs per provider, busy gateway")
+    parser.add_argument("--sporadic-latency", type=float, default=0.05)
+    parser.add_argument(
+        "--sections",
+        default="throughput,backfill,accounts,providers,rate-limited,sporadic",
+        help="which sections to measure (comma-separated)",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument(
         "--pairs", type=int, default=3, help="floor and first load measured this many times, alternated"
@@ -366,15 +408,21 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="agent-runs-bench-") as temporary:
         root = Path(temporary)
-        for runs in args.runs:
+        sections = set(args.sections.split(","))
+        for runs in args.runs if "throughput" in sections else ():
             pairs = args.pairs if runs <= args.pairs_max_runs else 1
             rows += throughput(runs, root, args.peer_max_runs, args.postgres, pairs)
             print(f"done: {runs:,} runs", file=sys.stderr)
-        rows += parallel_backfill(args.latency_runs, args.latency, args.workers, root)
-        rows += several_accounts(args.accounts_runs, args.accounts_latency, root)
-        rows += per_provider(args.provider_runs, args.provider_latency, root)
-        for latency, rate in args.rate_limits:
+        if "backfill" in sections:
+            rows += parallel_backfill(args.latency_runs, args.latency, args.workers, root)
+        if "accounts" in sections:
+            rows += several_accounts(args.accounts_runs, args.accounts_latency, root)
+        if "providers" in sections:
+            rows += per_provider(args.provider_runs, args.provider_latency, root)
+        for latency, rate in args.rate_limits if "rate-limited" in sections else ():
             rows += rate_limited(args.rate_limited_runs, latency, rate, root, args.workers, args.rate_limited_providers)
+        if "sporadic" in sections:
+            rows += sporadic_faults(args.sporadic_runs, args.sporadic_latency, root)
 
     command = "python benchmarks/run_benchmark.py " + " ".join(sys.argv[1:])
     lines = [

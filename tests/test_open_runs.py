@@ -21,6 +21,7 @@ from agent_runs.simulators import Fault
 from tests.utils import (
     assert_table_equals_api,
     by_id_requests,
+    confirmations,
     listing_state_names,
     open_filter_values,
     read_runs,
@@ -54,10 +55,13 @@ def test_open_runs_are_followed_until_they_end(
         report = refresh_report(summary, provider)
         assert report["open"] == open_before and report["by_listing"] + report["by_id"] == open_before
         # Cost: a list's pages for the new runs (plus the boundary and a probe of the server's clock),
-        # its open-run listings, and at most one request per open run.
+        # its open-run listings, and at most one request per open run; a list whose status lags
+        # confirms each run it lists open by its own read: one more per open run, old or new.
         lists = PROVIDERS[provider].lists
         pages = sum(math.ceil((new_runs + 10) / run_list.page_size) + 2 for run_list in lists)
-        assert len(simulator.requests) <= pages + report["listing_pages"] + open_before
+        confirmed = confirmations(simulator, provider)
+        assert len(confirmed) <= open_before + new_runs
+        assert len(simulator.requests) <= pages + report["listing_pages"] + open_before + len(confirmed)
         by_id = by_id_requests(simulator, provider)
         assert len(by_id) == report["by_id"] and all(request.records == 1 for request in by_id)
         open_before = open_count(rows, provider)
@@ -92,7 +96,10 @@ def test_a_load_with_nothing_new_asks_what_is_open_by_status_and_loads_nothing(
     pages_per_status = sum(math.ceil(open_now / run_list.page_size) for run_list in PROVIDERS[provider].lists)
     # a page of each list (and a probe of the server's clock), the open-status listings, the rest by id: a handful
     lists = len(PROVIDERS[provider].lists)
-    assert len(simulator.requests) <= 2 * lists + len(by_status) + unlisted
+    # a list whose status lags reads each open run it lists once more (confirmations)
+    confirmed = confirmations(simulator, provider)
+    assert len(confirmed) <= len(open_rows)
+    assert len(simulator.requests) <= 2 * lists + len(by_status) + unlisted + len(confirmed)
     assert len(by_status) <= 2 * pages_per_status
     assert summary.runs_by_provider[provider] == 0  # unchanged open runs are not written again
     assert read_runs(workdir / "agent-runs.duckdb") == first

@@ -6,7 +6,8 @@ runs arrive (bursts, ties on created_at, quiet spells; or during a load, while i
 read), time passes (minutes to weeks: runs
 start, pause and end), a run open for weeks ends, runs become visible late, runs disappear (404),
 pages fail (429 with Retry-After, 5xx, or so often that the load fails), the API is slow and
-rate-limited (a long range is walked as windows, paced by 429s), a load is killed with
+rate-limited (a long range is walked as windows, paced by 429s) or refuses requests whatever
+the pace (a busy gateway), a Skyvern task ends while its list keeps showing it open, a load is killed with
 SIGKILL at a random point of its extract, normalize or load step, or a load completes. After
 every load that exits 0 the table is compared, field for field, with the simulations' own truth
 (never through the connector's mapping), and the state is checked to stay within the re-read window.
@@ -213,6 +214,32 @@ def a_run_disappears(walk: Walk) -> None:
         walk.log.append(f"{name}: {run.run_id[:8]} ({run.phase(walk.now_us)}) disappears")
 
 
+def a_task_ends_behind_its_list(walk: Walk) -> None:
+    """Skyvern's `/v1/runs` status is a best-effort copy: an open task run of any age ends, and the
+    list (its status filter and search too) keeps showing it as it was; its own read says it ended."""
+    simulator = walk.simulators["skyvern"]
+    open_tasks = [run for run in simulator.visible_runs() if run.family == "tasks" and run.finished_us is None]
+    if open_tasks:
+        run = walk.rng.choice(open_tasks)
+        outcome = walk.rng.choice(("completed", "failed", "cancelled", "timed_out"))
+        simulator.end_behind_the_list(run.run_id, outcome)
+        walk.log.append(f"skyvern: task {run.run_id[:12]} ends {outcome}, its list row stays open")
+
+
+def a_busy_gateway(walk: Walk) -> None:
+    """The next load meets 429s and 503s whatever its pace (every n-th request): it waits out what
+    it is told, and neither loses nor doubles a run."""
+    name, simulator = walk.any_simulator()
+    simulator.refuse_every, simulator.unavailable_every = walk.rng.choice((3, 5)), 7
+    simulator.gateway_retry_after = "0"
+    walk.faults_ahead = True
+    walk.log.append(f"{name}: every {simulator.refuse_every}th request refused, every 7th unavailable")
+    try:
+        load(walk, kill=None)
+    finally:
+        simulator.refuse_every = simulator.unavailable_every = None
+
+
 def pages_fail(walk: Walk) -> None:
     """The next requests meet 429s with Retry-After and server errors, fewer than the retries."""
     name, simulator = walk.any_simulator()
@@ -299,6 +326,8 @@ RULES: list[tuple[Callable[[Walk], None], int]] = [
     (runs_visible_late, 2),
     (a_run_disappears, 1),
     (pages_fail, 2),
+    (a_task_ends_behind_its_list, 2),
+    (a_busy_gateway, 1),
     (a_load_completes, 4),
     (a_load_meets_a_slow_rate_limited_api, 2),
     (a_load_is_killed, 3),

@@ -7,15 +7,16 @@ webhook secrets are never stored; a bad key (403) fails clearly."""
 from __future__ import annotations
 
 import logging
+from datetime import UTC
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from agent_runs.pipeline import load_runs
-from agent_runs.providers.skyvern import SKYVERN
+from agent_runs.providers.skyvern import OPEN_STATUSES, SKYVERN
 from agent_runs.simulators.skyvern import SkyvernSimulator
-from tests.sdk_views import skyvern_task_runs, skyvern_workflow_runs
+from tests.sdk_views import skyvern_client, skyvern_task_runs, skyvern_workflow_runs
 from tests.utils import SKYVERN_KEY, agent_runs, assert_table_equals_api, read_runs
 
 WORKFLOWS, TASKS = SKYVERN.lists
@@ -53,10 +54,20 @@ def test_full_load_equals_what_the_sdk_reads(
         assert not {"extra_http_headers", "cdp_connect_headers", "webhook_callback_url", "totp_identifier"} & set(
             row["extra"]
         )
+    client, lagged = skyvern_client(skyvern), 0
     for run in tasks:
         row = rows["skyvern", run.run_id]
-        assert (row["run_family"], row["provider_status"], row["task"]) == ("tasks", run.status, run.title)
+        status, started_at, finished_at = run.status, run.started_at, run.finished_at
+        if status in OPEN_STATUSES:  # `/v1/runs`' status is a copy: the run's own read says
+            own = client.get_run(run.run_id)  # validated by the SDK's models
+            lagged += own.status != status
+            status, started_at, finished_at = own.status, own.started_at, own.finished_at
+        assert (row["run_family"], row["provider_status"], row["task"]) == ("tasks", status, run.title)
+        assert (row["started_at"], row["finished_at"]) == tuple(
+            None if moment is None else moment.replace(tzinfo=UTC) for moment in (started_at, finished_at)
+        )
         assert row["extra"]["task_run_type"] == run.task_run_type
+    assert lagged  # the simulator's list kept some ended runs open
     assert {row["status"] for row in rows.values()} >= {"pending", "running", "completed", "failed", "cancelled"}
     assert_table_equals_api(workdir, "skyvern", skyvern)
 
@@ -123,6 +134,34 @@ def test_open_runs_are_followed_until_they_end(
     load_runs(providers=["skyvern"])
     rows = assert_table_equals_api(workdir, "skyvern", skyvern)
     assert {rows["skyvern", run.run_id]["status"] for run in stuck} == {"timed_out"}
+
+
+def test_a_task_its_list_still_shows_open_is_written_as_its_own_read_says(
+    provider_env: dict[str, str], skyvern: SkyvernSimulator, workdir: Path
+) -> None:
+    """`/v1/runs` keeps the last open status of some task runs that ended: the first load, and
+    every later one for the runs it follows, confirm open rows with `GET /v1/runs/{run_id}`, one
+    request per open task run."""
+    load_runs(providers=["skyvern"])
+    assert_table_equals_api(workdir, "skyvern", skyvern)
+    skyvern.clock.advance(20 * 86400)  # most open runs end; some of them stay open in the list
+    before = read_runs(workdir / "agent-runs.duckdb")
+    open_tasks = [
+        run_id
+        for (_, run_id), row in before.items()
+        if row["run_family"] == "tasks" and row["status"] in ("pending", "running", "paused")
+    ]
+    skyvern.requests.clear()
+    load_runs(providers=["skyvern"])
+    rows = assert_table_equals_api(workdir, "skyvern", skyvern)
+    stale = [run for run in skyvern.visible_runs() if skyvern.lags(run) and run.finished_us is not None]
+    assert stale and all(rows["skyvern", run.run_id]["status"] == run.outcome for run in stale)
+    # One read at most of each run the table had open or the load listed; among them every one the
+    # list still shows open.
+    confirmed = [request.path.removeprefix("/v1/runs/") for request in skyvern.requests if "/v1/runs/" in request.path]
+    new = {run_id for _, run_id in rows.keys() - before.keys()}
+    assert len(confirmed) == len(set(confirmed)) and set(confirmed) <= set(open_tasks) | new
+    assert {run.run_id for run in stale} & set(open_tasks) <= set(confirmed)
 
 
 def test_the_reach_of_the_all_runs_list_is_said(

@@ -222,7 +222,7 @@ def drive(pace: Pace, refuse: Callable[[float], float], answers: int) -> list[tu
                 if held_until <= now:
                     free_since = held_until
                 held_until = max(held_until, now + retry_after)
-            pace.answered(now, bool(retry_after), started, held_until if held_until <= now else free_since)
+            pace.answered(now, bool(retry_after), started, held_until if held_until <= now else free_since, held_until)
             answered.append((now, retry_after))
     return answered
 
@@ -280,12 +280,16 @@ def test_refusals_that_do_not_follow_the_pace_are_waited_out_not_paced() -> None
     assert pace.interval < 0.01 and pace.given_back >= 2  # slowing down was tried, and given back
 
 
-def test_a_slower_pace_that_helps_is_kept() -> None:
-    pace = Pace(concurrency=8)
-    for moment in range(20):  # quick answers, then a refusal: a trial at half the concurrency
-        pace.answered(moment * 0.01, False, moment * 0.01)
-    pace.answered(0.2, True, 0.19)
-    assert pace.trial is not None and pace.concurrency < 8
-    for moment in range(21, 41):
-        pace.answered(moment * 0.01, False, moment * 0.01)
-    assert pace.trial is None and pace.given_back == 0 and pace.interval > 0
+def test_a_slower_pace_is_kept_only_if_it_gets_more_answers_a_second() -> None:
+    for refused_in_trial, kept in ((0, True), (4, False)):
+        pace = Pace(concurrency=8)
+        for index in range(19):  # quick answers, then a refusal held a second: a trial at half the concurrency
+            pace.answered(index * 0.01, False, index * 0.01)
+        pace.answered(0.19, True, 0.18, resume_at=1.19)
+        assert pace.trial is not None and pace.concurrency == 4 and pace.interval > 0
+        moment = 1.19
+        for index in range(20):  # at the slower pace: 20 answers in a second, or 4 of them held a second each
+            refused = index % 5 == 4 and index // 5 < refused_in_trial
+            moment += 0.05 + refused
+            pace.answered(moment, refused, moment - 0.05)
+        assert pace.trial is None and (pace.concurrency == 4) is kept and (pace.given_back == 0) is kept

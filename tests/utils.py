@@ -93,11 +93,27 @@ def listing_state_names(provider: str) -> list[str]:
 
 
 def by_id_requests(simulator: Any, provider: str) -> list[Any]:
-    """The simulator's requests for one run: its get-by-id path, or a list searched for an id."""
+    """The simulator's requests for one run: its get-by-id path, or a list searched for an id
+    (not the reads that confirm an open row of a list whose status lags: `confirmations`)."""
     lists = PROVIDERS[provider].lists
     paths = {run_list.runs_path for run_list in lists}
     lookups = {key for run_list in lists if run_list.lookup_params for key in run_list.lookup_params("x")}
-    return [request for request in simulator.requests if request.path not in paths or lookups & set(request.params)]
+    confirming = set(confirmations(simulator, provider))
+    return [
+        request
+        for request in simulator.requests
+        if (request.path not in paths or lookups & set(request.params)) and id(request) not in confirming
+    ]
+
+
+def confirmations(simulator: Any, provider: str) -> dict[int, Any]:
+    """The simulator's requests that confirm an open row by the run's own read, by their `id()`."""
+    prefixes = tuple(
+        run_list.confirm_path_template.split("{run_id}")[0]
+        for run_list in PROVIDERS[provider].lists
+        if run_list.confirm_path_template
+    )
+    return {id(request): request for request in simulator.requests if prefixes and request.path.startswith(prefixes)}
 
 
 def open_filter_values(provider: str, run_family: str) -> set[str]:

@@ -210,12 +210,17 @@ def pages_up_to(pages: int, url: str) -> str:
 
 
 def runs_table(
-    run_list: RunList, records: list[dict[str, Any]], where: str, account: str = DEFAULT_ACCOUNT
+    run_list: RunList,
+    records: list[dict[str, Any]],
+    where: str,
+    account: str = DEFAULT_ACCOUNT,
+    confirmation: bool = False,
 ) -> pa.Table:
+    """Records of the list (or, with `confirmation`, of its authoritative read) as `runs` rows."""
     try:
         return to_table(
             run_list.provider.name,
-            run_list.fields,
+            run_list.confirm_fields if confirmation else run_list.fields,
             records,
             account,
             run_list.status_map,
@@ -229,11 +234,38 @@ def runs_table(
 def fetch_run(run_list: RunList, client: RESTClient, run_id: str) -> dict[str, Any] | None:
     """One run by id, as the list shows it; None when the API no longer knows it (404, or a search
     that does not find it)."""
-    provider = run_list.provider
     if run_list.lookup_params is not None:
-        path, params = run_list.runs_path, run_list.lookup_params(run_id)
+        found = get_json(run_list, client, run_list.runs_path, run_list.lookup_params(run_id))
+        if found is None:
+            return None
+        id_key = run_list.fields["run_id"][0]
+        runs = require_runs(run_list, found, run_list.runs_path)
+        body = next((record for record in runs if isinstance(record, dict) and record.get(id_key) == run_id), None)
+        if body is None:
+            return None
     else:
-        path, params = run_list.run_path(run_id), None
+        body = get_json(run_list, client, run_list.run_path(run_id))
+        if body is None:
+            return None
+    if not isinstance(body, dict):
+        raise MalformedPage(f"{run_list.provider.display_name}: {run_list.runs_path}: expected a run object")
+    for key in run_list.detail_only_fields:
+        body.pop(key, None)
+    return body
+
+
+def fetch_confirmation(run_list: RunList, client: RESTClient, run_id: str) -> dict[str, Any] | None:
+    """One run as the API's authoritative read says (`confirm_path_template`); None on a 404."""
+    path = run_list.confirm_path(run_id)
+    body = get_json(run_list, client, path)
+    if body is not None and not isinstance(body, dict):
+        raise MalformedPage(f"{run_list.provider.display_name}: {path}: expected a run object")
+    return body
+
+
+def get_json(run_list: RunList, client: RESTClient, path: str, params: Params | None = None) -> Any:
+    """The decoded answer to one GET; None on a 404 (the API does not know the run)."""
+    provider = run_list.provider
     try:
         response = client.get(path, params=params)
     except (RequestsConnectionError, Timeout) as error:
@@ -243,20 +275,9 @@ def fetch_run(run_list: RunList, client: RESTClient, run_id: str) -> dict[str, A
     if not response.ok:
         raise http_failure(provider, path, response)
     try:
-        body = json_body(response)
+        return json_body(response)
     except json.JSONDecodeError as error:
         raise MalformedPage(f"{provider.display_name}: {path}: not JSON ({error})") from None
-    if run_list.lookup_params is not None:
-        found = require_runs(run_list, body, path)
-        id_key = run_list.fields["run_id"][0]
-        body = next((record for record in found if isinstance(record, dict) and record.get(id_key) == run_id), None)
-        if body is None:
-            return None
-    if not isinstance(body, dict):
-        raise MalformedPage(f"{provider.display_name}: {path}: expected a run object")
-    for key in run_list.detail_only_fields:
-        body.pop(key, None)
-    return body
 
 
 def one_run_request(run_list: RunList, client: RESTClient) -> Response:

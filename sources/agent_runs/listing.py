@@ -22,13 +22,13 @@ from dlt.sources.helpers.rest_client import RESTClient
 from .accounts import Account
 from .backfill import Window, plan_windows, walk_ahead, walk_back, walk_pages, walk_windows
 from .client import key_works, server_now
+from .confirm import confirm_open
 from .errors import ApiKeyRejected
 from .providers import RunList
-from .schema import TERMINAL_STATUSES, into_runs_table, parse_timestamp
+from .schema import into_runs_table, is_open, parse_timestamp
 from .settings import MAX_CONCURRENCY, PRIMARY_KEY, RELIST_LAG, ROWS_PER_TABLE, SOURCE_NAME
 
 logger = logging.getLogger(SOURCE_NAME)
-TERMINAL = pa.array(sorted(TERMINAL_STATUSES))
 
 
 def runs_resource(
@@ -130,6 +130,7 @@ def list_runs(
                 continue
             if len(loaded_before):
                 table = without(table, loaded_before)
+            table = confirm_open(run_list, new_client, table, account.name)
             recent.note_listed(table, lag)
             listed_open += pc.sum(is_open(table)).as_py() or 0
             tables.append(table)
@@ -155,10 +156,6 @@ def list_runs(
     recent.forget_before(lag)
     recent.state["listed_open"] = listed_open  # new open runs, followed from the next load on
     pa.default_memory_pool().release_unused()  # Arrow keeps freed pages for reuse; the load step needs them more
-
-
-def is_open(table: pa.Table) -> pa.ChunkedArray:
-    return pc.invert(pc.is_in(table["status"], TERMINAL))
 
 
 def without(table: pa.Table, run_ids: pa.Array) -> pa.Table:

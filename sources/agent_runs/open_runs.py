@@ -25,10 +25,11 @@ from dlt.extract import DltResource
 
 from .accounts import Account
 from .client import fetch_run, paginate_runs, runs_table
-from .listing import RecentRuns, is_open
+from .confirm import confirm_open
+from .listing import RecentRuns
 from .loaded import LoadedRuns
 from .providers import RunList
-from .schema import JSON_COLUMNS, into_runs_table
+from .schema import JSON_COLUMNS, into_runs_table, is_open
 from .settings import REFRESH_WORKERS, ROWS_PER_COMPARISON, ROWS_PER_YIELD
 
 
@@ -72,7 +73,7 @@ def refreshed(
     client = account.client()
 
     def changed(tables: list[pa.Table]) -> pa.Table:
-        table = pa.concat_tables(tables)
+        table = confirm_open(run_list, account.client, pa.concat_tables(tables), account.name)
         report["ended"] += table.num_rows - (pc.sum(is_open(table)).as_py() or 0)
         return changed_rows(table, loaded.rows(table["run_id"].to_pylist()))
 

@@ -28,6 +28,7 @@ from .settings import PRIMARY_KEY, TABLE_NAME
 
 UNIFIED_STATUSES = frozenset({"pending", "running", "paused", "completed", "failed", "cancelled", "timed_out"})
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "timed_out"})
+_TERMINAL = pa.array(sorted(TERMINAL_STATUSES))
 
 
 def _column(data_type: str, description: str, **hints: Any) -> dict[str, Any]:
@@ -278,6 +279,11 @@ class PageFields:
 
 
 DEFAULT_ACCOUNT = "default"
+
+
+def is_open(table: pa.Table) -> pa.ChunkedArray:
+    """Which rows are of runs not yet ended (pending, running, paused, or a status we do not know)."""
+    return pc.invert(pc.is_in(table["status"], _TERMINAL))
 
 
 def to_table(

@@ -22,8 +22,8 @@ INITIAL_CONCURRENCY = 2
 MAX_CONCURRENCY = 8
 # After a 429 requests of the key are paced: never closer than MIN_INTERVAL_S apart from then on
 # (creeping down from there), never further than MAX_INTERVAL_S. A slower pace is kept only if the
-# next PACE_TRIAL_ANSWERS answers at it were refused less than half as often as before (else it is
-# given back: refusals that do not follow the pace are waited out, never paced). A request refused
+# next PACE_TRIAL_ANSWERS answers at it came faster than as many before it, Retry-Afters included
+# (else it is given back: refusals that do not follow the pace are waited out, never paced). A request refused
 # for RATE_LIMITED_FOR_S in a row goes to dlt's retries (and fails the load if they are spent too).
 MIN_INTERVAL_S = 0.01
 MAX_INTERVAL_S = 5.0

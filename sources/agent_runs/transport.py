@@ -36,13 +36,13 @@ logger = logging.getLogger(SOURCE_NAME)
 
 @dataclass
 class Trial:
-    """A slower pace on probation: the pace it replaced, the share of answers refused before it,
-    and the answers to requests sent at the slower pace so far."""
+    """A slower pace on probation: the pace it replaced, the answers a second that pace got (holds
+    included), and the answers to requests sent at the slower pace so far."""
 
     interval: float
     concurrency: int
-    refused_before: float
-    since: float  # requests started from then on were sent at the slower pace
+    answered_per_s: float
+    since: float  # requests started from then on (the end of the 429's hold) are at the slower pace
     answers: int = 0
     refused: int = 0
 
@@ -51,15 +51,16 @@ class Pace:
     """How fast one key's requests may start (`interval` between starts) and how many may be in
     flight (`concurrency`), learnt from the answers; a pure policy, driven by the moments given.
 
-    A 429 says the key went too fast, or that the API is refusing some requests whatever the pace
-    (a busy gateway). Only the first is cured by going slower, so a slower pace is a trial: after a
+    A 429 says the key went too fast, or that the API refuses some requests whatever the pace (a
+    busy gateway). Only the first is cured by going slower, so a slower pace is a trial: after a
     429 the interval is doubled (at least to the pace the API answered at) and the concurrency
-    halved, then the next PACE_TRIAL_ANSWERS answers to requests sent at that pace are counted.
-    If fewer than half as many were refused as before, the pace stays (and creeps back up, 2 %
-    shorter an answer, one more in flight after as many answers as it allows). If not, slowing
-    down bought nothing: the old pace is given back, and the next trial waits twice as many
-    answers as the last (refusals that never follow the pace cost a few trials, not a crawl).
-    Whatever the pace, every Retry-After is waited out (RateLimit.hold)."""
+    halved; once PACE_TRIAL_ANSWERS requests sent at that pace are answered, the answers a second
+    it got (the Retry-Afters it met included) are compared with the last PACE_TRIAL_ANSWERS
+    before it (the 429's own Retry-After included). If the slower pace got more, it stays, and
+    creeps back up (1 % shorter an interval an answer, one more in flight after as many answers as
+    it allows). If not, slowing down bought nothing: the old pace is given back, and the next trial
+    waits twice as many answers as the last, so refusals that never follow the pace cost a few
+    trials, not a crawl. Whatever the pace, every Retry-After is waited out (RateLimit.hold)."""
 
     def __init__(self, max_concurrency: int = MAX_CONCURRENCY, concurrency: int = INITIAL_CONCURRENCY) -> None:
         self.max_concurrency = max_concurrency
@@ -68,42 +69,44 @@ class Pace:
         self.trial: Trial | None = None
         self.given_back = 0  # trials that bought nothing, in a row
         self._put_off = 0  # answers before the next trial may start
-        self._recent: deque[bool] = deque(maxlen=PACE_TRIAL_ANSWERS)  # refused or not, the last answers
-        self._answered_at: deque[float] = deque(maxlen=64)  # when, to know the pace the API answered at
+        self._recent: deque[tuple[float, bool]] = deque(maxlen=PACE_TRIAL_ANSWERS)  # when, and refused or not
         self._answered = 0  # since the concurrency last changed
 
-    def answered(self, now: float, refused: bool, started: float, free_since: float = 0.0) -> None:
-        """An answer came at `now` to a request started at `started`; `free_since`: when the key's
-        last hold ended (a pace is measured over time the key was free to ask)."""
-        self._recent.append(refused)
+    def answered(
+        self, now: float, refused: bool, started: float, free_since: float = 0.0, resume_at: float = 0.0
+    ) -> None:
+        """An answer came at `now` to a request started at `started`. `free_since`: when the key's
+        last hold before this answer ended; `resume_at`: when its requests may start again."""
         trial = self.trial
         if trial is not None:
             if started >= trial.since:
                 trial.answers += 1
                 trial.refused += refused
                 if trial.answers >= PACE_TRIAL_ANSWERS:
-                    self._judge(trial)
+                    self._judge(trial, now)
         elif refused and self._put_off <= 0:
-            self._slow_down(now, started, free_since)
+            self._slow_down(now, free_since, max(now, resume_at))
         elif not refused:
             self._put_off -= 1
             self._speed_up()
-        if not refused:
-            self._answered_at.append(now)
+        self._recent.append((now, refused))
 
-    def _slow_down(self, now: float, started: float, free_since: float) -> None:
-        refused_before = sum(self._recent) / len(self._recent)
-        self.trial = Trial(self.interval, self.concurrency, refused_before, since=now)
+    def _slow_down(self, now: float, free_since: float, resume_at: float) -> None:
+        answered = [*self._recent, (now, True)]
+        since = answered[0][0] if len(answered) > 1 else now - 1.0
+        got = sum(not refused for _, refused in answered) / max(resume_at - since, 1e-3)
+        self.trial = Trial(self.interval, self.concurrency, got, since=resume_at)
         window_start = max(now - 1.0, free_since)
-        answers = sum(1 for moment in self._answered_at if moment > window_start)
-        paced = (now - window_start) / answers if answers else 0.0
+        recent = sum(1 for moment, refused in self._recent if moment > window_start and not refused)
+        paced = (now - window_start) / recent if recent else 0.0
         self.interval = min(MAX_INTERVAL_S, max(2 * self.interval, paced, MIN_INTERVAL_S))
         self.concurrency = max(1, self.concurrency // 2)
         self._answered = 0
 
-    def _judge(self, trial: Trial) -> None:
+    def _judge(self, trial: Trial, now: float) -> None:
         self.trial = None
-        if trial.refused / trial.answers < trial.refused_before / 2:
+        got = (trial.answers - trial.refused) / max(now - trial.since, 1e-3)
+        if got > 1.1 * trial.answered_per_s:
             self.given_back = 0
             return
         self.interval, self.concurrency = trial.interval, trial.concurrency
@@ -111,7 +114,7 @@ class Pace:
         self._put_off = PACE_TRIAL_ANSWERS * 2**self.given_back
 
     def _speed_up(self) -> None:
-        self.interval *= 0.98
+        self.interval *= 0.99
         self._answered += 1
         if self._answered >= self.concurrency and self.concurrency < self.max_concurrency:
             self.concurrency += 1
@@ -184,7 +187,7 @@ class RateLimit:
             now = time.monotonic()
             self.refused += status == 429
             free_since = self._resume_at if self._resume_at <= now else self._free_since
-            self.pace.answered(now, status == 429, started, free_since)
+            self.pace.answered(now, status == 429, started, free_since, self._resume_at)
             self._changed.notify_all()
 
 

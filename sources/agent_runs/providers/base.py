@@ -61,6 +61,10 @@ class RunList:
     run_path_template: str | None = None  # one run by id: `{run_id}` is replaced by the quoted id
     lookup_params: Callable[[str], Params] | None = None  # else one run by id through the list (a search)
     detail_only_fields: tuple[str, ...] = ()  # keys one run by id has that listed runs lack: not kept
+    # The list's status is a copy that can lag: its open rows are confirmed by this get-by-id
+    # (`{run_id}` replaced), whose record `confirm_fields` maps (run_id, provider_status, times).
+    confirm_path_template: str | None = None
+    confirm_fields: FieldMap = field(default_factory=dict)
     secret_fields: tuple[str, ...] = ()  # keys never stored, not even in `extra` (headers, callbacks)
     frozen_walk: bool = False  # page numbers over a time filter: the window's end is fixed at the server's now
     optional: bool = False  # a refusal (403) while the key works for the provider's first list: skipped
@@ -71,6 +75,10 @@ class RunList:
         """Whether a walk's pages can be asked for at once: numbered pages of a frozen window (no run
         joins or leaves it, so numbers stay put) whose first page says how many there are."""
         return self.frozen_walk and isinstance(self.paging, PageNumberPaging) and self.paging.total_path is not None
+
+    def confirm_path(self, run_id: str) -> str:
+        assert self.confirm_path_template is not None, f"{self.runs_path} needs no confirmation"
+        return self.confirm_path_template.format(run_id=quote(run_id, safe=""))
 
     def run_path(self, run_id: str) -> str:
         assert self.run_path_template is not None, f"{self.runs_path} has no get-by-id"

@@ -11,7 +11,9 @@ arrive during it push rows down a page (shown twice: passed on once). Two run fa
   newest 10,000 rows (pages and page sizes up to 100).
 
 One run as the list shows it: the list searched for its id (`search_key`); `GET /v1/runs/{run_id}`
-answers with another shape. Request headers, webhook and TOTP settings a run carries are never
+answers with another shape. `/v1/runs`' status is a best-effort copy that can stay open after the
+run ended: its open rows are confirmed by `GET /v1/runs/{run_id}` (status and times taken from it,
+the rest as listed), one request per open task run per load. Request headers, webhook and TOTP settings a run carries are never
 stored."""
 
 from __future__ import annotations
@@ -62,6 +64,15 @@ TASK_FIELDS: FieldMap = {
     "provider_status": ("status",),
     "task": ("title",),
     "agent_id": ("workflow_permanent_id",),
+    "created_at": ("created_at",),
+    "started_at": ("started_at",),
+    "finished_at": ("finished_at",),
+}
+
+
+CONFIRM_FIELDS: FieldMap = {  # `GET /v1/runs/{run_id}`: what a task run's list row has stale
+    "run_id": ("run_id",),
+    "provider_status": ("status",),
     "created_at": ("created_at",),
     "started_at": ("started_at",),
     "finished_at": ("finished_at",),
@@ -124,6 +135,8 @@ SKYVERN = Provider(
             filters_created_at=False,
             open_run_filters=({"status": OPEN_STATUSES},),
             fields=TASK_FIELDS,
+            confirm_path_template="/v1/runs/{run_id}",
+            confirm_fields=CONFIRM_FIELDS,
             status_map=STATUSES,
             secret_fields=SECRETS,
         ),

@@ -4,7 +4,8 @@
 
 Prints one JSON line with each simulator's base URL and API key, then serves; on SIGUSR1 it prints
 another line with the number of requests each has answered so far, on SIGUSR2 how many of them it
-refused for the key's request rate (`--rate-limit`).
+refused for the key's request rate (`--rate-limit`) or as a busy gateway (`--refuse-every`,
+`--unavailable-every`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--open-share", type=float, default=None, help="share of runs that never end (2 %% if unset)")
     parser.add_argument("--rate-limit", type=float, default=None, help="requests a second each key may make")
+    parser.add_argument("--refuse-every", type=int, default=None, help="answer every n-th request 429 (Retry-After: 1)")
+    parser.add_argument(
+        "--unavailable-every", type=int, default=None, help="answer every n-th request 503 (Retry-After: 1)"
+    )
     parser.add_argument(
         "--providers", default=",".join(PROVIDERS), help="which to serve (comma-separated; default all)"
     )
@@ -41,6 +46,8 @@ def main() -> None:
         "keep_requests": False,
         "open_share": args.open_share,
         "rate_limit": args.rate_limit,
+        "refuse_every": args.refuse_every,
+        "unavailable_every": args.unavailable_every,
     }
     simulators = {
         name: simulator_class(name)(api_key=f"{name}-sim-key", runs=args.runs, seed=args.seed + index, **shared)
@@ -52,7 +59,10 @@ def main() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGUSR1, lambda *_: print_line({name: sim.served for name, sim in simulators.items()}))
-    signal.signal(signal.SIGUSR2, lambda *_: print_line({name: sim.refused for name, sim in simulators.items()}))
+    signal.signal(
+        signal.SIGUSR2,
+        lambda *_: print_line({name: sim.refused + sim.gateway_faults for name, sim in simulators.items()}),
+    )
     ready = {name: {"base_url": sim.base_url, "api_key": sim.api_key} for name, sim in simulators.items()}
     print_line(ready)  # after the handlers: a caller may signal as soon as it reads this
     with contextlib.suppress(KeyboardInterrupt):

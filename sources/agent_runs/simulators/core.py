@@ -308,6 +308,11 @@ class SimulatorBase:
     seed: int = 7
     latency_s: float = 0.0
     fault_rate: float = 0.0  # share of requests answered with a random 429/5xx
+    # A busy gateway, whatever the pace: every n-th request refused (429) or unavailable (503),
+    # each with this Retry-After.
+    refuse_every: int | None = None
+    unavailable_every: int | None = None
+    gateway_retry_after: str = "1"
     rate_limit: float | None = None  # requests a second this key may make (a token bucket); beyond: 429 at once
     rate_burst: int | None = None  # the bucket's size (default: a second's worth)
     # Answers say what is left (`X-RateLimit-Limit/-Remaining/-Reset`), as many APIs do; none of the
@@ -324,6 +329,8 @@ class SimulatorBase:
     keep_requests: bool = True  # off for long benchmarks, which would hold millions of records
     served: int = 0  # requests answered, kept even when the requests themselves are not
     refused: int = 0  # of them, refused for the key's request rate (429)
+    gateway_faults: int = 0  # of them, answered 429 or 503 by refuse_every / unavailable_every
+    _gateway_count: int = field(default=0, repr=False)  # requests counted for refuse_every / unavailable_every
     in_flight: int = 0  # requests being answered now
     most_in_flight: int = 0  # the most at once so far
 
@@ -588,6 +595,12 @@ class SimulatorBase:
         with self._lock:
             if self.faults:
                 return self.faults.pop(0)
+            if self.refuse_every or self.unavailable_every:
+                self._gateway_count += 1
+                for every, status in ((self.refuse_every, 429), (self.unavailable_every, 503)):
+                    if every and self._gateway_count % every == 0:
+                        self.gateway_faults += 1
+                        return Fault(status, retry_after=self.gateway_retry_after)
         if self.fault_rate and self._fault_rng.random() < self.fault_rate:
             status = self._fault_rng.choice((429, 500, 502, 503, 504))
             return Fault(status, retry_after="0" if status == 429 else None)

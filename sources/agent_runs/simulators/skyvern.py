@@ -7,11 +7,14 @@ tie-breaker, no time filter, timestamps without an offset.
 - `GET /v1/runs`: every run type, `status` and `run_type` repeatable, pages and page sizes up to
   100 (the newest 10,000 rows), 400 past row 1,000 when searching. It lists workflow runs again,
   and a task-v2 run under its own `tsk_v2_…` id while its workflow run is in the list above.
+  Its status is a best-effort copy: some task runs that ended keep, in this list (filters and
+  search included), the status and times they had just before (`STATUS_LAG_EVERY`).
+- `GET /v1/runs/{run_id}`: one run, its authoritative status (another shape than the lists').
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .core import ApiError, SimRun, SimulatorBase, moment, seconds_between
@@ -22,6 +25,7 @@ STATUSES = {"running": "running", "paused": "paused", "completed": "completed", 
 STATUSES |= {"cancelled": "canceled", "timed_out": "timed_out"}
 ALL_STATUSES = ("created", "queued", "running", "paused", "timed_out", "failed", "terminated", "completed", "canceled")
 MAX_TASK_PAGE = 100
+STATUS_LAG_EVERY = 16  # one task run in this many keeps its last open status in `/v1/runs` once it ends
 SECRET_FIELDS = (
     "extra_http_headers",
     "cdp_connect_headers",
@@ -46,6 +50,7 @@ class SkyvernSimulator(SimulatorBase):
     unauthorized_status = 403
     outcomes = ("completed", "failed", "cancelled", "timed_out")
     with_pauses = True
+    stale_in_list: set[str] = field(default_factory=set)  # task runs `/v1/runs` shows as they were before they ended
 
     def adopt(self, run: SimRun) -> None:
         kind = RUN_TYPES[run.index % len(RUN_TYPES)]
@@ -112,7 +117,25 @@ class SkyvernSimulator(SimulatorBase):
             record.update(run.extra_fields)
         return record
 
-    def render_task(self, run: SimRun, now_us: int, kind: str | None = None) -> dict[str, Any]:
+    def lags(self, run: SimRun) -> bool:
+        """Whether `/v1/runs` keeps this task run's last open status once it has ended."""
+        return run.family == TASKS and (run.index % STATUS_LAG_EVERY == 7 or run.run_id in self.stale_in_list)
+
+    def end_behind_the_list(self, run_id: str, outcome: str) -> None:
+        """An open task run ends now, and `/v1/runs` keeps showing it open, for good."""
+        self.stale_in_list.add(run_id)
+        self.end_run(run_id, outcome)
+
+    def listed_at(self, run: SimRun, now_us: int) -> int:
+        """The moment whose status and times `/v1/runs` shows for the run now."""
+        if self.lags(run) and run.finished_us is not None and run.finished_us <= now_us:
+            return run.finished_us - 1
+        return now_us
+
+    def render_task(self, run: SimRun, now_us: int, kind: str | None = None, listed: bool = False) -> dict[str, Any]:
+        """The run as `/v1/runs` lists it (`listed`: with its status copy as the list keeps it)."""
+        if listed:
+            now_us = self.listed_at(run, now_us)
         status = self.status(run, now_us)
         kind = kind or self.kind(run)
         run_id = run.run_id if kind != "task_v2" else f"tsk_v2_{serial(run)}"
@@ -211,26 +234,58 @@ class SkyvernSimulator(SimulatorBase):
                 return self.newest_first(listed, statuses, search, now_us)
 
             runs = self.listed(("all", statuses, search, kinds), build_all)[offset : offset + size]
-            body = [
-                self.render_task(run, now_us, self.kind(run)) if run.family == TASKS else self.as_task_row(run, now_us)
-                for run in runs
-            ]
+            body = [self.render_task(run, now_us, self.kind(run), listed=True) for run in runs]
             return body, len(body)
+        if path.startswith("/v1/runs/"):
+            return self.get_run(path.removeprefix("/v1/runs/"), now_us), 1
         raise ApiError(404, {"detail": "Not Found"})
 
-    def as_task_row(self, run: SimRun, now_us: int) -> dict[str, Any]:
-        """A workflow run as `/v1/runs` lists it (task-v2: under its `tsk_v2_` id)."""
-        return self.render_task(run, now_us, self.kind(run))
+    def get_run(self, run_id: str, now_us: int) -> dict[str, Any]:
+        """`GET /v1/runs/{run_id}`: a task run as `TaskRunResponse`, a workflow run (`wr_`) as
+        `WorkflowRunResponse`; the status is the run's own, never a copy."""
+        run = self.by_id.get(run_id)
+        if run is None or not self.exists(run):
+            raise ApiError(404, {"detail": f"Task run not found {run_id}"})
+        status = self.status(run, now_us)
+        ended = status not in ("created", "queued", "running", "paused")
+        failed = status in ("failed", "terminated", "timed_out")
+        record: dict[str, Any] = {
+            "run_id": run.run_id,
+            "run_type": self.kind(run),
+            "status": status,
+            "output": {"answer": f"done: {run.task}"} if status == "completed" else None,
+            "downloaded_files": [],
+            "recording_url": f"https://recordings.example.com/{run.run_id}.webm" if ended else None,
+            "screenshot_urls": [],
+            "failure_reason": "Element not found after 3 attempts" if failed else None,
+            "errors": [{"error_code": "ELEMENT_NOT_FOUND", "reasoning": "r", "confidence_float": 0.8}]
+            if failed
+            else [],
+            "created_at": run.time(run.created_us),
+            "modified_at": run.time(run.updated_us(now_us)),
+            "queued_at": run.time(run.created_us),
+            "started_at": run.time(run.started_by(now_us)),
+            "finished_at": run.time(run.finished_us) if ended else None,
+            "app_url": f"https://app.skyvern.com/runs/{run.run_id}",
+            "browser_session_id": f"pbs_{serial(run)}" if run.started_by(now_us) else None,
+            "step_count": run.steps_at(now_us),
+        }
+        if run.family == WORKFLOWS:
+            record["run_request"] = {"workflow_id": f"wpid_{run.agent_id or 'adhoc'}", "title": run.task}
+        else:
+            record["run_request"] = {"prompt": run.task, "url": "https://example.com", "engine": "skyvern-1.0"}
+        return record
 
     def newest_first(self, wanted: Any, statuses: tuple[str, ...], search: str | None, now_us: int) -> list[SimRun]:
-        """created_at DESC; runs sharing a creation time in the order the database happens to keep."""
+        """created_at DESC; runs sharing a creation time in the order the database happens to keep;
+        `status` filters the status as the list shows it."""
         runs = [
             run
             for run in reversed(self.history[: self.visible_end(now_us)])
             if wanted(run) and self.exists(run) and (search is None or search in run.run_id)
         ]
         if statuses:
-            runs = [run for run in runs if self.status(run, now_us) in statuses]
+            runs = [run for run in runs if self.status(run, self.listed_at(run, now_us)) in statuses]
         return runs
 
 

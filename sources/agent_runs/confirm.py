@@ -1,0 +1,48 @@
+"""Open rows of a list whose status is a copy that can lag (`RunList.confirm_path_template`), confirmed by
+the API's authoritative read of each run before they are written: a run that ended while its list
+row still says it is open is written as ended. Only the columns the read is trusted for (status
+and times) are taken from it; every other column stays as the list has it, so a row's shape does
+not depend on whether it was confirmed."""
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from dlt.sources.helpers.rest_client import RESTClient
+
+from .client import fetch_confirmation, runs_table
+from .providers import RunList
+from .schema import is_open
+from .settings import REFRESH_WORKERS
+
+CONFIRMED_COLUMNS = ("status", "provider_status", "started_at", "finished_at", "duration_s")
+
+
+def confirm_open(run_list: RunList, new_client: Callable[[], RESTClient], table: pa.Table, account: str) -> pa.Table:
+    """`table` with its open rows' status and times as the authoritative read says (the rows as
+    they are for a list that needs no confirmation, or a run the read no longer knows)."""
+    if run_list.confirm_path_template is None or not table.num_rows:
+        return table
+    run_ids = table.filter(is_open(table))["run_id"].to_pylist()
+    if not run_ids:
+        return table
+    client = new_client()
+    with ThreadPoolExecutor(max_workers=min(REFRESH_WORKERS, len(run_ids))) as pool:
+        found = list(pool.map(lambda run_id: fetch_confirmation(run_list, client, run_id), run_ids))
+    records = [record for record in found if record is not None]
+    if not records:
+        return table
+    confirmed = runs_table(run_list, records, f"of runs confirmed by {run_list.confirm_path_template}", account, True)
+    return overlay(table, confirmed, CONFIRMED_COLUMNS)
+
+
+def overlay(table: pa.Table, fresh: pa.Table, columns: tuple[str, ...]) -> pa.Table:
+    """`table` with these columns taken from the row of the same run in `fresh`, where it has one."""
+    positions = pc.index_in(table["run_id"], value_set=fresh["run_id"])
+    has_fresh = positions.is_valid()
+    for name in columns:
+        index = table.schema.get_field_index(name)
+        taken = fresh[name].take(positions)
+        table = table.set_column(index, table.schema.field(index), pc.if_else(has_fresh, taken, table[name]))
+    return table
