@@ -34,6 +34,7 @@ from agent_runs.providers import PROVIDERS as REGISTRY
 
 HERE = Path(__file__).resolve().parent
 PROVIDERS = tuple(REGISTRY)
+ALL_SECTIONS = ("throughput", "backfill", "accounts", "providers", "rate-limited", "sporadic")
 PYTHON = sys.executable
 AGENT_RUNS = str(Path(PYTHON).with_name("agent-runs"))
 
@@ -394,7 +395,7 @@ def main() -> None:
     parser.add_argument("--sporadic-latency", type=float, default=0.05)
     parser.add_argument(
         "--sections",
-        default="throughput,backfill,accounts,providers,rate-limited,sporadic",
+        default=",".join(ALL_SECTIONS),
         help="which sections to measure (comma-separated)",
     )
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
@@ -438,7 +439,11 @@ def main() -> None:
         )
     report = "\n".join(lines) + "\n"
     print(report)
-    args.out.write_text(report)
+    if sections == set(ALL_SECTIONS):
+        args.out.write_text(report)
+    else:  # a few sections: added below the last whole run's table
+        with args.out.open("a") as out:
+            out.write("\n" + report)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from agent_runs.client import runs_table
 from agent_runs.pipeline import load_runs
 from agent_runs.providers.browser_use import BROWSER_USE
+from agent_runs.rows import page_rows
 from agent_runs.settings import RELIST_LAG
 from agent_runs.simulators.browser_use import TASKS, BrowserUseSimulator
 from tests.sdk_views import browser_use_runs, browser_use_tasks
-from tests.utils import BROWSER_USE_KEY, agent_runs, assert_table_equals_api, read_runs
+from tests.utils import BROWSER_USE_KEY, agent_runs, assert_table_equals_api, read_runs, small_pages
 
 V2, V4 = BROWSER_USE.lists
 
@@ -96,8 +96,8 @@ def test_a_long_v2_walk_asks_for_its_pages_at_once_and_an_hourly_one_does_not(
     """The first page says how many tasks the frozen window holds, and it kept us waiting: the
     other pages are asked for at once (several in flight), each once, saying how far they are;
     every task is loaded once."""
-    monkeypatch.setattr("agent_runs.providers.browser_use.PAGE_SIZE", 10)
-    monkeypatch.setattr("agent_runs.backfill.PROGRESS_EVERY_S", 0.0)  # every time: the test does not wait
+    small_pages(monkeypatch, "browser_use", 10)
+    monkeypatch.setattr("agent_runs.settings.WALK_PROGRESS_EVERY_S", 0.0)  # every time: the test does not wait
     caplog.set_level(logging.INFO, logger="agent_runs")
     with BrowserUseSimulator(api_key=BROWSER_USE_KEY, runs=400, seed=3) as simulator:
         for name, value in env_of(simulator).items():
@@ -176,5 +176,5 @@ def test_a_page_without_its_runs_fails_clearly(workdir: Path, browser_use: Brows
 
 def test_naive_timestamps_read_as_utc() -> None:
     """The v2 spec says "naive UTC": a timestamp without an offset is UTC."""
-    table = runs_table(V2, [{"id": "t", "createdAt": "2026-03-01T10:00:00.123456", "status": "created"}], "test")
+    table = page_rows(V2, [{"id": "t", "createdAt": "2026-03-01T10:00:00.123456", "status": "created"}], "test")
     assert table["created_at"][0].as_py().isoformat() == "2026-03-01T10:00:00.123456+00:00"

@@ -12,7 +12,7 @@ from agent_runs.providers.browserbase import BROWSERBASE
 from agent_runs.schema import unified_status
 from agent_runs.simulators import BrowserbaseSimulator
 from tests.sdk_views import browserbase_runs
-from tests.utils import BROWSERBASE_KEY, assert_table_equals_api, read_runs
+from tests.utils import BROWSERBASE_KEY, assert_table_equals_api, read_runs, small_pages
 
 LIST = BROWSERBASE.lists[0]
 
@@ -61,7 +61,7 @@ def test_a_long_first_load_that_looks_newest_first_is_walked_as_windows_back_in_
     """No flags, pages that keep us waiting: if the first page looks newest first, the range is cut
     into windows back in time from it (no probes), each walked whole; a list in another order is
     one walk. Either way every run once, field for field; an hour later the load is one page."""
-    monkeypatch.setattr("agent_runs.providers.browserbase.PAGE_SIZE", 50)
+    small_pages(monkeypatch, "browserbase", 50)
     with BrowserbaseSimulator(api_key=BROWSERBASE_KEY, runs=2300, seed=8, order=order) as simulator:
         monkeypatch.setenv("BROWSERBASE_API_KEY", BROWSERBASE_KEY)
         monkeypatch.setenv("BROWSERBASE_BASE_URL", simulator.base_url)

@@ -26,6 +26,7 @@ from tests.utils import (
     open_filter_values,
     read_runs,
     refresh_report,
+    small_pages,
 )
 
 OPEN_PHASES = ("pending", "running", "paused")
@@ -114,7 +115,7 @@ def test_a_load_that_fails_part_way_forgets_no_open_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     simulator = simulators[provider]
-    monkeypatch.setattr(f"agent_runs.providers.{provider}.PAGE_SIZE", 50)  # more pages to fail between
+    small_pages(monkeypatch, provider, 50)  # more pages to fail between
     load_runs(providers=[provider])
     simulator.clock.advance(40 * 60)
     monkeypatch.setenv("RUNTIME__REQUEST_MAX_ATTEMPTS", "2")

@@ -106,9 +106,10 @@ def run_load(workdir: Path, env: dict[str, str], kill: tuple[tuple[str, str, str
             sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
             sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
             for provider, page_size in PAGE_SIZES.items():
-                importlib.import_module(f"agent_runs.providers.{provider}").PAGE_SIZE = page_size
+                for run_list in PROVIDERS[provider].lists:
+                    run_list.__dict__["page_size"] = page_size  # a frozen declaration, in this child only
             # Pages joined as at page size 100 (5 of them), so windows learn how far they are as often.
-            importlib.import_module("agent_runs.backfill").ROWS_PER_MAPPING = 5 * min(PAGE_SIZES.values())
+            importlib.import_module("agent_runs.settings").ROWS_PER_MAPPING = 5 * min(PAGE_SIZES.values())
             if kill is not None:
                 arm_kill(*kill)
             from agent_runs.cli import cli

@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from agent_runs.providers import PROVIDERS
 from agent_runs.views import VIEWS
 from tests.utils import cli_env
 
@@ -46,3 +47,29 @@ def test_a_readme_block_runs_as_written(block: str, provider_env: dict[str, str]
             row[0] for row in connection.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
         }
     assert views == set(VIEWS)  # the same table and views as the command
+
+
+def contract_rows() -> dict[str, dict[str, str]]:
+    """The README's `runs` contract: for each column, each provider's cell (by display name)."""
+    section = README.read_text().split("## The `runs` table")[1].split("\n## ")[0]
+    lines = [line for line in section.splitlines() if line.startswith("|") and not line.startswith("|---")]
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    rows = {}
+    for line in lines[1:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        for column in cells[0].split(", "):
+            rows[column] = dict(zip(header[2:], cells[2:], strict=True))
+    return rows
+
+
+@pytest.mark.parametrize("provider", list(PROVIDERS))
+def test_the_contract_names_every_field_each_provider_maps(provider: str) -> None:
+    """The contract table is the field maps of the provider modules: it cannot drift from them."""
+    rows = contract_rows()
+    display = PROVIDERS[provider].display_name.removesuffix(" Cloud")
+    for run_list in PROVIDERS[provider].lists:
+        for column, path in run_list.fields.items():
+            assert column in rows, column
+            assert re.search(rf"[`.]{re.escape(path[-1])}`", rows[column][display]), (
+                f"{provider} {run_list.name}: {column} <- {'.'.join(path)}"
+            )

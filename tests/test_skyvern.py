@@ -17,7 +17,7 @@ from agent_runs.pipeline import load_runs
 from agent_runs.providers.skyvern import OPEN_STATUSES, SKYVERN
 from agent_runs.simulators.skyvern import SkyvernSimulator
 from tests.sdk_views import skyvern_client, skyvern_task_runs, skyvern_workflow_runs
-from tests.utils import SKYVERN_KEY, agent_runs, assert_table_equals_api, read_runs
+from tests.utils import SKYVERN_KEY, agent_runs, assert_table_equals_api, read_runs, small_pages
 
 WORKFLOWS, TASKS = SKYVERN.lists
 
@@ -167,7 +167,7 @@ def test_a_task_its_list_still_shows_open_is_written_as_its_own_read_says(
 def test_the_reach_of_the_all_runs_list_is_said(
     workdir: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("agent_runs.providers.skyvern.PAGE_SIZE", 20)  # a reach of 2,000 rows: a short test
+    small_pages(monkeypatch, "skyvern", 20)  # a reach of 2,000 rows: a short test
     with SkyvernSimulator(api_key=SKYVERN_KEY, runs=3300, seed=31) as simulator:
         for name, value in env_of(simulator).items():
             monkeypatch.setenv(name, value)

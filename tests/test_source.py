@@ -18,7 +18,7 @@ from agent_runs import agent_runs_source, utc_moment
 from agent_runs.pipeline import GC_THRESHOLD, LoadSummary, load_runs, make_pipeline
 from agent_runs.settings import RELIST_LAG
 from agent_runs.simulators import BrowserbaseSimulator, Fault
-from tests.utils import ID_FIELD, assert_table_equals_api, read_runs
+from tests.utils import ID_FIELD, assert_table_equals_api, read_runs, small_pages
 
 PROVIDERS = ["tinyfish", "browserbase"]
 CREATED_FIELD = {"tinyfish": "created_at", "browserbase": "createdAt"}
@@ -98,7 +98,7 @@ def test_ties_at_page_and_load_boundaries(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     simulator = simulators[provider]
-    monkeypatch.setattr(f"agent_runs.providers.{provider}.PAGE_SIZE", 7)  # many page boundaries
+    small_pages(monkeypatch, provider, 7)  # many page boundaries
     ties = Counter(run.created_us for run in simulator.history[:400])
     tied_time = max(moment for moment, count in ties.items() if count >= 2)
     simulator.clock.set(tied_time)  # the first load ends on a timestamp several runs share

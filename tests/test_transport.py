@@ -17,10 +17,11 @@ import pytest
 from requests import Response
 
 from agent_runs import PROVIDERS, ApiKeyRejected
-from agent_runs.client import paginate_runs
+from agent_runs.lister import Lister
 from agent_runs.settings import MAX_CONCURRENCY
 from agent_runs.simulators import Fault, TinyFishSimulator
 from agent_runs.transport import Pace, RateLimit, retry_after_seconds, runs_client, wait_before_next
+from tests.utils import small_pages
 
 
 def test_retry_after_in_seconds_or_as_an_http_date() -> None:
@@ -60,14 +61,16 @@ def test_a_key_that_says_its_requests_are_spent_waits_for_the_reset_instead_of_a
     """Three requests at once, then one a second: with `X-RateLimit-*` headers a walk of five pages
     waits when told none is left (a long wait is said), and is never refused; without them it
     learns from a 429."""
-    monkeypatch.setattr("agent_runs.providers.tinyfish.PAGE_SIZE", 10)
+    small_pages(monkeypatch, "tinyfish", 10)
     monkeypatch.setattr("agent_runs.transport.LONG_HOLD_S", 0.5)  # a second is long here
     with TinyFishSimulator(
         api_key="k", runs=45, rate_limit=1, rate_burst=3, rate_limit_headers=says_what_is_left
     ) as simulator:
         run_list = PROVIDERS["tinyfish"].lists[0]
-        client = runs_client(simulator.base_url, run_list.provider.api_key_header, "k")
-        pages = list(paginate_runs(run_list, client, run_list.window_params(None, None)))
+        lister = Lister(
+            run_list, lambda: runs_client(simulator.base_url, run_list.provider.api_key_header, "k"), "default"
+        )
+        pages = list(lister.rows(lister.params(None, None)))
     assert sum(page.num_rows for page in pages) == 45
     assert (simulator.refused == 0) is says_what_is_left
     said = [record.getMessage() for record in caplog.records if "no requests left" in record.getMessage()]
@@ -134,7 +137,7 @@ def test_the_api_key_is_not_sent_across_a_redirect_to_another_origin(
     provider = PROVIDERS["tinyfish"].lists[0]
     client = runs_client(redirect_to, provider.provider.api_key_header, tinyfish.api_key)
     with pytest.raises(ApiKeyRejected):
-        list(paginate_runs(provider, client, provider.window_params(None, None)))
+        list(Lister(provider, lambda: client, "default").rows(provider.window_params(None, None)))
     assert [request.status for request in tinyfish.requests] == [401]  # it arrived without the key
 
 

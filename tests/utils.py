@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 
 from agent_runs.providers import PROVIDERS
 from agent_runs.schema import RUNS_COLUMNS
@@ -133,3 +134,9 @@ def resource_names(provider: str) -> list[str]:
         for name in listing_state_names(provider)
         for suffix in ("_open_runs", "_runs")
     ]
+
+
+def small_pages(monkeypatch: pytest.MonkeyPatch, provider: str, size: int) -> None:
+    """Every run list of the provider asks for pages of this size (page boundaries in a short test)."""
+    for run_list in PROVIDERS[provider].lists:
+        monkeypatch.setitem(run_list.__dict__, "page_size", size)  # a frozen declaration, for this test only

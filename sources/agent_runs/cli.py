@@ -13,8 +13,8 @@ from datetime import datetime
 from pathlib import Path
 
 # The command's process is ours: Arrow takes the system allocator from its first buffer (it reads
-# this when first imported). mimalloc keeps memory per thread; this gives it back at once: a first
-# load of 2 x 100k runs peaks ~17 MiB lower (see load_runs for callers from Python).
+# this when first imported). mimalloc keeps memory per thread; the system allocator gives it back
+# at once, so a first load peaks lower (see load_runs for callers from Python).
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 import click

@@ -4,36 +4,38 @@ row still says it is open is written as ended. Only the columns the read is trus
 and times) are taken from it; every other column stays as the list has it, so a row's shape does
 not depend on whether it was confirmed."""
 
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from dlt.sources.helpers.rest_client import RESTClient
 
-from .client import fetch_confirmation, runs_table
-from .providers import RunList
+from .client import fetch_confirmation
+from .lister import Lister
+from .rows import page_rows
 from .schema import is_open
 from .settings import REFRESH_WORKERS
 
 CONFIRMED_COLUMNS = ("status", "provider_status", "started_at", "finished_at", "duration_s")
 
 
-def confirm_open(run_list: RunList, new_client: Callable[[], RESTClient], table: pa.Table, account: str) -> pa.Table:
+def confirm_open(lister: Lister, table: pa.Table) -> pa.Table:
     """`table` with its open rows' status and times as the authoritative read says (the rows as
     they are for a list that needs no confirmation, or a run the read no longer knows)."""
+    run_list = lister.run_list
     if run_list.confirm_path_template is None or not table.num_rows:
         return table
     run_ids = table.filter(is_open(table))["run_id"].to_pylist()
     if not run_ids:
         return table
-    client = new_client()
+    client = lister.new_client()
     with ThreadPoolExecutor(max_workers=min(REFRESH_WORKERS, len(run_ids))) as pool:
         found = list(pool.map(lambda run_id: fetch_confirmation(run_list, client, run_id), run_ids))
     records = [record for record in found if record is not None]
     if not records:
         return table
-    confirmed = runs_table(run_list, records, f"of runs confirmed by {run_list.confirm_path_template}", account, True)
+    confirmed = page_rows(
+        run_list, records, f"of runs confirmed by {run_list.confirm_path_template}", lister.account, True
+    )
     return overlay(table, confirmed, CONFIRMED_COLUMNS)
 
 

@@ -13,18 +13,14 @@ from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.destinations.impl.duckdb.duck import DuckDbClient
 from dlt.destinations.sql_jobs import SqlMergeFollowupJob
 
-# DuckDB would take most of the machine's memory for the merge of a big first load; capped, it
-# spills to disk instead, so a small scheduler worker can load millions of runs. One thread: the
-# merge is a few seconds either way, and each thread adds its own buffers (2 x 300k runs: 140 MiB
-# and 8.5 s against 205 MiB and 7.8 s with 128MB on two threads).
-DUCKDB_SETTINGS = {"memory_limit": "64MB", "threads": 1, "preserve_insertion_order": False}
+from .settings import DUCKDB_SETTINGS
 
 
 class StagedRowsDeduplicatedByKey(SqlMergeFollowupJob):
     """dlt's merge, with one change: the staged rows a key has more than once are found by
-    numbering the key and DuckDB's rowid alone, not whole rows. dlt's window drags every column
-    (JSON included) through DuckDB's spill to disk: 2M staged runs took 40 s at 64 MB, now 9 s,
-    as long as a plain insert. One row a key is loaded, as dlt's own merge does."""
+    numbering the key and DuckDB's rowid alone, not whole rows: dlt's window drags every column
+    (JSON included) through DuckDB's spill to disk, several times as long as a plain insert. One
+    row a key is loaded, as dlt's own merge does."""
 
     @classmethod
     def gen_select_from_dedup_sql(

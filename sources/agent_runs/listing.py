@@ -10,23 +10,22 @@ at run time; as a string it is not recognised, and the cursor is not kept betwee
 import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from itertools import chain
 from typing import Any
 
 import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.extract import DltResource
-from dlt.sources.helpers.rest_client import RESTClient
 
 from .accounts import Account
-from .backfill import Window, plan_windows, walk_ahead, walk_back, walk_pages, walk_windows
 from .client import key_works, server_now
 from .confirm import confirm_open
 from .errors import ApiKeyRejected
+from .lister import Lister
 from .providers import RunList
 from .schema import into_runs_table, is_open, parse_timestamp
-from .settings import MAX_CONCURRENCY, PRIMARY_KEY, RELIST_LAG, ROWS_PER_TABLE, SOURCE_NAME
+from .settings import PRIMARY_KEY, RELIST_LAG, ROWS_PER_TABLE, SOURCE_NAME
+from .walks import Window, choose_walk, walk
 
 logger = logging.getLogger(SOURCE_NAME)
 
@@ -47,11 +46,9 @@ def runs_resource(
         account: the provider, key and base URL to list.
         run_list: which of the provider's run lists (most providers have one).
         since / until: the created-at range of a first load (later loads continue from the cursor).
-        workers: > 1 walks a long range as that many created-at windows at a time (see backfill.py),
-            or a frozen window's pages at once; 1 a single walk; None (the default) walks a long
-            range at once as its first page allows (windows ahead of an oldest-first page, back in
-            time from one that looks newest first, or pages at once), as fast as the key's rate
-            limit allows.
+        workers: how a long range is walked (walks.choose_walk): None (the default) at once as its
+            first page allows, as fast as the key's rate limit allows; 1 as one walk; N > 1 as N
+            created-at windows at a time, planned by probing (or a frozen window's pages at once).
         lag: how far behind the newest loaded run each load lists again (runs visible late).
     """
     resource = into_runs_table(list_runs, f"{account.resource_prefix(run_list)}_runs")
@@ -78,14 +75,10 @@ def list_runs(
     that became visible late are loaded; runs loaded before are skipped there. While the next page
     is on its way it yields None, dlt's signal to go on with other resources: that is how several
     accounts are extracted at once, each walked by its own threads."""
-    provider = account.provider
+    lister = Lister(run_list, account.client, account.name)
     recent = RecentRuns(dlt.current.resource_state())
-    loaded_before = recent.loaded_since(created_at.start_value)
-
-    def new_client() -> RESTClient:
-        return account.client()
-
     start, end = created_at.start_value, created_at.end_value
+    chosen = choose_walk(run_list, workers, end)
     tail: list[Window] = []
     if run_list.frozen_walk and end is None:
         # Page numbers stay put only if no run can join the window: the long walk ends before the
@@ -93,69 +86,54 @@ def list_runs(
         # server's clock (its Date header has whole seconds), so that even widened by the API's
         # bounds it is before any run created during the walk; the runs after it are a short walk
         # of their own.
-        end = server_now(run_list, new_client()) - max(lag, timedelta(seconds=1))
+        end = server_now(run_list, account.client()) - max(lag, timedelta(seconds=1))
         tail = [Window(end, None)]
     logger.info(
-        "%s (account %s): listing %s created from %s",
-        provider.display_name,
-        account.name,
-        run_list.runs_path,
-        start or "the start",
+        "%s (account %s): listing created from %s; %s", lister.name, account.name, start or "the start", chosen.reason
     )
-    if workers is None and run_list.row_order == "asc" and run_list.filters_created_at and end is None:
-        pages = walk_ahead(run_list, new_client, start, MAX_CONCURRENCY, account.name)
-    elif workers is None and run_list.row_order is None and run_list.filters_created_at and end is None:
-        pages = walk_back(run_list, new_client, start, MAX_CONCURRENCY, account.name)
-    elif workers != 1 and run_list.pages_at_once and tail:
-        frozen = walk_pages(
-            run_list, new_client, Window(start, end), workers or MAX_CONCURRENCY, account.name, workers is None
-        )
-        pages = chain(frozen, walk_windows(run_list, new_client, tail, 1, account.name))
-    else:
-        windows = plan_windows(run_list, new_client, start, end, workers or 1) + tail
-        if len(windows) > 1 + len(tail):
-            logger.info(
-                "%s: walking %d created-at windows with %s workers", provider.display_name, len(windows), workers
-            )
-        elif workers != 1 and not run_list.filters_created_at:
-            logger.info("%s: %s cannot be asked for a time range: one walk", provider.display_name, run_list.runs_path)
-        elif workers is None and run_list.row_order is None:
-            logger.info("%s: %s promises no order: one walk", provider.display_name, run_list.runs_path)
-        pages = walk_windows(run_list, new_client, windows, workers or 1, account.name)
-    tables, rows, listed_open = [], 0, 0
     try:
-        for table in pages:
-            if table is None:  # still on its way: dlt serves the other accounts' resources meanwhile
-                yield None
-                continue
-            if len(loaded_before):
-                table = without(table, loaded_before)
-            table = confirm_open(run_list, new_client, table, account.name)
-            recent.note_listed(table, lag)
-            listed_open += pc.sum(is_open(table)).as_py() or 0
-            tables.append(table)
-            rows += table.num_rows
-            if rows >= ROWS_PER_TABLE:  # dlt's cost per item is fixed: hand it a few thousand rows at a time
-                yield pa.concat_tables(tables)
-                tables, rows = [], 0
-                recent.forget_before(lag)  # a first load lists every run: keep the window's only
+        yield from new_rows(lister, walk(chosen, lister, start, end, tail), recent.loaded_since(start), recent, lag)
     except ApiKeyRejected as refused:
-        if not (run_list.optional and key_works(provider.lists[0], new_client())):
+        if not (run_list.optional and key_works(account.provider.lists[0], account.client())):
             raise
         logger.warning(
             "%s (account %s): %s answered HTTP %s although the key works for %s: the account has no "
             "access to it (e.g. a Zero Data Retention project); skipped.",
-            provider.display_name,
+            account.provider.display_name,
             account.name,
             run_list.runs_path,
             refused.status,
-            provider.lists[0].runs_path,
+            account.provider.lists[0].runs_path,
         )
+    recent.forget_before(lag)
+    pa.default_memory_pool().release_unused()  # Arrow keeps freed pages for reuse; the load step needs them more
+
+
+def new_rows(
+    lister: Lister, pages: Iterator[pa.Table | None], loaded_before: pa.Array, recent: "RecentRuns", lag: timedelta
+) -> Iterator[pa.Table | None]:
+    """The walk's rows without the runs loaded before, their open rows confirmed where the list's
+    status can lag, handed to dlt a few thousand at a time (its cost is per item); the state notes
+    the newest run and the re-read window's ids as they pass."""
+    tables, rows, listed_open = [], 0, 0
+    for table in pages:
+        if table is None:  # still on its way: dlt serves the other accounts' resources meanwhile
+            yield None
+            continue
+        if len(loaded_before):
+            table = without(table, loaded_before)
+        table = confirm_open(lister, table)
+        recent.note_listed(table, lag)
+        listed_open += pc.sum(is_open(table)).as_py() or 0
+        tables.append(table)
+        rows += table.num_rows
+        if rows >= ROWS_PER_TABLE:
+            yield pa.concat_tables(tables)
+            tables, rows = [], 0
+            recent.forget_before(lag)  # a first load lists every run: keep the window's only
     if rows:
         yield pa.concat_tables(tables)
-    recent.forget_before(lag)
     recent.state["listed_open"] = listed_open  # new open runs, followed from the next load on
-    pa.default_memory_pool().release_unused()  # Arrow keeps freed pages for reuse; the load step needs them more
 
 
 def without(table: pa.Table, run_ids: pa.Array) -> pa.Table:

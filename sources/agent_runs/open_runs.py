@@ -24,11 +24,13 @@ import pyarrow.compute as pc
 from dlt.extract import DltResource
 
 from .accounts import Account
-from .client import fetch_run, paginate_runs, runs_table
+from .client import fetch_run
 from .confirm import confirm_open
+from .lister import Lister
 from .listing import RecentRuns
 from .loaded import LoadedRuns
 from .providers import RunList
+from .rows import page_rows
 from .schema import JSON_COLUMNS, into_runs_table, is_open
 from .settings import REFRESH_WORKERS, ROWS_PER_COMPARISON, ROWS_PER_YIELD
 
@@ -70,10 +72,11 @@ def refreshed(
     """The rows of the followed runs that changed since they were loaded (see refresh_open_runs)."""
     report["open"] = followed.num_rows
     created = dict(zip(followed["run_id"].to_pylist(), followed["created_at"].to_pylist(), strict=True))
+    lister = Lister(run_list, account.client, account.name)
     client = account.client()
 
     def changed(tables: list[pa.Table]) -> pa.Table:
-        table = confirm_open(run_list, account.client, pa.concat_tables(tables), account.name)
+        table = confirm_open(lister, pa.concat_tables(tables))
         report["ended"] += table.num_rows - (pc.sum(is_open(table)).as_py() or 0)
         return changed_rows(table, loaded.rows(table["run_id"].to_pylist()))
 
@@ -83,7 +86,7 @@ def refreshed(
         followed_ids = followed["run_id"].combine_chunks()
         for open_filter in run_list.open_run_filters:
             pending: list[pa.Table] = []
-            for page in paginate_runs(run_list, client, {**span, **open_filter}, account.name):
+            for page in lister.rows({**span, **open_filter}, client=client):
                 report["listing_pages"] += 1
                 mine = pc.is_in(page["run_id"], followed_ids)
                 if not pc.any(mine).as_py():
@@ -106,7 +109,7 @@ def refreshed(
             report["by_id"] += len(batch)
             found = [record for _, record in batch if record is not None]
             if found:
-                yield changed([runs_table(run_list, found, "of runs by id", account.name)])
+                yield changed([page_rows(run_list, found, "of runs by id", account.name)])
             gone = [run_id for run_id, record in batch if record is None]
             if gone:  # gone from the API: keep the row as loaded, flagged, and stop following it
                 report["missing"] += len(gone)

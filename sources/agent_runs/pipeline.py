@@ -29,18 +29,11 @@ from filelock import FileLock, Timeout
 from .errors import LoadAlreadyRunning
 from .loaded import writes_files
 from .providers import PROVIDERS
-from .settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, SOURCE_NAME, TABLE_NAME
+from .settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, DLT_PROGRESS_EVERY_S, GC_THRESHOLD, SOURCE_NAME, TABLE_NAME
 from .source import agent_runs_source
 from .views import VIEWS, view_statements
 
 DEFAULT_FILESYSTEM_DIR = "agent-runs-files"
-PROGRESS_EVERY_S = 5.0
-# Python's cycle collector runs each time 700 more container objects are alive than at its last
-# pass, and a batch of decoded pages holds thousands (a run is a few dicts): a 2 x 1M load spent
-# 19 s of CPU in 12,900 passes, mostly full ones over dlt's 100k long-lived objects; 0.7 s in 64
-# at 10,000. Pages are freed by reference counting whatever the threshold; only the cycles left
-# behind (dlt's retry objects, a dozen small ones a request) wait a little longer to be collected.
-GC_THRESHOLD = 10_000
 logger = logging.getLogger(SOURCE_NAME)
 
 
@@ -111,7 +104,7 @@ def make_pipeline(
         pipeline_name=pipeline_name or f"agent_runs_{destination}_{dataset_name}",
         destination=dest,
         dataset_name=dataset_name,
-        progress=dlt.progress.log(PROGRESS_EVERY_S, sys.stderr, dump_system_stats=False) if progress else None,
+        progress=dlt.progress.log(DLT_PROGRESS_EVERY_S, sys.stderr, dump_system_stats=False) if progress else None,
     )
     return pipeline, location
 

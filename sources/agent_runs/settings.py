@@ -1,5 +1,6 @@
 """Names, defaults and batch sizes: the knobs of the source, in one place (each provider's
-endpoint, page size and filters are in its module under providers/)."""
+endpoint, page size and filters are in its module under providers/). What they were measured
+at is in benchmarks/RESULTS.md."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -33,7 +34,7 @@ LONG_HOLD_S = 10.0  # a wait the rate-limit headers ask for that is worth a warn
 ROWS_PER_YIELD = 200  # refreshed-by-id rows handed to dlt at a time
 ROWS_PER_COMPARISON = 2000  # re-listed open runs compared with their loaded rows at a time (one query)
 ROWS_PER_TABLE = 10_000  # listed rows handed to dlt at a time, as one Arrow table (dlt spends ≈ 7 ms an item)
-ROWS_PER_MAPPING = 500  # listed runs mapped to Arrow at a time (a page may hold 100)
+ROWS_PER_MAPPING = 500  # listed runs mapped to Arrow at a time (mapping costs per call; a page may hold 100)
 
 # Parallel backfill (`workers` > 1): the created-at range is cut into about this many windows per
 # worker, none shorter than MIN_BACKFILL_WINDOW (so an hourly load stays one cursor walk). A
@@ -43,3 +44,26 @@ WINDOWS_PER_WORKER = 4
 MIN_BACKFILL_WINDOW = timedelta(hours=1)
 EARLIEST_RUN_PROBE = datetime(2020, 1, 1, tzinfo=UTC)
 PROBE_RESOLUTION = timedelta(hours=1)
+
+# Walking at once (walks/): concurrent windows cost CPU (threads take turns at decoding pages), so
+# they are worth it only while pages keep us waiting: a first page that came faster than
+# WINDOWS_WORTH_WAIT_S (several times what mapping it takes, and above a loopback hiccup) is read
+# on as one walk. An idle worker takes half of a window only if that half holds WORTH_CUTTING_PAGES
+# pages or more (a cut costs about two requests).
+WINDOWS_WORTH_WAIT_S = 0.04
+WORTH_CUTTING_PAGES = 4
+PAGE_WAIT_S = 0.01  # how long a walk of several threads waits for a page before saying none is ready
+RECENT_PAGES = 4  # pages of run ids a walk remembers to drop repeats (runs arriving push rows down)
+WALK_PROGRESS_EVERY_S = 10.0  # how often a walk at once says how far it is (INFO)
+DLT_PROGRESS_EVERY_S = 5.0  # how often dlt's progress (`--progress`) is written to stderr
+
+# Python's cycle collector runs each time 700 more container objects are alive than at its last
+# pass, and a batch of decoded pages holds thousands (a run is a few dicts): every pass then walks
+# dlt's long-lived objects. Pages are freed by reference counting whatever the threshold; only the
+# few cycles a request leaves behind wait a little longer to be collected.
+GC_THRESHOLD = 10_000
+
+# DuckDB would take most of the machine's memory for the merge of a big first load; capped, it
+# spills to disk instead, so a small scheduler worker can load millions of runs. One thread: each
+# thread adds its own buffers, for little gain on a merge of a few seconds.
+DUCKDB_SETTINGS = {"memory_limit": "64MB", "threads": 1, "preserve_insertion_order": False}

@@ -83,24 +83,16 @@ def agent_runs_source(
             ISO 8601 string (no offset: UTC). Later loads continue from the stored cursor.
         open_runs_max_age_days: stop following open runs created this long before the newest loaded
             run (their rows keep what was last seen). None, the default: follow them until they end.
-        workers: > 1 walks a long history (a first load, a backfill) as that many concurrent
-            created-at windows per run list (probing where the runs are first), or pages at once;
-            1 a single walk; None, the default: a long range walked at once as its first page
-            allows (windows ahead, windows back in time, or pages at once; see backfill.py).
+        workers: how a long history (a first load, a backfill) is walked (walks.choose_walk): None,
+            the default, at once as its first page allows; 1 as one walk; N > 1 as N created-at
+            windows at a time, planned by probing. Also a cap on each key's requests in flight.
         accounts: named accounts, `{name: {provider, api_key, base_url}}`.
         lag_minutes: every load lists again the runs created this long before the newest loaded
             one, for runs that became visible in the API late (0: off).
         api_keys: keys of the default accounts by provider name, instead of the configured ones.
         base_urls: hosts by provider name (a proxy, a simulator), instead of the configured ones.
     """
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
-    since = None if since is None else utc_moment(since, "since")
-    until = None if until is None else utc_moment(until, "until")
-    if since is not None and until is not None and since >= until:
-        raise ValueError(f"since ({since.isoformat()}) must be before until ({until.isoformat()})")
-    if lag_minutes < 0:
-        raise ValueError(f"lag_minutes must be 0 or more, got {lag_minutes}")
+    since, until = checked_range(since, until, workers, lag_minutes)
     quiet_json_text_warnings()
     max_age = None if open_runs_max_age_days is None else timedelta(days=open_runs_max_age_days)
     lag = timedelta(minutes=lag_minutes)
@@ -136,3 +128,18 @@ def agent_runs_source(
     for provider in skipped:
         logger.warning("Skipping %s: no API key (set %s to load it).", provider.display_name, provider.api_key_variable)
     return resources
+
+
+def checked_range(
+    since: datetime | date | str | None, until: datetime | date | str | None, workers: int | None, lag_minutes: float
+) -> tuple[datetime | None, datetime | None]:
+    """`since` and `until` as UTC moments; ValueError naming what is wrong with any argument."""
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    since = None if since is None else utc_moment(since, "since")
+    until = None if until is None else utc_moment(until, "until")
+    if since is not None and until is not None and since >= until:
+        raise ValueError(f"since ({since.isoformat()}) must be before until ({until.isoformat()})")
+    if lag_minutes < 0:
+        raise ValueError(f"lag_minutes must be 0 or more, got {lag_minutes}")
+    return since, until

@@ -48,7 +48,7 @@ class RunList:
     runs_path: str
     records_path: str  # where a page's runs are in its body; "" when the body is the list itself
     paging: CursorPaging | PageNumberPaging
-    page_size: int
+    page_size: int  # runs a page: the query asks for it (paging.query); declared here only
     page_size_param: str
     # "asc": oldest first, the cursor may move page by page; "desc": newest first, a walk stops past
     # the cursor; None: no promised order, every page of the window is read before the cursor moves.

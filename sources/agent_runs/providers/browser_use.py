@@ -19,7 +19,6 @@ from typing import Any
 
 from .base import CursorPaging, FieldMap, PageNumberPaging, Params, Provider, RunList, isoformat
 
-PAGE_SIZE = 100  # v2's maximum; v4 states none (its default is 50)
 BOUND_OVERLAP = timedelta(milliseconds=1)  # `after` / `before` may be exclusive: ask a little wider
 
 TASK_FIELDS: FieldMap = {
@@ -63,7 +62,7 @@ RUN_STATUSES = {
 
 
 def task_window(start: datetime | None, end: datetime | None) -> Params:
-    params: Params = {"pageSize": PAGE_SIZE}
+    params: Params = {}
     if start is not None:
         params["after"] = isoformat(start - BOUND_OVERLAP)
     if end is not None:
@@ -72,7 +71,7 @@ def task_window(start: datetime | None, end: datetime | None) -> Params:
 
 
 def run_window(start: datetime | None, end: datetime | None) -> Params:
-    return {"limit": PAGE_SIZE}  # no time filter: newest first, the walk stops past `start`
+    return {}  # no time filter: newest first, the walk stops past `start`
 
 
 def error_message(body: Any) -> str | None:
@@ -99,7 +98,7 @@ BROWSER_USE = Provider(
             detail_only_fields=("steps", "outputFiles"),
             records_path="items",
             paging=PageNumberPaging(page_param="pageNumber", total_path="totalItems"),
-            page_size=PAGE_SIZE,
+            page_size=100,  # the maximum
             page_size_param="pageSize",
             row_order=None,  # undocumented
             window_params=task_window,
@@ -115,7 +114,7 @@ BROWSER_USE = Provider(
             run_path_template="/api/v4/runs/{run_id}",
             records_path="runs",
             paging=CursorPaging(cursor_path="nextCursor", cursor_param="cursor", has_more_path="hasMore"),
-            page_size=PAGE_SIZE,
+            page_size=100,  # none stated (the default is 50)
             page_size_param="limit",
             row_order="desc",
             window_params=run_window,

@@ -10,8 +10,6 @@ from typing import Any
 
 from .base import CursorPaging, FieldMap, Params, Provider, RunList, isoformat
 
-PAGE_SIZE = 1000  # the API's maximum
-
 FIELDS: FieldMap = {
     "run_id": ("runId",),
     "provider_status": ("status",),
@@ -43,7 +41,7 @@ STATUSES = {
 
 def window_params(start: datetime | None, end: datetime | None) -> Params:
     """Runs created in [start, end]: `startAt` and `endAt` are both inclusive."""
-    params: Params = {"limit": PAGE_SIZE}
+    params: Params = {}
     if start is not None:
         params["startAt"] = isoformat(start)
     if end is not None:
@@ -69,7 +67,7 @@ BROWSERBASE = Provider(
             run_path_template="/v1/agents/runs/{run_id}",
             records_path="data",
             paging=CursorPaging(cursor_path="nextCursor", cursor_param="cursor"),
-            page_size=PAGE_SIZE,
+            page_size=1000,  # the API's maximum
             page_size_param="limit",
             row_order=None,  # no promised order: read every page of the window before moving the cursor
             window_params=window_params,

@@ -23,7 +23,6 @@ from typing import Any
 
 from .base import FieldMap, PageNumberPaging, Params, Provider, RunList
 
-PAGE_SIZE = 100  # `/v1/runs`'s maximum (`/v1/agents/runs` states none)
 TASK_MAX_PAGE = 100  # `/v1/runs`'s maximum: its reach is the newest 10,000 rows
 TASK_RUN_TYPES = ["task_v1", "task_v3", "openai_cua", "anthropic_cua", "ui_tars", "yutori_navigator"]
 OPEN_STATUSES = ["created", "queued", "running", "paused"]
@@ -80,11 +79,11 @@ CONFIRM_FIELDS: FieldMap = {  # `GET /v1/runs/{run_id}`: what a task run's list 
 
 
 def workflow_window(start: datetime | None, end: datetime | None) -> Params:
-    return {"page_size": PAGE_SIZE}  # no time filter: newest first, the walk stops past `start`
+    return {}  # no time filter: newest first, the walk stops past `start`
 
 
 def task_window(start: datetime | None, end: datetime | None) -> Params:
-    return {"page_size": PAGE_SIZE, "run_type": TASK_RUN_TYPES}
+    return {"run_type": TASK_RUN_TYPES}
 
 
 def search(run_id: str) -> Params:
@@ -112,7 +111,7 @@ SKYVERN = Provider(
             lookup_params=search,
             records_path="",
             paging=PageNumberPaging(page_param="page"),
-            page_size=PAGE_SIZE,
+            page_size=100,  # none stated
             page_size_param="page_size",
             row_order="desc",
             window_params=workflow_window,
@@ -128,7 +127,7 @@ SKYVERN = Provider(
             lookup_params=search,
             records_path="",
             paging=PageNumberPaging(page_param="page", max_page=TASK_MAX_PAGE),
-            page_size=PAGE_SIZE,
+            page_size=100,  # the maximum
             page_size_param="page_size",
             row_order="desc",
             window_params=task_window,

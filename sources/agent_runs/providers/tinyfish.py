@@ -10,8 +10,6 @@ from typing import Any
 
 from .base import CursorPaging, FieldMap, Params, Provider, RunList, isoformat
 
-PAGE_SIZE = 100  # the API's maximum
-
 # TinyFish documents `created_after` without saying whether it is inclusive, nor at what
 # precision it compares; asking from a millisecond earlier makes either reading return the runs
 # that share the last loaded timestamp, which dlt's incremental then de-duplicates.
@@ -49,7 +47,7 @@ def window_params(start: datetime | None, end: datetime | None) -> Params:
     """Runs created in [start, end], oldest first. The bounds are widened by the overlap because the
     API's `created_after` / `created_before` are exclusive (or compare coarser); extra runs at the
     edges are dropped by the incremental filter or by id."""
-    params: Params = {"limit": PAGE_SIZE, "sort_direction": "asc"}
+    params: Params = {"sort_direction": "asc"}
     if start is not None:
         params["created_after"] = isoformat(start - CREATED_AFTER_OVERLAP)
     if end is not None:
@@ -77,7 +75,7 @@ TINYFISH = Provider(
             paging=CursorPaging(
                 cursor_path="pagination.next_cursor", cursor_param="cursor", has_more_path="pagination.has_more"
             ),
-            page_size=PAGE_SIZE,
+            page_size=100,  # the API's maximum
             page_size_param="limit",
             row_order="asc",  # the cursor only moves forward, and --until can stop early
             window_params=window_params,

@@ -1,21 +1,22 @@
-"""Reading a list: pages joined for mapping, every run once and in order; an empty listing."""
+"""Reading a list (paging.py, rows.py): pages joined for mapping, every run once and in order; an
+empty listing."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from agent_runs import PROVIDERS
-from agent_runs.client import paginate_runs
+from agent_runs.lister import Lister
 from agent_runs.simulators import TinyFishSimulator
 from agent_runs.transport import runs_client
 
 
 def test_pages_are_joined_for_mapping_with_every_run_once_in_order(tinyfish: TinyFishSimulator) -> None:
     provider = PROVIDERS["tinyfish"].lists[0]  # pages of 100; the fixture has 450 runs
-    client = runs_client(tinyfish.base_url, provider.provider.api_key_header, tinyfish.api_key)
-    params = provider.window_params(None, None)
-    by_page = list(paginate_runs(provider, client, params))
-    joined = list(paginate_runs(provider, client, params, min_runs=250))
+    lister = Lister(provider, lambda: runs_client(tinyfish.base_url, "X-API-Key", tinyfish.api_key), "default")
+    params = lister.params(None, None)
+    by_page = list(lister.rows(params))
+    joined = list(lister.rows(params, min_runs=250))
 
     assert [page.num_rows for page in by_page] == [100, 100, 100, 100, 50]
     assert [page.num_rows for page in joined] == [300, 150]
@@ -26,7 +27,7 @@ def test_pages_are_joined_for_mapping_with_every_run_once_in_order(tinyfish: Tin
 
 def test_an_empty_listing_is_one_empty_page(tinyfish: TinyFishSimulator) -> None:
     provider = PROVIDERS["tinyfish"].lists[0]
-    client = runs_client(tinyfish.base_url, provider.provider.api_key_header, tinyfish.api_key)
+    lister = Lister(provider, lambda: runs_client(tinyfish.base_url, "X-API-Key", tinyfish.api_key), "default")
     future = datetime.now(UTC) + timedelta(days=3650)
-    pages = list(paginate_runs(provider, client, provider.window_params(future, None), min_runs=1000))
+    pages = list(lister.rows(lister.params(future, None), min_runs=1000))
     assert [page.num_rows for page in pages] == [0]

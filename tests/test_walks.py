@@ -1,5 +1,6 @@
-"""Parallel backfill: windows walked concurrently load exactly what one cursor walk loads, a run
-on a window boundary lands in one window only, and the windows cover the span that holds runs."""
+"""Walking a history: the walk chosen for each list, `--workers` and range; windows walked
+concurrently load exactly what one cursor walk loads, a run on a window boundary lands in one
+window only, and the windows cover the span that holds runs."""
 
 from __future__ import annotations
 
@@ -13,14 +14,17 @@ import pyarrow as pa
 import pytest
 
 from agent_runs import PROVIDERS
-from agent_runs.backfill import NeighbourPages, Window, history_span, plan_windows, walk_windows
+from agent_runs.lister import Lister
 from agent_runs.pipeline import load_runs
 from agent_runs.providers.tinyfish import CREATED_AFTER_OVERLAP
 from agent_runs.schema import to_table
 from agent_runs.simulators import TinyFishSimulator
 from agent_runs.simulators.core import MICROS
 from agent_runs.transport import RateLimit, runs_client
-from tests.utils import assert_table_equals_api, read_runs
+from agent_runs.walks import Window, choose_walk
+from agent_runs.walks.pages import NeighbourPages
+from agent_runs.walks.windows import history_span, plan_windows, walk_windows
+from tests.utils import assert_table_equals_api, read_runs, small_pages
 
 # How each run list that filters by creation time is asked for a window (those that cannot are walked once).
 WINDOW_PARAMS = {
@@ -32,6 +36,30 @@ WINDOW_PARAMS = {
 
 def without_load_ids(rows: dict[tuple[str, str], dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
     return {key: {name: value for name, value in row.items() if name != "_dlt_load_id"} for key, row in rows.items()}
+
+
+UNTIL = datetime(2026, 1, 1, tzinfo=UTC)
+# (provider, list) -> the walk for --workers None, 1 and 4, up to now; then None up to a given end
+CHOICES = {
+    ("tinyfish", "runs"): (("ahead", 8), ("windows", 1), ("windows", 4), ("windows", 1)),
+    ("browserbase", "agent_runs"): (("back", 8), ("windows", 1), ("windows", 4), ("windows", 1)),
+    ("browser_use", "v2_tasks"): (("pages", 8), ("windows", 1), ("pages", 4), ("windows", 1)),
+    ("browser_use", "v4_runs"): (("windows", 1), ("windows", 1), ("windows", 1), ("windows", 1)),
+    ("skyvern", "workflows"): (("windows", 1), ("windows", 1), ("windows", 1), ("windows", 1)),
+    ("skyvern", "tasks"): (("windows", 1), ("windows", 1), ("windows", 1), ("windows", 1)),
+}
+
+
+@pytest.mark.parametrize(("provider", "family"), list(CHOICES))
+def test_the_walk_is_chosen_from_the_declaration_the_workers_and_the_range(provider: str, family: str) -> None:
+    (run_list,) = [each for each in PROVIDERS[provider].lists if each.name == family]
+    chosen = [choose_walk(run_list, workers, None) for workers in (None, 1, 4)] + [choose_walk(run_list, None, UNTIL)]
+    assert [(walk.kind, walk.workers) for walk in chosen] == list(CHOICES[provider, family])
+    assert all(walk.reason for walk in chosen)
+    if not run_list.filters_created_at:  # the reason says why a long history is one walk
+        assert chosen[0].reason == "cannot be asked for a time range: one walk"
+    if run_list.pages_at_once:  # by default only while pages keep us waiting; asked for, always
+        assert (chosen[0].if_slow, chosen[2].if_slow) == (True, False)
 
 
 @pytest.mark.parametrize("provider", list(PROVIDERS))
@@ -90,23 +118,24 @@ def test_windows_cover_the_span_that_holds_runs(simulators: dict[str, Any]) -> N
     oldest = min(datetime.fromisoformat(record["createdAt"]) for record in runs)
     newest = max(datetime.fromisoformat(record["createdAt"]) for record in runs)
     now = datetime.now(UTC)  # months after the simulated history: the windows must not spread to here
-    span = history_span(provider, new_client, None, now, workers=4)
+    lister = Lister(provider, new_client, "default")
+    span = history_span(lister, None, now, workers=4)
     assert span is not None
     assert oldest - timedelta(hours=1) <= span[0] <= oldest and newest <= span[1] <= newest + timedelta(hours=1)
 
-    windows = plan_windows(provider, new_client, None, None, workers=4)
+    windows = plan_windows(lister, None, None, workers=4)
     assert windows[0].start is None and windows[-1].end is None  # nothing outside the probed span is lost
     assert all(low.end == high.start for low, high in pairwise(windows))
     assert len(windows) == 16 and windows[-1].start < newest
-    assert plan_windows(provider, new_client, None, None, workers=1) == [Window(None, None)]
-    assert plan_windows(provider, new_client, now, None, workers=4) == [Window(now, None)]  # nothing after now
+    assert plan_windows(lister, None, None, workers=1) == [Window(None, None)]
+    assert plan_windows(lister, now, None, workers=4) == [Window(now, None)]  # nothing after now
 
 
 def test_an_idle_worker_takes_half_of_the_window_with_the_most_runs_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two workers, a short window and a long one: once the short one is walked, the long one is
     cut in two, and its halves again, each cut on a whole second that five runs share (ties on
     every boundary). Every run is listed once."""
-    monkeypatch.setattr("agent_runs.providers.tinyfish.PAGE_SIZE", 20)
+    small_pages(monkeypatch, "tinyfish", 20)
     with TinyFishSimulator(api_key="k", runs=0, seed=5) as simulator:
         first = simulator.clock.now_us - 3600 * MICROS
         simulator.add_runs([first + second * MICROS for second in range(600) for _ in range(5)])
@@ -120,7 +149,7 @@ def test_an_idle_worker_takes_half_of_the_window_with_the_most_runs_ahead(monkey
         start = datetime.fromtimestamp(first / MICROS, UTC)
         short = Window(start, start + timedelta(seconds=2))
         long = Window(start + timedelta(seconds=2), start + timedelta(seconds=700))  # bounded: only those are cut
-        pages = walk_windows(run_list, new_client, [short, long], workers=2, account="default")
+        pages = walk_windows(Lister(run_list, new_client, "default"), [short, long], workers=2)
         listed = [run_id for page in pages if page is not None for run_id in page["run_id"].to_pylist()]
 
     assert sorted(listed) == sorted(run.run_id for run in simulator.visible_runs())  # each once
@@ -150,7 +179,7 @@ def test_workers_against_a_rate_limited_api_lose_and_double_nothing(
 ) -> None:
     """Eight windows over a key allowed 15 requests a second: refused requests wait out their
     Retry-After and are asked again; the table is the API's, each run once."""
-    monkeypatch.setattr("agent_runs.providers.tinyfish.PAGE_SIZE", 20)  # many pages: many requests
+    small_pages(monkeypatch, "tinyfish", 20)  # many pages: many requests
     with TinyFishSimulator(api_key="k", runs=1500, seed=41, rate_limit=15, rate_burst=5) as simulator:
         monkeypatch.setenv("TINYFISH_API_KEY", "k")
         monkeypatch.setenv("TINYFISH_BASE_URL", simulator.base_url)
@@ -165,7 +194,7 @@ def test_by_default_a_long_first_load_is_cut_into_windows_and_an_hourly_load_sta
     """No flags: the first page shows a long history (and its Date header where it ends), and it
     kept us waiting: the rest is walked as windows, with no probes; an hour later the load is one
     walk again, one page. An API that answers at once is one walk (windows would only cost CPU)."""
-    monkeypatch.setattr("agent_runs.providers.tinyfish.PAGE_SIZE", 50)
+    small_pages(monkeypatch, "tinyfish", 50)
     tinyfish.latency_s = 0.08
     load_runs(providers=["tinyfish"])
     assert_table_equals_api(workdir, "tinyfish", tinyfish)
@@ -203,8 +232,8 @@ def test_a_long_walk_says_how_far_it_is_and_how_long_it_will_take(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr("agent_runs.backfill.PROGRESS_EVERY_S", 0.0)  # every time: the test does not wait
-    monkeypatch.setattr("agent_runs.providers.tinyfish.PAGE_SIZE", 25)
+    monkeypatch.setattr("agent_runs.settings.WALK_PROGRESS_EVERY_S", 0.0)  # every time: the test does not wait
+    small_pages(monkeypatch, "tinyfish", 25)
     simulators["tinyfish"].latency_s = 0.08  # pages that keep us waiting: windows
     with caplog.at_level(logging.INFO, logger="agent_runs"):
         load_runs(providers=["tinyfish"])

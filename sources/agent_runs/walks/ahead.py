@@ -1,0 +1,46 @@
+"""The default first load of an oldest-first list: windows ahead of its first page."""
+
+import logging
+from collections.abc import Iterator
+from datetime import datetime
+from itertools import pairwise
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import settings
+from ..lister import Lister
+from .first_page import first_page
+from .window import Window
+from .windows import walk_windows
+
+logger = logging.getLogger(settings.SOURCE_NAME)
+
+
+def walk_ahead(lister: Lister, start: datetime | None, workers: int) -> Iterator[pa.Table | None]:
+    """One walk from `start`; if its first page is full, the range ahead long (a first load, a
+    long gap) and pages keep us waiting, the rest is cut into windows walked `workers` at a time,
+    paced by the key's shared rate limit. No probes: the first page says where the runs begin,
+    and its `Date` header where they end (the API's clock)."""
+    first_window = Window(start, None)
+    first = first_page(lister, lister.params(*first_window))
+    ahead_from = pc.max(first.runs["created_at"]).as_py() if first.runs.num_rows else None
+    until = first.now
+    if (
+        not first.full
+        or ahead_from is None
+        or until - ahead_from < 2 * settings.MIN_BACKFILL_WINDOW
+        or not first.pays()
+    ):
+        yield from first.alone(first_window)
+        return
+    first.rest.close()
+    # The first page's runs before its last creation time are done; that time's ties, and all after
+    # it, are the windows' (so a run on the boundary is loaded once).
+    yield Window(start, ahead_from).trim(first.runs)
+    count = min(workers * settings.WINDOWS_PER_WORKER, int((until - ahead_from) / settings.MIN_BACKFILL_WINDOW))
+    step = (until - ahead_from) / count
+    bounds: list[datetime | None] = [ahead_from + step * index for index in range(count)] + [until, None]
+    windows = [Window(low, high) for low, high in pairwise(bounds)]
+    logger.info("%s: %d created-at windows ahead, %d at a time", lister.name, len(windows), workers)
+    yield from walk_windows(lister, windows, workers)

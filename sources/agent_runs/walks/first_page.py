@@ -1,0 +1,50 @@
+"""The opening every default walk shares: read the first page alone, and let what it says decide
+how the rest is walked; if walking at once does not pay, go on as one walk."""
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import pyarrow as pa
+
+from .. import settings
+from ..lister import Lister
+from ..paging import Page, asked_page_size, read_pages
+from ..providers.base import Params
+from ..rows import page_rows, rows_of_pages
+from .window import Window
+
+
+class FirstPage(NamedTuple):
+    """A walk's first page, read alone."""
+
+    runs: pa.Table
+    rest: Iterator[pa.Table]  # the walk's next pages, joined as a walk joins them
+    full: bool  # as many runs as asked for: there may be more
+    waited: float  # seconds it kept us waiting
+    now: datetime  # the API's clock (its Date header)
+    total: Any  # how many runs the listing holds, where the page says (`PageNumberPaging.total_path`)
+
+    def pays(self) -> bool:
+        """Whether walking at once pays: the page kept us waiting longer than mapping it takes."""
+        return self.waited >= settings.WINDOWS_WORTH_WAIT_S
+
+    def alone(self, window: Window | None = None) -> Iterator[pa.Table]:
+        """The rest as one walk: this page (trimmed to `window`), then the next pages."""
+        yield self.runs if window is None else window.trim(self.runs)
+        yield from self.rest
+
+
+def first_page(lister: Lister, params: Params) -> FirstPage:
+    """The first page of a walk with these parameters, alone; the rest joined as a walk joins them."""
+    run_list = lister.run_list
+    pages = read_pages(run_list, lister.new_client(), params)
+    page = next(pages, None) or Page([], run_list.runs_path, None, 0.0)
+    return FirstPage(
+        page_rows(run_list, page.records, page.url, lister.account),
+        rows_of_pages(run_list, pages, lister.account, settings.ROWS_PER_MAPPING, at_least_one=False),
+        len(page.records) >= asked_page_size(run_list, params),
+        page.waited_s,
+        page.now,
+        page.total,
+    )
