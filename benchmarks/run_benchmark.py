@@ -34,7 +34,7 @@ from agent_runs.providers import PROVIDERS as REGISTRY
 
 HERE = Path(__file__).resolve().parent
 PROVIDERS = tuple(REGISTRY)
-ALL_SECTIONS = ("throughput", "backfill", "accounts", "providers", "rate-limited", "sporadic")
+ALL_SECTIONS = ("throughput", "backfill", "accounts", "providers", "rate-limited", "sporadic", "verify")
 PYTHON = sys.executable
 AGENT_RUNS = str(Path(PYTHON).with_name("agent-runs"))
 
@@ -335,6 +335,33 @@ def sporadic_faults(runs: int, latency: float, root: Path) -> list[tuple[str, st
     return rows
 
 
+def verify_section(runs: int, root: Path) -> list[tuple[str, str, Measured, str]]:
+    """A first load of TinyFish and Browserbase, then `agent-runs verify` of the same table: its time
+    against the first load's, its requests, its memory."""
+    simulators = Simulators(runs)
+    label = f"{runs:,} runs x 2 providers"
+    try:
+        work = fresh_dir(root, "verify")
+        env = {**simulators.env, **load_env(work)}
+        served = simulators.requests_served()
+        first = measure([AGENT_RUNS, "load"], env, work)
+        load_requests = simulators.requests_served() - served
+        served = simulators.requests_served()
+        checked = measure([AGENT_RUNS, "verify"], env, work)
+        verify_requests = simulators.requests_served() - served
+    finally:
+        simulators.stop()
+    return [
+        (label, "agent-runs load (first load)", first, f"{load_requests:,} requests"),
+        (
+            label,
+            "agent-runs verify (no drift)",
+            checked,
+            f"{checked.wall_s / first.wall_s:.2f}x the first load's wall time, {verify_requests:,} requests",
+        ),
+    ]
+
+
 def several_accounts(runs: int, latency: float, root: Path) -> list[tuple[str, str, Measured, str]]:
     """One, two and four TinyFish accounts (each its own simulator), configured as named accounts."""
     rows = []
@@ -391,6 +418,7 @@ def main() -> None:
         default=[(0.2, 8.0), (0.1, 20.0), (0.1, None)],
         help="page latency s/requests a second (empty: unlimited), e.g. 0.2/8 0.1/20 0.1/",
     )
+    parser.add_argument("--verify-runs", type=int, default=100_000, help="runs per provider, verify section")
     parser.add_argument("--sporadic-runs", type=int, default=2000, help="runs per provider, busy gateway")
     parser.add_argument("--sporadic-latency", type=float, default=0.05)
     parser.add_argument(
@@ -422,6 +450,8 @@ def main() -> None:
             rows += per_provider(args.provider_runs, args.provider_latency, root)
         for latency, rate in args.rate_limits if "rate-limited" in sections else ():
             rows += rate_limited(args.rate_limited_runs, latency, rate, root, args.workers, args.rate_limited_providers)
+        if "verify" in sections:
+            rows += verify_section(args.verify_runs, root)
         if "sporadic" in sections:
             rows += sporadic_faults(args.sporadic_runs, args.sporadic_latency, root)
 

@@ -9,7 +9,7 @@ from typing import Any
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
-from agent_runs.dagster_assets import DAILY_AT, agent_runs_assets, daily_schedule, defs
+from agent_runs.dagster_assets import DAILY_AT, agent_runs_assets, daily_schedule, defs, verify_check
 from agent_runs.providers import PROVIDERS
 from tests.utils import assert_table_equals_api, resource_names
 
@@ -27,6 +27,22 @@ def test_assets_materialise_the_runs_table_and_keep_it_current(
         for provider, simulator in simulators.items():
             assert_table_equals_api(workdir, provider, simulator)
             simulator.clock.advance(40 * 60)
+
+
+def test_the_asset_check_runs_verify(provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path) -> None:
+    """With the assets, `table_equals_api` passes after a load; it fails once the API moved on."""
+    assets = agent_runs_assets()
+    check = verify_check(assets)
+    result = dg.materialize([assets, check], resources={"dlt_resource": DagsterDltResource()})
+    evaluations = result.get_asset_check_evaluations()
+    assert len(evaluations) == len(assets.keys) and all(evaluation.passed for evaluation in evaluations)
+    next(iter(simulators.values())).removed.update(
+        run.run_id for run in next(iter(simulators.values())).visible_runs()[:3]
+    )
+    result = dg.materialize(
+        [check], resources={"dlt_resource": DagsterDltResource()}, selection=dg.AssetSelection.all_asset_checks()
+    )
+    assert not any(evaluation.passed for evaluation in result.get_asset_check_evaluations())
 
 
 def test_daily_schedule_and_definitions_load(provider_env: dict[str, str], workdir: Path) -> None:

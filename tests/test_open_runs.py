@@ -13,7 +13,7 @@ import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from agent_runs import PROVIDERS
-from agent_runs.open_runs import changed_rows
+from agent_runs.compare import changed_rows
 from agent_runs.pipeline import load_runs, make_pipeline
 from agent_runs.schema import RUNS_COLUMNS, TERMINAL_STATUSES, parse_timestamp, to_table
 from agent_runs.settings import DATASET_NAME, RELIST_LAG

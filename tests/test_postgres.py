@@ -122,3 +122,25 @@ def test_rows_read_back_from_postgres_keep_json_strings_as_json(
             read_back[destination] = loaded.rows(finished[:20]).sort_by("run_id").column("result").to_pylist()
     assert read_back["postgres"] == read_back["duckdb"]
     assert all(text is None or json.loads(text) is not None for text in read_back["postgres"])
+
+
+def test_verify_finds_and_repairs_drift_in_postgres(
+    provider_env: dict[str, str], simulators: dict[str, Any], dataset: str
+) -> None:
+    """An exact PostgreSQL table verifies with no false drift (JSON as jsonb, timestamps read back);
+    a row edited there and a run that leaves a list are named, then repaired."""
+    import psycopg2
+
+    from agent_runs.verify import verify_runs
+
+    load_runs(destination="postgres", dataset_name=dataset)
+    assert not verify_runs(destination="postgres", dataset_name=dataset).drifted
+    run = next(run for run in simulators["tinyfish"].visible_runs() if run.finished_us is not None)
+    gone = next(run for run in simulators["browserbase"].visible_runs() if run.finished_us is not None)
+    simulators["browserbase"].removed.add(gone.run_id)
+    with psycopg2.connect(POSTGRES) as connection, connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {dataset}.runs SET task = 'edited' WHERE run_id = %s", [run.run_id])
+    report = verify_runs(destination="postgres", dataset_name=dataset, repair=True)
+    drifts = {drift.run_id: (drift.kind, set(drift.columns)) for each in report.lists for drift in each.drifts}
+    assert drifts == {run.run_id: ("differs", {"task"}), gone.run_id: ("extra", set())}
+    assert not verify_runs(destination="postgres", dataset_name=dataset).drifted

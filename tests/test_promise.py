@@ -7,7 +7,8 @@ read), time passes (minutes to weeks: runs
 start, pause and end), a run open for weeks ends, runs become visible late, runs disappear (404),
 pages fail (429 with Retry-After, 5xx, or so often that the load fails), the API is slow and
 rate-limited (a long range is walked as windows, paced by 429s) or refuses requests whatever
-the pace (a busy gateway), a Skyvern task ends while its list keeps showing it open, a load is killed with
+the pace (a busy gateway), a Skyvern task ends while its list keeps showing it open, `verify`
+checks the table right after a load (and finds the drift a rule injected), a load is killed with
 SIGKILL at a random point of its extract, normalize or load step, or a load completes. After
 every load that exits 0 the table is compared, field for field, with the simulations' own truth
 (never through the connector's mapping), and the state is checked to stay within the re-read window.
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import duckdb
 import pytest
 
 from agent_runs.providers import PROVIDERS
@@ -91,8 +93,13 @@ def arm_kill(point: tuple[str, str, str, str], nth: int) -> None:
         sys.modules[module_name].__dict__[method] = kill_at_nth
 
 
-def run_load(workdir: Path, env: dict[str, str], kill: tuple[tuple[str, str, str, str], int] | None) -> int:
-    """`agent-runs load` in a forked child; its exit code, or -9 when it was killed."""
+def run_load(
+    workdir: Path,
+    env: dict[str, str],
+    kill: tuple[tuple[str, str, str, str], int] | None,
+    args: tuple[str, ...] = ("load",),
+) -> int:
+    """`agent-runs load` (or other `args`) in a forked child; its exit code, or -9 when it was killed."""
     pid = os.fork()
     if pid == 0:  # the child: never returns
         code = 70
@@ -114,7 +121,7 @@ def run_load(workdir: Path, env: dict[str, str], kill: tuple[tuple[str, str, str
                 arm_kill(*kill)
             from agent_runs.cli import cli
 
-            cli.main(["load"], prog_name="agent-runs", standalone_mode=True)
+            cli.main(list(args), prog_name="agent-runs", standalone_mode=True)
             code = 0
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else 1
@@ -241,6 +248,42 @@ def a_busy_gateway(walk: Walk) -> None:
         simulator.refuse_every = simulator.unavailable_every = None
 
 
+def the_table_is_verified(walk: Walk) -> None:
+    """Right after a load that exits 0, `agent-runs verify` finds exactly the drift the model knows
+    of: rows of runs the API forgot that no load flags (they were terminal), and a row this rule
+    edits or deletes in the table. `--repair` then makes verify exit 0, and the promise holds."""
+    load(walk, kill=None)
+    if walk.log[-1] != "load: exit 0":
+        return
+    database = walk.workdir / "agent-runs.duckdb"
+    rows = read_runs(database)
+    expected = {
+        run_id
+        for (provider, run_id), row in rows.items()
+        if run_id in walk.simulators[provider].removed and row["missing_from_api_at"] is None
+    }
+    listed = [key for key in sorted(rows) if key[1] not in walk.simulators[key[0]].removed]
+    if listed and walk.rng.random() < 0.7:
+        _, run_id = walk.rng.choice(listed)
+        change = walk.rng.choice(("UPDATE agent_runs.runs SET task = 'edited by hand'", "DELETE FROM agent_runs.runs"))
+        with duckdb.connect(str(database)) as connection:
+            connection.execute(f"{change} WHERE run_id = ?", [run_id])
+        expected.add(run_id)
+        walk.log.append(f"the table's row of {run_id[:12]} changed by hand ({change.split()[0]})")
+    code = run_load(walk.workdir, walk.env, None, ("verify", "--json", "verify.json"))
+    report = json.loads((walk.workdir / "verify.json").read_text()) if code in (0, 3) else {"lists": []}
+    found = {drift["run_id"] for each in report["lists"] for drift in each["drifts"]}
+    walk.log.append(f"verify: exit {code}, {len(found)} drifted")
+    assert (code, found) == (3 if expected else 0, expected), (
+        f"verify found {sorted(found)[:5]}, not {sorted(expected)[:5]}"
+    )
+    if expected:
+        assert run_load(walk.workdir, walk.env, None, ("verify", "--repair")) == 0
+        assert run_load(walk.workdir, walk.env, None, ("verify",)) == 0
+        walk.log.append("verify --repair, then verify: exit 0")
+    check_the_promise(walk)
+
+
 def pages_fail(walk: Walk) -> None:
     """The next requests meet 429s with Retry-After and server errors, fewer than the retries."""
     name, simulator = walk.any_simulator()
@@ -329,6 +372,7 @@ RULES: list[tuple[Callable[[Walk], None], int]] = [
     (pages_fail, 2),
     (a_task_ends_behind_its_list, 2),
     (a_busy_gateway, 1),
+    (the_table_is_verified, 1),
     (a_load_completes, 4),
     (a_load_meets_a_slow_rate_limited_api, 2),
     (a_load_is_killed, 3),

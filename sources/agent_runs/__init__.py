@@ -32,6 +32,8 @@ EXPORTS = {
     "create_views": "pipeline",
     "finish_interrupted_load": "pipeline",
     "load_runs": "pipeline",
+    "verify_runs": "verify",
+    "VerifyReport": "verify",
     "PROVIDERS": "providers",
     "Provider": "providers",
     "RUNS_COLUMNS": "schema",
@@ -56,6 +58,7 @@ __all__ = [
     "NoProviderConfigured",
     "Provider",
     "ProviderError",
+    "VerifyReport",
     "agent_runs_source",
     "create_views",
     "finish_interrupted_load",
@@ -63,6 +66,7 @@ __all__ = [
     "open_runs_resource",
     "runs_resource",
     "utc_moment",
+    "verify_runs",
 ]
 
 if TYPE_CHECKING:
@@ -82,6 +86,7 @@ if TYPE_CHECKING:
     from .schema import RUNS_COLUMNS, TERMINAL_STATUSES, UNIFIED_STATUSES
     from .settings import SOURCE_NAME
     from .source import agent_runs_source, utc_moment
+    from .verify import VerifyReport, verify_runs
 
 
 def __getattr__(name: str) -> Any:

@@ -1,6 +1,7 @@
-"""`agent-runs`: a thin command over the package's functions (`load_runs`, `run_demo`, `write_report`). Exit codes: 0 loaded, 1 the load
-failed (nothing committed is lost: the next run resumes from the last committed state),
-2 bad usage or configuration (nothing was requested or written)."""
+"""`agent-runs`: a thin command over the package's functions (`load_runs`, `verify_runs`, `run_demo`,
+`write_report`). Exit codes: 0 loaded (or, for verify, the table equals the API), 1 the load failed
+(nothing committed is lost: the next run resumes from the last committed state) or could not be
+verified, 2 bad usage or configuration (nothing was requested or written), 3 verify found drift."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 import click
 from dlt.common.configuration.exceptions import ConfigurationException
+from dlt.destinations.exceptions import DatabaseException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from .demo import DEMO_DATASET, DEMO_RUNS_PER_PROVIDER, run_demo, status_counts
@@ -30,6 +32,7 @@ from .source import utc_moment
 
 EXIT_LOAD_FAILED = 1
 EXIT_BAD_CONFIG = 2
+EXIT_DRIFT = 3  # verify: the table differs from what the API says
 REPORT = Path("agent-runs-report.html")
 
 
@@ -205,6 +208,77 @@ def report(out: Path, destination: str, dataset: str | None) -> None:
             EXIT_BAD_CONFIG,
         )
     click.echo(f"Report written to {write_report(pipeline, out)}")
+
+
+@cli.command()
+@VERBOSE_OPTION
+@click.option(
+    "--provider",
+    "providers",
+    multiple=True,
+    type=click.Choice(sorted(PROVIDERS)),
+    help="Verify only this provider (repeatable). Default: every provider with a key.",
+)
+@click.option("--destination", default="duckdb", show_default=True, help="Where the runs were loaded.")
+@click.option("--dataset", default=DATASET_NAME, show_default=True, help="Dataset the runs were loaded into.")
+@click.option("--since", type=UtcDateTime(), help="Only runs created at or after this time.")
+@click.option("--until", type=UtcDateTime(), help="Only runs created at or before this time.")
+@click.option("--repair", is_flag=True, help="Write the API's view of every drifted run, through the same merge.")
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Also write the drift report as JSON to this file (- for stdout), for monitors.",
+)
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="As for load: how a long history is walked.")
+@PROGRESS_OPTION
+def verify(
+    providers: tuple[str, ...],
+    destination: str,
+    dataset: str,
+    since: datetime | None,
+    until: datetime | None,
+    repair: bool,
+    json_out: Path | None,
+    workers: int | None,
+    progress: bool,
+) -> None:
+    """Compare the `runs` table with what the APIs say now: exit 0 if equal, 3 on drift (with --repair:
+    0 once repaired), 1 if it could not be verified."""
+    from .verify import verify_runs
+
+    if since and until and since >= until:
+        raise click.BadParameter(f"--since ({since.isoformat()}) must be before --until ({until.isoformat()})")
+    check_destination(destination)
+    if progress:
+        logging.getLogger(SOURCE_NAME).setLevel(min(logging.INFO, logging.getLogger(SOURCE_NAME).getEffectiveLevel()))
+    try:
+        result = verify_runs(
+            providers=list(providers) or None,
+            destination=destination,
+            dataset_name=dataset,
+            since=since,
+            until=until,
+            repair=repair,
+            workers=workers,
+            progress=progress,
+        )
+    except (NoProviderConfigured, ConfigurationException) as error:
+        fail(str(error), EXIT_BAD_CONFIG)
+    except LoadAlreadyRunning as error:
+        fail(str(error), EXIT_LOAD_FAILED)
+    except (ProviderError, DatabaseException) as error:
+        fail(f"could not verify: {error}", EXIT_LOAD_FAILED)
+    except PipelineStepFailed as error:
+        fail(f"could not repair: {root_cause(error)}", EXIT_LOAD_FAILED)
+    click.echo(result)
+    if json_out is not None:
+        if str(json_out) == "-":
+            click.echo(result.as_json())
+        else:
+            json_out.write_text(result.as_json() + "\n")
+    if result.drifted and not result.repaired:
+        sys.exit(EXIT_DRIFT)
 
 
 def check_destination(name: str) -> None:

@@ -3,7 +3,8 @@
     dagster dev -m agent_runs.dagster_assets
 
 One asset per dlt resource (each provider's listing and its open-runs refresh), all materialising
-the unified `runs` table; the analytics views are refreshed after each run. Keys and the
+the unified `runs` table; the analytics views are refreshed after each run. An asset check,
+`table_equals_api`, runs `verify_runs` (the table compared with what the APIs say now). Keys and the
 destination's credentials come from the environment or `.dlt/`, as for `agent-runs load`.
 (No `from __future__ import annotations`: Dagster reads the context annotation at run time.)
 """
@@ -19,6 +20,7 @@ from dagster_dlt import DagsterDltResource, dlt_assets
 from .pipeline import create_views, finish_interrupted_load, make_pipeline
 from .settings import DATASET_NAME
 from .source import agent_runs_source
+from .verify import verify_runs
 
 DAILY_AT = "0 6 * * *"  # 06:00 every day, in the schedule's time zone (UTC unless set)
 GROUP = "agent_runs"
@@ -38,6 +40,26 @@ def agent_runs_assets(destination: str = "duckdb", dataset_name: str = DATASET_N
     return assets
 
 
+def verify_check(
+    assets: dg.AssetsDefinition, destination: str = "duckdb", dataset_name: str = DATASET_NAME
+) -> dg.AssetChecksDefinition:
+    """`table_equals_api` on every asset of the `runs` table: passes when verify finds no drift."""
+    specs = [dg.AssetCheckSpec("table_equals_api", asset=key) for key in assets.keys]
+
+    @dg.multi_asset_check(specs=specs, name="agent_runs_table_equals_api")
+    def table_equals_api() -> Iterator[dg.AssetCheckResult]:
+        report = verify_runs(destination=destination, dataset_name=dataset_name)
+        for key in assets.keys:
+            yield dg.AssetCheckResult(
+                asset_key=key,
+                check_name="table_equals_api",
+                passed=not report.drifted,
+                metadata={"report": dg.MetadataValue.text(str(report)[-4000:])},
+            )
+
+    return table_equals_api
+
+
 daily_schedule = dg.ScheduleDefinition(
     name="agent_runs_daily", target=dg.AssetSelection.groups(GROUP), cron_schedule=DAILY_AT
 )
@@ -46,6 +68,10 @@ daily_schedule = dg.ScheduleDefinition(
 @dg.definitions
 def defs() -> dg.Definitions:
     """Built when Dagster loads the code location, so the keys are read then, not at import."""
+    assets = agent_runs_assets()
     return dg.Definitions(
-        assets=[agent_runs_assets()], resources={"dlt_resource": DagsterDltResource()}, schedules=[daily_schedule]
+        assets=[assets],
+        asset_checks=[verify_check(assets)],
+        resources={"dlt_resource": DagsterDltResource()},
+        schedules=[daily_schedule],
     )

@@ -25,7 +25,7 @@ from .lister import Lister
 from .providers import RunList
 from .schema import into_runs_table, is_open, parse_timestamp
 from .settings import PRIMARY_KEY, RELIST_LAG, ROWS_PER_TABLE, SOURCE_NAME
-from .walks import Window, choose_walk, walk
+from .walks import Walk, Window, choose_walk, walk
 
 logger = logging.getLogger(SOURCE_NAME)
 
@@ -75,24 +75,14 @@ def list_runs(
     that became visible late are loaded; runs loaded before are skipped there. While the next page
     is on its way it yields None, dlt's signal to go on with other resources: that is how several
     accounts are extracted at once, each walked by its own threads."""
-    lister = Lister(run_list, account.client, account.name)
     recent = RecentRuns(dlt.current.resource_state())
-    start, end = created_at.start_value, created_at.end_value
-    chosen = choose_walk(run_list, workers, end)
-    tail: list[Window] = []
-    if run_list.frozen_walk and end is None:
-        # Page numbers stay put only if no run can join the window: the long walk ends before the
-        # re-read window (runs may become visible that late) and at least a second before the
-        # server's clock (its Date header has whole seconds), so that even widened by the API's
-        # bounds it is before any run created during the walk; the runs after it are a short walk
-        # of their own.
-        end = server_now(run_list, account.client()) - max(lag, timedelta(seconds=1))
-        tail = [Window(end, None)]
+    start = created_at.start_value
+    lister, chosen, rows = walk_history(account, run_list, start, created_at.end_value, workers, lag)
     logger.info(
         "%s (account %s): listing created from %s; %s", lister.name, account.name, start or "the start", chosen.reason
     )
     try:
-        yield from new_rows(lister, walk(chosen, lister, start, end, tail), recent.loaded_since(start), recent, lag)
+        yield from new_rows(lister, rows, recent.loaded_since(start), recent, lag)
     except ApiKeyRejected as refused:
         if not (run_list.optional and key_works(account.provider.lists[0], account.client())):
             raise
@@ -107,6 +97,29 @@ def list_runs(
         )
     recent.forget_before(lag)
     pa.default_memory_pool().release_unused()  # Arrow keeps freed pages for reuse; the load step needs them more
+
+
+def walk_history(
+    account: Account,
+    run_list: RunList,
+    start: datetime | None,
+    end: datetime | None,
+    workers: int | None,
+    lag: timedelta,
+) -> tuple[Lister, Walk, Iterator[pa.Table | None]]:
+    """The rows of the runs created in [start, end) (end None: up to now) as the chosen walk reads them."""
+    lister = Lister(run_list, account.client, account.name)
+    chosen = choose_walk(run_list, workers, end)
+    tail: list[Window] = []
+    if run_list.frozen_walk and end is None:
+        # Page numbers stay put only if no run can join the window: the long walk ends before the
+        # re-read window (runs may become visible that late) and at least a second before the
+        # server's clock (its Date header has whole seconds), so that even widened by the API's
+        # bounds it is before any run created during the walk; the runs after it are a short walk
+        # of their own.
+        end = server_now(run_list, account.client()) - max(lag, timedelta(seconds=1))
+        tail = [Window(end, None)]
+    return lister, chosen, walk(chosen, lister, start, end, tail)
 
 
 def new_rows(

@@ -3,6 +3,7 @@ filesystem destination alike): which runs were loaded while open, and their rows
 tell whether a refreshed run changed and to keep the row of a run the API no longer knows."""
 
 from contextlib import ExitStack
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
@@ -73,15 +74,36 @@ class LoadedRuns:
             table = self.delta_rows(list(RUNS_COLUMNS))
             table = table.filter(pc.is_in(table["run_id"], pa.array(run_ids, pa.string())))
             return table.select(RUNS_ARROW_SCHEMA.names).cast(RUNS_ARROW_SCHEMA)
+        return self.sql_table(f"run_id IN ({', '.join(['%s'] * len(run_ids))})", *run_ids)
+
+    def rows_created(self, since: datetime | None, until: datetime | None) -> pa.Table:
+        """Every row of the account's run list created in [since, until] (either open: unbounded),
+        as loaded; a run the destination holds twice is two rows."""
+        if self.files:
+            table = self.delta_rows(list(RUNS_COLUMNS))
+            if since is not None:
+                table = table.filter(pc.greater_equal(table["created_at"], since))
+            if until is not None:
+                table = table.filter(pc.less_equal(table["created_at"], until))
+            return table.select(RUNS_ARROW_SCHEMA.names).cast(RUNS_ARROW_SCHEMA)
+        conditions, params = ["1 = 1"], []
+        for bound, operator in ((since, ">="), (until, "<=")):
+            if bound is not None:
+                conditions.append(f"created_at {operator} %s")
+                params.append(bound)
+        return self.sql_table(" AND ".join(conditions), *params)
+
+    def sql_table(self, condition: str, *params: Any) -> pa.Table:
+        """The account's rows of its run list that meet a SQL condition, in the `runs` Arrow schema."""
         columns = self.columns()
         # PostgreSQL's driver decodes JSON, and a JSON string would then read as JSON text: ask for the text.
         as_text = self.pipeline.destination.capabilities().sqlglot_dialect in ("postgres", "redshift")
         selected = [f"CAST({name} AS TEXT)" if as_text and name in JSON_COLUMNS else name for name in columns]
         query = (
             f"SELECT {', '.join(selected)} FROM {{table}} WHERE provider = %s AND account = %s AND {{family}} "
-            f"AND run_id IN ({', '.join(['%s'] * len(run_ids))})"
+            f"AND {condition}"
         )
-        records: list[dict[str, Any]] = [dict(zip(columns, row, strict=True)) for row in self.sql_rows(query, *run_ids)]
+        records: list[dict[str, Any]] = [dict(zip(columns, row, strict=True)) for row in self.sql_rows(query, *params)]
         for record in records:  # JSON comes back as text, or decoded by a warehouse's driver
             record.setdefault("run_family", self.run_family)
             for column in JSON_COLUMNS:

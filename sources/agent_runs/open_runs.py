@@ -11,12 +11,10 @@ none of those listings has ended (or paused, or moved on between two requests) a
 id; one the API no longer knows (404) keeps its row as loaded, flagged. Only runs whose row
 changed are written again (compared with the row loaded before)."""
 
-import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from itertools import islice
-from typing import Any
 
 import dlt
 import pyarrow as pa
@@ -25,13 +23,14 @@ from dlt.extract import DltResource
 
 from .accounts import Account
 from .client import fetch_run
+from .compare import changed_rows
 from .confirm import confirm_open
 from .lister import Lister
 from .listing import RecentRuns
 from .loaded import LoadedRuns
 from .providers import RunList
 from .rows import page_rows
-from .schema import JSON_COLUMNS, into_runs_table, is_open
+from .schema import into_runs_table, is_open
 from .settings import REFRESH_WORKERS, ROWS_PER_COMPARISON, ROWS_PER_YIELD
 
 
@@ -120,36 +119,3 @@ def flagged_missing(table: pa.Table) -> pa.Table:
     column = table.schema.get_field_index("missing_from_api_at")
     now = pa.array([datetime.now(UTC)] * table.num_rows, table.schema.field(column).type)
     return table.set_column(column, table.schema.field(column), now)
-
-
-def changed_rows(fresh: pa.Table, loaded: pa.Table) -> pa.Table:
-    """The rows of `fresh` that differ from the row of the same run in `loaded` (or have none),
-    compared column by column in Arrow; JSON that differs as text only is compared decoded (a
-    warehouse may store it re-formatted)."""
-    positions = pc.index_in(fresh["run_id"], value_set=loaded["run_id"])
-    before = loaded.take(positions)  # a null position (no loaded row) takes a row of nulls
-    differs = positions.is_null()
-    json_differs = pa.repeat(False, fresh.num_rows)
-    for name in fresh.column_names:
-        now, then = fresh[name], before[name]
-        same = pc.or_(pc.fill_null(pc.equal(now, then), False), pc.and_(now.is_null(), then.is_null()))
-        if name in JSON_COLUMNS:
-            json_differs = pc.or_(json_differs, pc.invert(same))
-        else:
-            differs = pc.or_(differs, pc.invert(same))
-    text_only = pc.indices_nonzero(pc.and_(json_differs, pc.invert(differs)))
-    if len(text_only):
-        now_json, then_json = (
-            table.take(text_only).select(sorted(JSON_COLUMNS)).to_pylist() for table in (fresh, before)
-        )
-        really = [
-            position
-            for position, now, then in zip(text_only.to_pylist(), now_json, then_json, strict=True)
-            if decoded(now) != decoded(then)
-        ]
-        differs = pc.or_(differs, pc.is_in(pa.array(range(fresh.num_rows), pa.int64()), pa.array(really, pa.int64())))
-    return fresh if pc.all(differs).as_py() else fresh.filter(differs)
-
-
-def decoded(row: dict[str, str | None]) -> dict[str, Any]:
-    return {name: None if text is None else json.loads(text) for name, text in row.items()}

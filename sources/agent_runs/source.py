@@ -15,7 +15,7 @@ import dlt
 from dlt.common.typing import TSecretStrValue
 from dlt.extract import DltResource
 
-from .accounts import default_accounts, named_accounts
+from .accounts import Account, default_accounts, named_accounts
 from .errors import NoProviderConfigured
 from .listing import runs_resource
 from .open_runs import open_runs_resource
@@ -96,13 +96,33 @@ def agent_runs_source(
     quiet_json_text_warnings()
     max_age = None if open_runs_max_age_days is None else timedelta(days=open_runs_max_age_days)
     lag = timedelta(minutes=lag_minutes)
+    resources = []
+    for account in configured_accounts(providers, accounts, api_keys, base_urls):
+        if workers is not None:  # a cap on the key's requests in flight too
+            account.rate_limit.cap(workers)
+        for run_list in account.provider.lists:
+            # The refresh goes first, so it works on the open runs of earlier loads only.
+            resources.append(open_runs_resource(account, run_list, max_age))
+            resources.append(runs_resource(account, run_list, since, until, workers, lag))
+    return resources
+
+
+def configured_accounts(
+    providers: Sequence[str] | None,
+    accounts: Mapping[str, Any] | None,
+    api_keys: Mapping[str, TSecretStrValue] | None = None,
+    base_urls: Mapping[str, str] | None = None,
+) -> list[Account]:
+    """The accounts to load: the default account of each provider with a key, then its named
+    ones; a provider asked for by name without a key is an error, one not asked for is skipped
+    with a warning. NoProviderConfigured when no account is left."""
     wanted = list(providers) if providers else list(PROVIDERS)
     unknown = sorted(set(wanted) - set(PROVIDERS)) + sorted(set(api_keys or {}) - set(PROVIDERS))
     if unknown:
         raise NoProviderConfigured(f"unknown provider(s) {', '.join(unknown)}; known: {', '.join(PROVIDERS)}")
     defaults = default_accounts(wanted, api_keys, base_urls)
     named = [account for account in named_accounts(accounts or {}) if account.provider.name in wanted]
-    resources, skipped = [], []
+    chosen, skipped = [], []
     for name in wanted:
         provider = PROVIDERS[name]
         these = [account for account in named if account.provider is provider]
@@ -112,14 +132,8 @@ def agent_runs_source(
             raise NoProviderConfigured(f"no API key for {provider.display_name}: set {provider.api_key_variable}")
         elif not these:
             skipped.append(provider)
-        for account in these:
-            if workers is not None:  # a cap on the key's requests in flight too
-                account.rate_limit.cap(workers)
-            for run_list in provider.lists:
-                # The refresh goes first, so it works on the open runs of earlier loads only.
-                resources.append(open_runs_resource(account, run_list, max_age))
-                resources.append(runs_resource(account, run_list, since, until, workers, lag))
-    if not resources:
+        chosen += these
+    if not chosen:
         variables = " and/or ".join(provider.api_key_variable for provider in PROVIDERS.values())
         raise NoProviderConfigured(
             f"No API key configured. Set {variables} (or add them under "
@@ -127,7 +141,7 @@ def agent_runs_source(
         )
     for provider in skipped:
         logger.warning("Skipping %s: no API key (set %s to load it).", provider.display_name, provider.api_key_variable)
-    return resources
+    return chosen
 
 
 def checked_range(

@@ -132,6 +132,7 @@ class RateLimit:
     def __init__(self, max_concurrency: int = MAX_CONCURRENCY, concurrency: int = INITIAL_CONCURRENCY) -> None:
         self.pace = Pace(max_concurrency, concurrency)
         self.in_flight = 0
+        self.answered = 0  # requests of this key answered (any status)
         self.refused = 0  # 429s answered to this key
         self.held_s = 0.0  # seconds the key was told to wait, in all
         self._next_start = 0.0
@@ -185,6 +186,7 @@ class RateLimit:
         with self._changed:
             self.in_flight -= 1
             now = time.monotonic()
+            self.answered += 1
             self.refused += status == 429
             free_since = self._resume_at if self._resume_at <= now else self._free_since
             self.pace.answered(now, status == 429, started, free_since, self._resume_at)

@@ -426,6 +426,10 @@ class SimulatorBase:
         run.outcome = outcome if outcome in self.outcomes else "failed"
         if run.paused_us is not None and run.paused_us <= now_us < (run.resumed_us or 0):
             run.resumed_us = run.finished_us  # the pause ends with the run
+        if run.started_us is not None and run.started_us > now_us:  # ended before it started: it never will
+            run.started_us = None
+        if run.paused_us is not None and run.paused_us > now_us:  # nor pause later
+            run.paused_us = run.resumed_us = None
 
     # --- what subclasses provide -------------------------------------------------------
     def adopt(self, run: SimRun) -> None:
