@@ -160,6 +160,7 @@ class Walk:
     killed: int = 0
     failed: int = 0
     faults_ahead: bool = False  # injected faults the next load meets
+    verified: int = 0  # verify runs checked (drift found and repaired, or none)
 
     @property
     def now_us(self) -> int:
@@ -274,6 +275,7 @@ def the_table_is_verified(walk: Walk) -> None:
     report = json.loads((walk.workdir / "verify.json").read_text()) if code in (0, 3) else {"lists": []}
     found = {drift["run_id"] for each in report["lists"] for drift in each["drifts"]}
     walk.log.append(f"verify: exit {code}, {len(found)} drifted")
+    walk.verified += 1
     assert (code, found) == (3 if expected else 0, expected), (
         f"verify found {sorted(found)[:5]}, not {sorted(expected)[:5]}"
     )
@@ -506,5 +508,5 @@ def test_after_every_load_that_exits_0_the_table_equals_the_api(world: Walk, req
     assert world.loaded_ok >= 2
     print(
         f"seed {world.seed}: {steps} steps, {world.loaded_ok} loads checked, {world.killed} killed, "
-        f"{world.failed} failed on faults"
+        f"{world.failed} failed on faults, {world.verified} verified"
     )
