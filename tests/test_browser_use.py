@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -47,13 +48,21 @@ def test_full_load_equals_what_the_sdk_reads(
             task.finished_at,
         )
         assert (row["result"], row["session_id"], row["updated_at"]) == (task.output, str(task.session_id), None)
-        assert row["extra"]["isSuccess"] == task.is_success and row["extra"]["cost"] == task.cost.root
+        # What it cost, which model ran it, whether it reached its goal: as the SDK reads them.
+        assert (row["model"], row["cost_usd"], row["goal_achieved"]) == (
+            task.llm,
+            Decimal(task.cost.root),
+            task.is_success,
+        )
+        assert not {"llm", "cost", "isSuccess"} & set(row["extra"] or {}) and "judgeVerdict" in row["extra"]
     for run in runs:
         row = rows["browser_use", str(run.id)]
         assert (row["run_family"], row["provider_status"], row["task"]) == ("v4_runs", run.status.value, run.task)
         assert (row["created_at"], row["updated_at"], row["started_at"]) == (run.created_at, run.updated_at, None)
         assert (row["result"], row["result_schema"], row["error_message"]) == (run.result, run.output_schema, run.error)
-        assert row["extra"]["totalCostUsd"] == run.total_cost_usd and row["extra"]["model"] == run.model
+        assert (row["model"], row["cost_usd"], row["goal_achieved"]) == (run.model, Decimal(run.total_cost_usd), None)
+        assert (row["input_tokens"], row["output_tokens"]) == (run.total_input_tokens, run.total_output_tokens)
+        assert "totalCostUsd" not in row["extra"] and "judgement" in row["extra"]
     assert_table_equals_api(workdir, "browser_use", browser_use)
 
 

@@ -269,6 +269,9 @@ CONTRACT: dict[str, dict[str, tuple[str, ...]]] = {
         "finished_at": ("finishedAt",),
         "result": ("output",),
         "session_id": ("sessionId",),
+        "model": ("llm",),
+        "cost_usd": ("cost",),
+        "goal_achieved": ("isSuccess",),
     },
     "browser_use/v4_runs": {
         "run_id": ("id",),
@@ -280,6 +283,10 @@ CONTRACT: dict[str, dict[str, tuple[str, ...]]] = {
         "result_schema": ("outputSchema",),
         "error_message": ("error",),
         "session_id": ("sessionId",),
+        "model": ("model",),
+        "cost_usd": ("totalCostUsd",),
+        "input_tokens": ("totalInputTokens",),
+        "output_tokens": ("totalOutputTokens",),
     },
     "skyvern/workflows": {
         "run_id": ("workflow_run_id",),
@@ -292,6 +299,7 @@ CONTRACT: dict[str, dict[str, tuple[str, ...]]] = {
         "updated_at": ("modified_at",),
         "error_message": ("failure_reason",),
         "session_id": ("browser_session_id",),
+        "credits": ("credits_used",),
     },
     "skyvern/tasks": {
         "run_id": ("run_id",),

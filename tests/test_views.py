@@ -73,6 +73,50 @@ def test_run_outcomes(loaded: tuple[list[dict[str, Any]], Any]) -> None:
         assert item["success_rate"] == (pytest.approx(counts["completed"] / terminal) if terminal else None)
 
 
+def test_run_costs(loaded: tuple[list[dict[str, Any]], Any]) -> None:
+    rows, connection = loaded
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[day(row), row["provider"], row["model"]].append(row)
+    got = {(item["day"], item["provider"], item["model"]): item for item in view(connection, "run_costs")}
+    assert set(got) == set(groups)
+    for key, members in groups.items():
+        costs = [row["cost_usd"] for row in members if row["cost_usd"] is not None]
+        counted = [row["credits"] for row in members if row["credits"] is not None]
+        item = got[key]
+        assert (item["runs"], item["runs_with_cost"]) == (len(members), len(costs))
+        assert item["cost_usd"] == (sum(costs) if costs else None)  # no cost reported: null, never 0
+        assert item["credits"] == (pytest.approx(sum(counted)) if counted else None)
+    assert any(item["cost_usd"] is None for item in got.values()) and any(item["cost_usd"] for item in got.values())
+
+
+def test_run_goals_and_cost_per_goal(loaded: tuple[list[dict[str, Any]], Any]) -> None:
+    rows, connection = loaded
+    ended = [row for row in rows if row["status"] in TERMINAL_STATUSES]
+    goals = {(item["provider"], item["model"]): item for item in view(connection, "run_goals")}
+    assert set(goals) == {(row["provider"], row["model"]) for row in ended}
+    for (provider, model), item in goals.items():
+        members = [row for row in ended if (row["provider"], row["model"]) == (provider, model)]
+        judged = [row["goal_achieved"] for row in members if row["goal_achieved"] is not None]
+        completed = sum(row["status"] == "completed" for row in members)
+        assert (item["terminal_runs"], item["completed"], item["judged_runs"]) == (len(members), completed, len(judged))
+        assert item["completion_rate"] == pytest.approx(completed / len(members))
+        assert item["goal_rate"] == (pytest.approx(sum(judged) / len(judged)) if judged else None)
+    assert any(
+        item["goal_rate"] is not None and item["goal_rate"] != item["completion_rate"] for item in goals.values()
+    )
+    per_goal = {(item["provider"], item["model"]): item for item in view(connection, "cost_per_goal")}
+    for key, item in per_goal.items():
+        members = [row for row in rows if (row["provider"], row["model"]) == key]
+        both = [row for row in members if row["cost_usd"] is not None and row["goal_achieved"] is not None]
+        achieved = sum(row["goal_achieved"] for row in both)
+        assert item["cost_usd"] == sum(row["cost_usd"] for row in both) and item["goals_achieved"] == achieved
+        assert (item["cost_per_goal_usd"] is None) == (achieved == 0)
+        if achieved:
+            assert float(item["cost_per_goal_usd"]) == pytest.approx(float(item["cost_usd"]) / achieved)
+    assert per_goal and {provider for provider, _ in per_goal} == {"browser_use"}  # the one that reports both
+
+
 def test_run_durations(loaded: tuple[list[dict[str, Any]], Any]) -> None:
     rows, connection = loaded
     durations: dict[tuple[Any, str], list[float]] = defaultdict(list)

@@ -9,8 +9,10 @@ is ever dropped.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import UTC, datetime
+from decimal import Context, Decimal, InvalidOperation
 from itertools import compress, repeat
 from types import NoneType
 from typing import Any
@@ -29,6 +31,9 @@ from .settings import PRIMARY_KEY, TABLE_NAME
 UNIFIED_STATUSES = frozenset({"pending", "running", "paused", "completed", "failed", "cancelled", "timed_out"})
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "timed_out"})
 _TERMINAL = pa.array(sorted(TERMINAL_STATUSES))
+
+
+COST_PRECISION, COST_SCALE = 38, 9  # dlt's default decimal: dollars to a billionth
 
 
 def _column(data_type: str, description: str, **hints: Any) -> dict[str, Any]:
@@ -66,6 +71,22 @@ RUNS_COLUMNS: TTableSchemaColumns = {
     "proxy_enabled": _column("bool", "whether the browser went through a proxy"),
     "proxy_country_code": _column("text", "the proxy's country"),
     "duration_s": _column("double", "finished_at - started_at, in seconds"),
+    "cost_usd": _column(
+        "decimal",
+        "what the run cost in US dollars as the platform reports it; null where it reports none (credits are never converted)",
+        precision=COST_PRECISION,
+        scale=COST_SCALE,
+    ),
+    "credits": _column(
+        "double", "what the run cost in the platform's credits, where it counts credits instead of dollars"
+    ),
+    "model": _column("text", "the LLM (or engine) that ran the agent, as the platform names it"),
+    "goal_achieved": _column(
+        "bool",
+        "the platform's own verdict on whether the run reached its goal (not whether it finished); null: none given",
+    ),
+    "input_tokens": _column("bigint", "LLM input tokens the run used, where reported"),
+    "output_tokens": _column("bigint", "LLM output tokens the run used, where reported"),
     "extra": _column("json", "every field the API sent that has no column above"),
     "missing_from_api_at": _timestamp(
         "set when the API answered 404 for a run it had listed; the row keeps its last-seen values"
@@ -144,6 +165,25 @@ def _boolean(value: Any) -> bool:
     raise TypeError(f"expected a boolean, got {type(value).__name__}")
 
 
+def _number(value: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    raise TypeError(f"expected a number, got {type(value).__name__}")
+
+
+def _decimal(value: Any) -> Decimal:
+    """A decimal as the APIs write money: a numeric string (or a number), kept exact to COST_SCALE places."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise TypeError(f"expected a decimal, got {type(value).__name__}")
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"not a decimal: {value!r}") from None
+    if not number.is_finite() or abs(number) >= Decimal(10) ** (COST_PRECISION - COST_SCALE):
+        raise ValueError(f"decimal out of range: {value!r}")
+    return number.quantize(Decimal(1).scaleb(-COST_SCALE), context=Context(prec=2 * COST_PRECISION))
+
+
 def json_text(value: Any) -> str:
     """JSON columns travel as JSON text: the destination stores it in its JSON type, exactly."""
     try:
@@ -158,6 +198,7 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "bigint": pa.int64(),
     "bool": pa.bool_(),
     "double": pa.float64(),
+    "decimal": pa.decimal128(COST_PRECISION, COST_SCALE),
     "json": pa.string(),
 }
 RUNS_ARROW_SCHEMA = pa.schema(
@@ -173,6 +214,8 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "timestamp": parse_timestamp,
     "bigint": _integer,
     "bool": _boolean,
+    "double": _number,
+    "decimal": _decimal,
 }
 
 
@@ -182,7 +225,7 @@ def _column_array(data_type: str, values: list[Any]) -> tuple[pa.Array, list[int
     arrow_type = ARROW_TYPES[data_type]
     if data_type == "json":
         return pa.array([None if value is None else json_text(value) for value in values], arrow_type), []
-    if set(map(type, values)) <= {EXPECTED_TYPES[data_type], NoneType}:
+    if data_type in EXPECTED_TYPES and set(map(type, values)) <= {EXPECTED_TYPES[data_type], NoneType}:
         try:
             if data_type == "timestamp":
                 return timestamps(pa.array(values, pa.string())), []

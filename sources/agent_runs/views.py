@@ -1,6 +1,9 @@
 """Analytics views over `runs`, created (or replaced) in the dataset after each load, so analysts and
 BI dashboards share one definition instead of each writing the same SQL.
 
+The cost views are honest about gaps: a provider that reports no cost or verdict has nulls there,
+never zeros (`runs_with_cost`, `judged_runs` say how many runs the figures rest on).
+
 Each view is written once, in PostgreSQL's dialect (standard SQL where it can be), and sqlglot
 turns it into the destination's dialect. Days are UTC days whatever the session's time zone.
 """
@@ -48,6 +51,26 @@ VIEWS: dict[str, str] = {
                MAX(created_at) AS last_seen
         FROM {runs} WHERE status IN ('failed', 'timed_out') OR error_code IS NOT NULL
         GROUP BY 1, 2, 3, 4""",
+    "run_costs": f"""
+        SELECT {DAY} AS day, provider, model, COUNT(*) AS runs, COUNT(cost_usd) AS runs_with_cost,
+               SUM(cost_usd) AS cost_usd, SUM(credits) AS credits
+        FROM {{runs}} GROUP BY 1, 2, 3""",
+    "run_goals": f"""
+        SELECT provider, model,
+               CAST(SUM(CASE WHEN status IN ({TERMINAL}) THEN 1 ELSE 0 END) AS BIGINT) AS terminal_runs,
+               CAST(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS BIGINT) AS completed,
+               CAST(CAST(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS BIGINT) AS DOUBLE PRECISION)
+                 / NULLIF(CAST(SUM(CASE WHEN status IN ({TERMINAL}) THEN 1 ELSE 0 END) AS BIGINT), 0) AS completion_rate,
+               COUNT(goal_achieved) AS judged_runs,
+               CAST(SUM(CASE WHEN goal_achieved THEN 1 ELSE 0 END) AS BIGINT) AS goal_achieved,
+               CAST(CAST(SUM(CASE WHEN goal_achieved THEN 1 ELSE 0 END) AS BIGINT) AS DOUBLE PRECISION)
+                 / NULLIF(COUNT(goal_achieved), 0) AS goal_rate
+        FROM {{runs}} WHERE status IN ({TERMINAL}) GROUP BY 1, 2""",
+    "cost_per_goal": """
+        SELECT provider, model, SUM(cost_usd) AS cost_usd,
+               CAST(SUM(CASE WHEN goal_achieved THEN 1 ELSE 0 END) AS BIGINT) AS goals_achieved,
+               SUM(cost_usd) / NULLIF(SUM(CASE WHEN goal_achieved THEN 1 ELSE 0 END), 0) AS cost_per_goal_usd
+        FROM {runs} WHERE cost_usd IS NOT NULL AND goal_achieved IS NOT NULL GROUP BY 1, 2""",
     "open_runs": f"""
         SELECT provider, run_id, status, task, agent_id, created_at, started_at,
                EXTRACT(EPOCH FROM CURRENT_TIMESTAMP - created_at) / 3600 AS age_hours

@@ -30,6 +30,9 @@ TASK_FIELDS: FieldMap = {
     "finished_at": ("finishedAt",),
     "result": ("output",),  # the final output, a string even for structured output
     "session_id": ("sessionId",),
+    "model": ("llm",),
+    "cost_usd": ("cost",),  # USD, a decimal string
+    "goal_achieved": ("isSuccess",),  # the agent's verdict on its task (`judgeVerdict`, a judge's, stays in extra)
 }
 TASK_STATUSES = {
     "created": "pending",
@@ -50,7 +53,11 @@ RUN_FIELDS: FieldMap = {
     "result_schema": ("outputSchema",),
     "error_message": ("error",),
     "session_id": ("sessionId",),
-}
+    "model": ("model",),
+    "cost_usd": ("totalCostUsd",),  # USD, a decimal string
+    "input_tokens": ("totalInputTokens",),
+    "output_tokens": ("totalOutputTokens",),
+}  # `judgement` (an object whose shape no source documents) stays in extra: goal_achieved is not guessed
 RUN_STATUSES = {
     "queued": "pending",
     "dispatching": "pending",

@@ -57,6 +57,7 @@ WORKFLOW_FIELDS: FieldMap = {
     "updated_at": ("modified_at",),
     "error_message": ("failure_reason",),
     "session_id": ("browser_session_id",),
+    "credits": ("credits_used",),  # Skyvern counts credits, not dollars
 }
 TASK_FIELDS: FieldMap = {
     "run_id": ("run_id",),

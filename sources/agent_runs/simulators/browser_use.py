@@ -9,9 +9,20 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from .core import ApiError, SimRun, SimulatorBase, decode_cursor, encode_cursor, moment, parse_time, seconds_between
+from .core import (
+    COST_COLUMNS,
+    ApiError,
+    SimRun,
+    SimulatorBase,
+    decode_cursor,
+    encode_cursor,
+    moment,
+    parse_time,
+    seconds_between,
+)
 
 TASKS, RUNS = "v2_tasks", "v4_runs"
 TASK_STATUSES = {"pending": "created", "running": "started", "paused": "started"}
@@ -19,6 +30,15 @@ TASK_ENDED = {"completed": "finished", "failed": "failed", "cancelled": "stopped
 RUN_STATUSES = {"pending": "queued", "running": "running", "paused": "running"}
 RUN_ENDED = {"completed": "completed", "failed": "failed", "cancelled": "cancelled"}
 MAX_PAGE_SIZE = 100
+# The models that run agents, and what each costs: v2 USD a step; v4 USD a step (1,000 input and
+# 100 output tokens a step).
+TASK_MODELS = (
+    ("browser-use-llm", 0.002),
+    ("gpt-4.1", 0.0105),
+    ("claude-sonnet-4", 0.0123),
+    ("gemini-2.5-flash", 0.0011),
+)
+RUN_MODELS = (("bu-2-0", 0.0019), ("bu-1-0", 0.0031), ("gpt-4.1", 0.0028), ("claude-sonnet-4", 0.0045))
 
 
 def invalid(field: str, message: str) -> ApiError:
@@ -60,7 +80,7 @@ class BrowserUseSimulator(SimulatorBase):
         record: dict[str, Any] = {
             "id": run.run_id,
             "sessionId": session_of(run),
-            "llm": "browser-use-llm",
+            "llm": TASK_MODELS[run.index % len(TASK_MODELS)][0],
             "task": run.task,
             "status": status,
             "createdAt": run.time(run.created_us),
@@ -69,15 +89,24 @@ class BrowserUseSimulator(SimulatorBase):
             "metadata": {"team": f"team_{run.index % 3}"} if run.index % 4 == 0 else {},
             "output": self.output_of(run) if status == "finished" else None,
             "browserUseVersion": "0.9.1",
-            "isSuccess": (run.index % 5 != 0) if status == "finished" else None,
+            "isSuccess": self.verdict(run, status),
             "judgement": None,
             "judgeVerdict": None,
-            "cost": f"0.{run.steps:04d}",
+            "cost": f"{TASK_MODELS[run.index % len(TASK_MODELS)][1] * run.steps_at(now_us):.4f}",
             "suggestions": None,
         }
         if run.extra_fields:
             record.update(run.extra_fields)
         return record
+
+    @staticmethod
+    def verdict(run: SimRun, status: str) -> bool | None:
+        """The agent's own verdict: given once it ended, and now and then not what its status suggests."""
+        if status == "finished":
+            return run.index % 7 != 3
+        if status in ("failed", "stopped"):
+            return False if run.index % 2 else None
+        return None
 
     def task_truth(self, run: SimRun, now_us: int) -> dict[str, Any]:
         record = self.render_task(run, now_us)
@@ -85,6 +114,7 @@ class BrowserUseSimulator(SimulatorBase):
         started = run.started_by(now_us)
         finished = run.finished_us if phase in RUN_ENDED else None
         mapped = ("id", "sessionId", "task", "status", "createdAt", "startedAt", "finishedAt", "output")
+        mapped += ("llm", "cost", "isSuccess")
         return {
             **self.empty_row(run),
             "status": "running" if phase == "paused" else phase,
@@ -93,6 +123,9 @@ class BrowserUseSimulator(SimulatorBase):
             "finished_at": moment(finished),
             "result": record["output"],
             "session_id": record["sessionId"],
+            "model": record["llm"],
+            "cost_usd": Decimal(record["cost"]),
+            "goal_achieved": record["isSuccess"],
             "duration_s": seconds_between(started, finished),
             "extra": {key: value for key, value in record.items() if key not in mapped},
         }
@@ -149,7 +182,7 @@ class BrowserUseSimulator(SimulatorBase):
             "id": run.run_id,
             "task": run.task,
             "title": run.task[:24],
-            "model": "bu-2-0",
+            "model": RUN_MODELS[run.index % len(RUN_MODELS)][0],
             "modelParams": None,
             "contextLimit": 128_000,
             "status": status,
@@ -163,7 +196,7 @@ class BrowserUseSimulator(SimulatorBase):
             "judgement": None,
             "totalInputTokens": 1000 * run.steps_at(now_us),
             "totalOutputTokens": 100 * run.steps_at(now_us),
-            "totalCostUsd": f"{run.steps_at(now_us) / 100:.2f}",
+            "totalCostUsd": f"{RUN_MODELS[run.index % len(RUN_MODELS)][1] * run.steps_at(now_us):.6f}",
             "createdAt": run.time(run.created_us),
             "updatedAt": run.time(run.updated_us(now_us)),
         }
@@ -175,6 +208,7 @@ class BrowserUseSimulator(SimulatorBase):
         record = self.render_run(run, now_us)
         phase = run.phase(now_us)
         mapped = ("id", "task", "status", "createdAt", "updatedAt", "result", "outputSchema", "error", "sessionId")
+        mapped += ("model", "totalCostUsd", "totalInputTokens", "totalOutputTokens")
         return {
             **self.empty_row(run),
             "status": "running" if phase == "paused" else phase,
@@ -184,6 +218,10 @@ class BrowserUseSimulator(SimulatorBase):
             "result_schema": record["outputSchema"],
             "error_message": record["error"],
             "session_id": record["sessionId"],
+            "model": record["model"],
+            "cost_usd": Decimal(record["totalCostUsd"]),
+            "input_tokens": record["totalInputTokens"],
+            "output_tokens": record["totalOutputTokens"],
             "extra": {key: value for key, value in record.items() if key not in mapped},
         }
 
@@ -219,7 +257,7 @@ class BrowserUseSimulator(SimulatorBase):
                     "started_at", "finished_at", "updated_at", "num_steps", "result", "result_schema",
                     "error_code", "error_message", "error_category", "agent_id", "session_id", "sandbox_id",
                     "streaming_url", "proxy_enabled", "proxy_country_code", "duration_s", "extra",
-                    "missing_from_api_at",
+                    "missing_from_api_at", *COST_COLUMNS,
                 )
             ),
             "provider": "browser_use",

@@ -9,7 +9,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .core import ApiError, SimRun, SimulatorBase, decode_cursor, encode_cursor, moment, parse_time, seconds_between
+from .core import (
+    COST_COLUMNS,
+    ApiError,
+    SimRun,
+    SimulatorBase,
+    decode_cursor,
+    encode_cursor,
+    moment,
+    parse_time,
+    seconds_between,
+)
 
 STATUSES = {
     "pending": "PENDING",
@@ -112,6 +122,7 @@ class BrowserbaseSimulator(SimulatorBase):
             "duration_s": seconds_between(started, finished),
             "extra": dict(run.extra_fields) if run.extra_fields else None,
             "missing_from_api_at": None,
+            **dict.fromkeys(COST_COLUMNS),  # the API reports none of them
         }
 
     def route(self, path: str, params: dict[str, str], query: dict[str, list[str]]) -> tuple[Any, int]:

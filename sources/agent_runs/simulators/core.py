@@ -28,6 +28,9 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 MICROS = 1_000_000
+# The columns of what a run cost, which model ran it and whether it reached its goal: null unless a
+# simulator's API reports them.
+COST_COLUMNS = ("cost_usd", "credits", "model", "goal_achieved", "input_tokens", "output_tokens")
 # How each run writes its timestamps; the value is quantised to what the format can express,
 # so every rendering is exact. Real APIs mix these, the connector must read all of them.
 TIME_FORMATS = ("seconds_z", "millis_z", "micros_z", "micros_offset")

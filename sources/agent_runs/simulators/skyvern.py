@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .core import ApiError, SimRun, SimulatorBase, moment, seconds_between
+from .core import COST_COLUMNS, ApiError, SimRun, SimulatorBase, moment, seconds_between
 
 WORKFLOWS, TASKS = "workflows", "tasks"
 RUN_TYPES = ("workflow_run", "task_v2", "task_v1", "openai_cua", "anthropic_cua", "ui_tars")
@@ -103,7 +103,7 @@ class SkyvernSimulator(SimulatorBase):
             "workflow_title": run.task,
             "trigger_type": "api",
             "run_with": "agent",
-            "credits_used": run.steps,
+            "credits_used": run.steps_at(now_us),
             "cached_credits_used": 0,
             "queued_at": run.time(run.created_us),
             "started_at": run.time(run.started_by(now_us)),
@@ -169,7 +169,7 @@ class SkyvernSimulator(SimulatorBase):
                 (
                     "updated_at", "num_steps", "result", "result_schema", "error_code", "error_message",
                     "error_category", "session_id", "sandbox_id", "streaming_url", "proxy_enabled",
-                    "proxy_country_code", "missing_from_api_at",
+                    "proxy_country_code", "missing_from_api_at", *COST_COLUMNS,
                 )
             ),
             "provider": "skyvern",
@@ -188,7 +188,15 @@ class SkyvernSimulator(SimulatorBase):
             row["updated_at"] = moment(run.updated_us(now_us))
             row["error_message"] = record["failure_reason"]
             row["session_id"] = record["browser_session_id"]
-            mapped = {"workflow_run_id", "status", "workflow_title", "workflow_permanent_id", "created_at"}
+            row["credits"] = float(record["credits_used"])
+            mapped = {
+                "workflow_run_id",
+                "status",
+                "workflow_title",
+                "workflow_permanent_id",
+                "created_at",
+                "credits_used",
+            }
             mapped |= {"started_at", "finished_at", "modified_at", "failure_reason", "browser_session_id"}
         else:
             mapped = {"run_id", "status", "title", "workflow_permanent_id", "created_at", "started_at", "finished_at"}

@@ -6,7 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from .core import ApiError, SimRun, SimulatorBase, decode_cursor, encode_cursor, moment, parse_time, seconds_between
+from .core import (
+    COST_COLUMNS,
+    ApiError,
+    SimRun,
+    SimulatorBase,
+    decode_cursor,
+    encode_cursor,
+    moment,
+    parse_time,
+    seconds_between,
+)
 
 STATUSES = {"pending": "PENDING", "running": "RUNNING", "paused": "RUNNING"}
 OUTCOME_STATUSES = {"completed": "COMPLETED", "failed": "FAILED", "cancelled": "CANCELLED"}
@@ -111,6 +121,7 @@ class TinyFishSimulator(SimulatorBase):
             "duration_s": seconds_between(started, finished),
             "extra": extra or None,
             "missing_from_api_at": None,
+            **dict.fromkeys(COST_COLUMNS),  # the API reports none of them
         }
 
     def route(self, path: str, params: dict[str, str], query: dict[str, list[str]]) -> tuple[Any, int]:
