@@ -16,7 +16,16 @@ from agent_runs.pipeline import load_runs
 from tests.utils import agent_runs
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHARTS = ["Runs per day", "Success rate over time", "Duration distribution", "Top failure causes", "Open runs by age"]
+CHARTS = [
+    "Runs per day",
+    "Success rate over time",
+    "Duration distribution",
+    "Top failure causes",
+    "Open runs by age",
+    "Spend over time",
+    "Goal rate and completion rate by model",
+    "Cost per run that reached its goal",
+]
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",

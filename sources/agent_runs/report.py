@@ -201,6 +201,90 @@ def charts(pipeline: Pipeline, dataset: str) -> tuple[dict[str, Any], list[Chart
     ]
 
 
+def cost_charts(pipeline: Pipeline, dataset: str) -> list[Chart]:
+    """What runs cost, and whether they reached their goal, by provider and model: from the cost
+    views, drawing only what the platforms report (a provider without a figure is named, not drawn as 0)."""
+    costs = query(
+        pipeline,
+        f"SELECT provider, SUM(runs_with_cost) AS priced, SUM(credits) AS credits FROM {dataset}.run_costs GROUP BY provider",
+    )
+    unpriced = sorted(row["provider"] for row in costs if not row["priced"])
+    credited = sorted(row["provider"] for row in costs if row["credits"])
+    spend = query(
+        pipeline,
+        f"SELECT day, provider, SUM(cost_usd) AS cost_usd FROM {dataset}.run_costs "
+        "WHERE cost_usd IS NOT NULL GROUP BY day, provider",
+    )
+    goals = query(
+        pipeline,
+        f"SELECT provider, model, completion_rate, goal_rate FROM {dataset}.run_goals WHERE goal_rate IS NOT NULL",
+    )
+    rates = [
+        {"model": f"{row['provider']}: {row['model']}", "rate": kind, "value": row[column]}
+        for row in goals
+        for kind, column in (("completed ÷ ended", "completion_rate"), ("goal reached ÷ judged", "goal_rate"))
+    ]
+    per_goal = query(
+        pipeline,
+        f"SELECT provider, model, cost_per_goal_usd FROM {dataset}.cost_per_goal WHERE cost_per_goal_usd IS NOT NULL",
+    )
+    for row in per_goal:
+        row["model"] = f"{row['provider']}: {row['model']}"
+    no_cost = f"; no cost in USD reported by {', '.join(unpriced)}" if unpriced else ""
+    no_cost += f" ({', '.join(credited)} counts credits instead)" if credited else ""
+    judged = {row["provider"] for row in goals}
+    no_verdict = sorted({row["provider"] for row in costs} - judged)
+    return [
+        Chart(
+            "Spend over time",
+            f"US dollars a UTC day, as the platforms report them{no_cost}",
+            alt.Chart(alt.Data(values=spend))
+            .mark_bar()
+            .encode(
+                x=alt.X("yearmonthdate(day):O", title="day (UTC)", axis=alt.Axis(format="%b %d", labelAngle=-45)),
+                y=alt.Y("sum(cost_usd):Q", title="USD", axis=alt.Axis(tickCount=FEW_TICKS, format="$~s")),
+                color=alt.Color("provider:N", title="provider"),
+            )
+            .properties(width=WIDTH, height=220),
+        ),
+        Chart(
+            "Goal rate and completion rate by model",
+            "ended runs: the platform's verdict on the goal beside the share that completed"
+            + (f"; no verdict reported by {', '.join(no_verdict)}" if no_verdict else ""),
+            alt.Chart(alt.Data(values=rates))
+            .mark_bar()
+            .encode(
+                x=alt.X(
+                    "value:Q",
+                    title="share",
+                    axis=alt.Axis(format="%", tickCount=FEW_TICKS),
+                    scale=alt.Scale(domain=[0, 1]),
+                ),
+                y=alt.Y("rate:N", title="rate", axis=alt.Axis(labels=False, ticks=False)),
+                color=alt.Color("rate:N", title=None, legend=alt.Legend(orient="bottom")),
+                row=alt.Row("model:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
+            )
+            .properties(width=WIDTH - 200, height=40),
+        ),
+        Chart(
+            "Cost per run that reached its goal",
+            "US dollars of runs with a cost and a verdict, divided by those that reached their goal",
+            alt.Chart(alt.Data(values=per_goal))
+            .mark_bar()
+            .encode(
+                x=alt.X(
+                    "cost_per_goal_usd:Q",
+                    title="USD per goal reached",
+                    axis=alt.Axis(tickCount=FEW_TICKS, format="$.3f"),
+                ),
+                y=alt.Y("model:N", sort="-x", title="provider: model"),
+                color=alt.Color("provider:N", title="provider"),
+            )
+            .properties(width=WIDTH - 200, height=28 * max(1, len(per_goal))),
+        ),
+    ]
+
+
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Agent runs — {dataset}</title>
 <style>
@@ -221,6 +305,7 @@ def write_report(pipeline: Pipeline, out: Path) -> Path:
     """Render the report of the pipeline's dataset to `out` (one HTML file, inline SVG)."""
     dataset = pipeline.dataset_name
     totals, figures = charts(pipeline, dataset)
+    figures += cost_charts(pipeline, dataset)
     header = [
         ("runs", f"{totals['runs']:,}"),
         ("providers", str(totals["providers"])),
