@@ -17,7 +17,7 @@ from agent_runs.pipeline import load_runs
 from agent_runs.providers.browser_use import BROWSER_USE
 from agent_runs.rows import page_rows
 from agent_runs.settings import RELIST_LAG
-from agent_runs.simulators.browser_use import TASKS, BrowserUseSimulator
+from agent_runs.simulators.browser_use import JUDGE_DELAY_S, JUDGED_EVERY, TASKS, BrowserUseSimulator
 from tests.sdk_views import browser_use_runs, browser_use_tasks
 from tests.utils import BROWSER_USE_KEY, agent_runs, assert_table_equals_api, read_runs, small_pages
 
@@ -187,3 +187,30 @@ def test_naive_timestamps_read_as_utc() -> None:
     """The v2 spec says "naive UTC": a timestamp without an offset is UTC."""
     table = page_rows(V2, [{"id": "t", "createdAt": "2026-03-01T10:00:00.123456", "status": "created"}], "test")
     assert table["created_at"][0].as_py().isoformat() == "2026-03-01T10:00:00.123456+00:00"
+
+
+def test_a_verdict_given_after_the_task_ended_reaches_the_table(
+    provider_env: dict[str, str], browser_use: BrowserUseSimulator, workdir: Path
+) -> None:
+    """A judge rules on a task minutes after it ended: the load that saw it end has no verdict yet;
+    the next ones read tasks that ended lately again (LATE_FILL_FOR), so the table catches it."""
+    load_runs(providers=["browser_use"])
+    now = browser_use.clock.now_us
+    judged = [
+        run
+        for run in browser_use.history  # runs created later too: they end later
+        if run.family == "v2_tasks"
+        and run.index % JUDGED_EVERY == 1
+        and run.outcome == "completed"
+        and run.finished_us is not None
+        and run.finished_us > now
+    ]
+    waiting = min(judged, key=lambda run: run.finished_us)  # the next judged task to end
+    browser_use.clock.advance((waiting.finished_us - now) / 1_000_000 + 1)
+    load_runs(providers=["browser_use"])  # it ended: loaded without a verdict
+    assert read_runs(workdir / "agent-runs.duckdb")["browser_use", waiting.run_id]["extra"]["judgeVerdict"] is None
+    browser_use.clock.advance(JUDGE_DELAY_S)
+    summary = load_runs(providers=["browser_use"])
+    rows = assert_table_equals_api(workdir, "browser_use", browser_use)
+    assert rows["browser_use", waiting.run_id]["extra"]["judgeVerdict"] is not None
+    assert summary.open_runs_refresh["browser_use_v2_tasks"]["settling"] >= 1

@@ -8,7 +8,8 @@ start, pause and end), a run open for weeks ends, runs become visible late, runs
 pages fail (429 with Retry-After, 5xx, or so often that the load fails), the API is slow and
 rate-limited (a long range is walked as windows, paced by 429s) or refuses requests whatever
 the pace (a busy gateway), a Skyvern task ends while its list keeps showing it open, `verify`
-checks the table right after a load (and finds the drift a rule injected), a load is killed with
+checks the table right after a load (and finds the drift a rule injected), a judge rules on a
+finished task after a load saw it end, a load is killed with
 SIGKILL at a random point of its extract, normalize or load step, or a load completes. After
 every load that exits 0 the table is compared, field for field, with the simulations' own truth
 (never through the connector's mapping), and the state is checked to stay within the re-read window.
@@ -44,6 +45,7 @@ from agent_runs.providers import PROVIDERS
 from agent_runs.schema import TERMINAL_STATUSES, parse_timestamp
 from agent_runs.settings import RELIST_LAG
 from agent_runs.simulators import Fault, SimulatedClock, simulator_class
+from agent_runs.simulators.browser_use import JUDGE_DELAY_S
 from agent_runs.simulators.core import MICROS
 from tests.utils import listing_state_names, read_runs
 
@@ -235,6 +237,17 @@ def a_task_ends_behind_its_list(walk: Walk) -> None:
         walk.log.append(f"skyvern: task {run.run_id[:12]} ends {outcome}, its list row stays open")
 
 
+def a_judge_rules_after_runs_ended(walk: Walk) -> None:
+    """Browser Use's judge rules on a finished task minutes after it ended: a load between the end
+    and the verdict sees none; a later one (however much later) must bring the verdict in."""
+    clock = next(iter(walk.simulators.values())).clock
+    clock.advance(JUDGE_DELAY_S // 2)
+    walk.log.append(f"{JUDGE_DELAY_S // 2} s pass (tasks end; their judge rules later)")
+    load(walk, kill=None)
+    clock.advance(walk.rng.choice((JUDGE_DELAY_S, 3 * 86400)))
+    walk.log.append("the judge has ruled")
+
+
 def a_busy_gateway(walk: Walk) -> None:
     """The next load meets 429s and 503s whatever its pace (every n-th request): it waits out what
     it is told, and neither loses nor doubles a run."""
@@ -374,6 +387,7 @@ RULES: list[tuple[Callable[[Walk], None], int]] = [
     (pages_fail, 2),
     (a_task_ends_behind_its_list, 2),
     (a_busy_gateway, 1),
+    (a_judge_rules_after_runs_ended, 1),
     (the_table_is_verified, 1),
     (a_load_completes, 4),
     (a_load_meets_a_slow_rate_limited_api, 2),

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 # The command's process is ours: Arrow takes the system allocator from its first buffer (it reads
 # this when first imported). mimalloc keeps memory per thread; the system allocator gives it back
@@ -78,6 +79,16 @@ VERBOSE_OPTION = click.option(
 )
 
 
+def providers_option(verb: str) -> Callable[[Any], Any]:
+    return click.option(
+        "--provider",
+        "providers",
+        multiple=True,
+        type=click.Choice(sorted(PROVIDERS)),
+        help=f"{verb} only this provider (repeatable). Default: every provider with a key.",
+    )
+
+
 @click.group()
 @VERBOSE_OPTION
 def cli() -> None:
@@ -86,13 +97,7 @@ def cli() -> None:
 
 @cli.command()
 @VERBOSE_OPTION
-@click.option(
-    "--provider",
-    "providers",
-    multiple=True,
-    type=click.Choice(sorted(PROVIDERS)),
-    help="Load only this provider (repeatable). Default: every provider with a key.",
-)
+@providers_option("Load")
 @click.option(
     "--destination",
     default="duckdb",
@@ -212,13 +217,7 @@ def report(out: Path, destination: str, dataset: str | None) -> None:
 
 @cli.command()
 @VERBOSE_OPTION
-@click.option(
-    "--provider",
-    "providers",
-    multiple=True,
-    type=click.Choice(sorted(PROVIDERS)),
-    help="Verify only this provider (repeatable). Default: every provider with a key.",
-)
+@providers_option("Verify")
 @click.option("--destination", default="duckdb", show_default=True, help="Where the runs were loaded.")
 @click.option("--dataset", default=DATASET_NAME, show_default=True, help="Dataset the runs were loaded into.")
 @click.option("--since", type=UtcDateTime(), help="Only runs created at or after this time.")

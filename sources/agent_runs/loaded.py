@@ -65,6 +65,26 @@ class LoadedRuns:
             [dict(zip(OPEN_RUNS_SCHEMA.names, row, strict=True)) for row in rows], OPEN_RUNS_SCHEMA
         )
 
+    def recently_ended(self, since: datetime) -> pa.Table:
+        """`run_id` and `created_at` of the runs that ended at or after `since` (terminal, not
+        flagged as gone): their late fields may still come."""
+        terminal = sorted(TERMINAL_STATUSES)
+        if self.files:
+            table = self.delta_rows(["run_id", "created_at", "status", "finished_at", "missing_from_api_at"])
+            ended = pc.and_(
+                pc.and_(pc.is_in(table["status"], pa.array(terminal)), table["missing_from_api_at"].is_null()),
+                pc.fill_null(pc.greater_equal(table["finished_at"], since), False),
+            )
+            return table.filter(ended).select(OPEN_RUNS_SCHEMA.names).cast(OPEN_RUNS_SCHEMA)
+        query = (
+            "SELECT run_id, created_at FROM {table} WHERE provider = %s AND account = %s AND {family} "
+            f"AND status IN ({', '.join(['%s'] * len(terminal))}) AND missing_from_api_at IS NULL AND finished_at >= %s"
+        )
+        rows = self.sql_rows(query, *terminal, since)
+        return pa.Table.from_pylist(
+            [dict(zip(OPEN_RUNS_SCHEMA.names, row, strict=True)) for row in rows], OPEN_RUNS_SCHEMA
+        )
+
     def rows(self, run_ids: list[str]) -> pa.Table:
         """The `runs` rows of these runs as loaded (in the `runs` Arrow schema); none for a run
         the destination does not have."""

@@ -11,15 +11,17 @@ none of those listings has ended (or paused, or moved on between two requests) a
 id; one the API no longer knows (404) keeps its row as loaded, flagged. Only runs whose row
 changed are written again (compared with the row loaded before)."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from itertools import islice
+from typing import Any
 
 import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.extract import DltResource
+from dlt.sources.helpers.rest_client import RESTClient
 
 from .accounts import Account
 from .client import fetch_run
@@ -31,7 +33,7 @@ from .loaded import LoadedRuns
 from .providers import RunList
 from .rows import page_rows
 from .schema import into_runs_table, is_open
-from .settings import REFRESH_WORKERS, ROWS_PER_COMPARISON, ROWS_PER_YIELD
+from .settings import LATE_FILL_FOR, REFRESH_WORKERS, ROWS_PER_COMPARISON, ROWS_PER_YIELD
 
 
 def open_runs_resource(account: Account, run_list: RunList, max_age: timedelta | None = None) -> DltResource:
@@ -52,6 +54,7 @@ def refresh_open_runs(account: Account, run_list: RunList, max_age: timedelta | 
     A run the API no longer knows (404) keeps its row as loaded, with `missing_from_api_at` set."""
     recent = RecentRuns(dlt.current.resource_state(f"{account.resource_prefix(run_list)}_runs"))
     report = {"open": 0, "by_listing": 0, "listing_pages": 0, "by_id": 0, "missing": 0, "given_up": 0, "ended": 0}
+    report["settling"] = 0
     newest = recent.newest_created
     if newest is not None:  # else nothing was loaded yet: no need to ask the destination (or create its file)
         with LoadedRuns(dlt.current.pipeline(), account.provider, account.name, run_list.name) as loaded:
@@ -60,15 +63,25 @@ def refresh_open_runs(account: Account, run_list: RunList, max_age: timedelta | 
                 too_old = pc.less(followed["created_at"], newest - max_age)
                 report["given_up"] = pc.sum(too_old).as_py() or 0
                 followed = followed.filter(pc.invert(too_old))
-            yield from refreshed(account, run_list, followed, loaded, report)
+            settling: list[str] = []
+            if run_list.late_fields:
+                ended = loaded.recently_ended(newest - LATE_FILL_FOR)["run_id"].to_pylist()
+                settling = sorted(set(ended) - set(followed["run_id"].to_pylist()))
+            yield from refreshed(account, run_list, followed, loaded, report, settling)
     report["still_open"] = report["open"] - report["ended"] - report["missing"]
     recent.state["last_refresh"] = report
 
 
 def refreshed(
-    account: Account, run_list: RunList, followed: pa.Table, loaded: LoadedRuns, report: dict[str, int]
+    account: Account,
+    run_list: RunList,
+    followed: pa.Table,
+    loaded: LoadedRuns,
+    report: dict[str, int],
+    settling: Sequence[str] = (),
 ) -> Iterator[pa.Table]:
-    """The rows of the followed runs that changed since they were loaded (see refresh_open_runs)."""
+    """The rows of the followed runs that changed since they were loaded (see refresh_open_runs),
+    and of the `settling` runs (ended, their late fields may still come), read again by id."""
     report["open"] = followed.num_rows
     created = dict(zip(followed["run_id"].to_pylist(), followed["created_at"].to_pylist(), strict=True))
     lister = Lister(run_list, account.client, account.name)
@@ -102,17 +115,34 @@ def refreshed(
                 yield changed(pending)
 
     by_id = sorted(unseen, key=created.__getitem__)  # ended since the last load, or gone
+    for found, gone in fetched_by_id(run_list, client, by_id):
+        report["by_id"] += len(found) + len(gone)
+        if found:
+            yield changed([page_rows(run_list, found, "of runs by id", account.name)])
+        if gone:  # gone from the API: keep the row as loaded, flagged, and stop following it
+            report["missing"] += len(gone)
+            yield flagged_missing(loaded.rows(gone))
+    for found, gone in fetched_by_id(run_list, client, list(settling)):  # ended: only late fields may change
+        report["settling"] += len(found) + len(gone)
+        if found:
+            table = page_rows(run_list, found, "of runs by id", account.name)
+            yield changed_rows(table, loaded.rows(table["run_id"].to_pylist()))
+        if gone:
+            yield flagged_missing(loaded.rows(gone))
+
+
+def fetched_by_id(
+    run_list: RunList, client: RESTClient, run_ids: list[str]
+) -> Iterator[tuple[list[dict[str, Any]], list[str]]]:
+    """These runs fetched by id, REFRESH_WORKERS at a time, in batches: the records found, and the
+    ids the API no longer knows."""
     with ThreadPoolExecutor(max_workers=REFRESH_WORKERS) as pool:
-        fetched = zip(by_id, pool.map(lambda run_id: fetch_run(run_list, client, run_id), by_id), strict=True)
+        fetched = zip(run_ids, pool.map(lambda run_id: fetch_run(run_list, client, run_id), run_ids), strict=True)
         while batch := list(islice(fetched, ROWS_PER_YIELD)):
-            report["by_id"] += len(batch)
-            found = [record for _, record in batch if record is not None]
-            if found:
-                yield changed([page_rows(run_list, found, "of runs by id", account.name)])
-            gone = [run_id for run_id, record in batch if record is None]
-            if gone:  # gone from the API: keep the row as loaded, flagged, and stop following it
-                report["missing"] += len(gone)
-                yield flagged_missing(loaded.rows(gone))
+            yield (
+                [record for _, record in batch if record is not None],
+                [run_id for run_id, record in batch if record is None],
+            )
 
 
 def flagged_missing(table: pa.Table) -> pa.Table:

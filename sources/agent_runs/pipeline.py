@@ -70,6 +70,8 @@ class LoadSummary:
         for name, report in self.open_runs_refresh.items():
             if report.get("open") or report.get("following"):
                 given_up = f", {report['given_up']:,} past the age limit" if report.get("given_up") else ""
+                if report.get("settling"):
+                    given_up += f", {report['settling']:,} ended lately read again (late fields)"
                 lines.append(
                     f"  {name}: refreshed {report.get('open', 0):,} open runs: {report.get('by_listing', 0):,} by "
                     f"re-listing ({report.get('listing_pages', 0):,} pages), {report.get('by_id', 0):,} fetched by "

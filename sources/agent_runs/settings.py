@@ -15,6 +15,9 @@ DEFAULT_DUCKDB_FILE = "agent-runs.duckdb"  # not agent_runs.duckdb: that collide
 # after it (a transaction that commits late, a read replica behind). Runs loaded before are
 # skipped there, so the cost is the part of a page that window holds.
 RELIST_LAG = timedelta(minutes=10)
+# A run whose list declares `late_fields` (a judge's verdict that may come after the run ended) is
+# read again by id while it ended less than this long before the newest run loaded.
+LATE_FILL_FOR = timedelta(hours=1)
 REFRESH_WORKERS = 8  # concurrent fetches by id (429s are retried after Retry-After)
 # Requests in flight per API key (transport.Pace): from INITIAL_CONCURRENCY, one more while the
 # API keeps up, halved on a 429 while halving helps; never more than MAX_CONCURRENCY (nor than

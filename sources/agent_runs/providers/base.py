@@ -66,6 +66,9 @@ class RunList:
     confirm_path_template: str | None = None
     confirm_fields: FieldMap = field(default_factory=dict)
     secret_fields: tuple[str, ...] = ()  # keys never stored, not even in `extra` (headers, callbacks)
+    # Keys a run can gain after it ended (a judge's verdict): a run is read again by id while it
+    # ended less than LATE_FILL_FOR before the newest run loaded, so the table catches them.
+    late_fields: tuple[str, ...] = ()
     frozen_walk: bool = False  # page numbers over a time filter: the window's end is fixed at the server's now
     optional: bool = False  # a refusal (403) while the key works for the provider's first list: skipped
     provider: Provider = field(default=None, repr=False, compare=False)  # type: ignore[assignment]  # set by Provider

@@ -103,6 +103,7 @@ BROWSER_USE = Provider(
             runs_path="/api/v2/tasks",
             run_path_template="/api/v2/tasks/{run_id}",
             detail_only_fields=("steps", "outputFiles"),
+            late_fields=("judgeVerdict", "judgement"),  # a judge may rule after the task ended
             records_path="items",
             paging=PageNumberPaging(page_param="pageNumber", total_path="totalItems"),
             page_size=100,  # the maximum

@@ -14,6 +14,7 @@ from typing import Any
 
 from .core import (
     COST_COLUMNS,
+    MICROS,
     ApiError,
     SimRun,
     SimulatorBase,
@@ -30,6 +31,8 @@ TASK_ENDED = {"completed": "finished", "failed": "failed", "cancelled": "stopped
 RUN_STATUSES = {"pending": "queued", "running": "running", "paused": "running"}
 RUN_ENDED = {"completed": "completed", "failed": "failed", "cancelled": "cancelled"}
 MAX_PAGE_SIZE = 100
+JUDGED_EVERY = 4  # one task in this many (index 1 of each 4) is judged once it finished...
+JUDGE_DELAY_S = 600  # ...this long after it ended (within the connector's LATE_FILL_FOR)
 # The models that run agents, and what each costs: v2 USD a step; v4 USD a step (1,000 input and
 # 100 output tokens a step).
 TASK_MODELS = (
@@ -90,14 +93,25 @@ class BrowserUseSimulator(SimulatorBase):
             "output": self.output_of(run) if status == "finished" else None,
             "browserUseVersion": "0.9.1",
             "isSuccess": self.verdict(run, status),
-            "judgement": None,
-            "judgeVerdict": None,
+            **self.judge(run, status, now_us),
             "cost": f"{TASK_MODELS[run.index % len(TASK_MODELS)][1] * run.steps_at(now_us):.4f}",
             "suggestions": None,
         }
         if run.extra_fields:
             record.update(run.extra_fields)
         return record
+
+    @staticmethod
+    def judge(run: SimRun, status: str, now_us: int) -> dict[str, Any]:
+        """A judge rules on some finished tasks, JUDGE_DELAY_S after they ended (null until then,
+        and for tasks it does not judge): a task can change after it ended."""
+        if status != "finished" or run.index % JUDGED_EVERY != 1 or now_us < run.finished_us + JUDGE_DELAY_S * MICROS:  # type: ignore[operator]
+            return {"judgement": None, "judgeVerdict": None}
+        verdict = run.index % 5 != 1
+        return {
+            "judgement": f'{{"verdict": {str(verdict).lower()}, "reasoning": "checked the page"}}',
+            "judgeVerdict": verdict,
+        }
 
     @staticmethod
     def verdict(run: SimRun, status: str) -> bool | None:
