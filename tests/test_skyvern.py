@@ -16,6 +16,7 @@ import pytest
 from agent_runs.pipeline import load_runs
 from agent_runs.providers.skyvern import OPEN_STATUSES, SKYVERN
 from agent_runs.simulators.skyvern import SkyvernSimulator
+from agent_runs.verify import verify_runs
 from tests.sdk_views import skyvern_client, skyvern_task_runs, skyvern_workflow_runs
 from tests.utils import SKYVERN_KEY, agent_runs, assert_table_equals_api, read_runs, small_pages
 
@@ -180,6 +181,13 @@ def test_the_reach_of_the_all_runs_list_is_said(
         assert (
             max(int(request.params["page"]) for request in simulator.requests if request.path == TASKS.runs_path) == 100
         )
+        # New runs push loaded ones beyond the reach: verify cannot list them, so it does not call them extra.
+        now = simulator.clock.now_us
+        simulator.add_runs([now - offset * 1_000_000 for offset in range(600, 0, -1)])
+        load_runs(providers=["skyvern"])
+        report = verify_runs(providers=["skyvern"])
+        (tasks,) = [each for each in report.lists if each.run_family == "tasks"]
+        assert not report.drifted and tasks.not_compared > 0, str(report)
 
 
 def test_a_bad_key_fails_the_load_clearly(workdir: Path, skyvern: SkyvernSimulator) -> None:

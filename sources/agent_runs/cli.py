@@ -144,11 +144,7 @@ def load(
     progress: bool,
 ) -> None:
     """Load runs created since the last load (the whole history the first time)."""
-    if since and until and since >= until:
-        raise click.BadParameter(f"--since ({since.isoformat()}) must be before --until ({until.isoformat()})")
-    check_destination(destination)
-    if progress:  # also how far a long walk is, and how long it will take
-        logging.getLogger(SOURCE_NAME).setLevel(min(logging.INFO, logging.getLogger(SOURCE_NAME).getEffectiveLevel()))
+    checked_options(since, until, destination, progress)
     summary = run_load(
         lambda: load_runs(
             providers=list(providers) or None,
@@ -246,11 +242,7 @@ def verify(
     0 once repaired), 1 if it could not be verified."""
     from .verify import verify_runs
 
-    if since and until and since >= until:
-        raise click.BadParameter(f"--since ({since.isoformat()}) must be before --until ({until.isoformat()})")
-    check_destination(destination)
-    if progress:
-        logging.getLogger(SOURCE_NAME).setLevel(min(logging.INFO, logging.getLogger(SOURCE_NAME).getEffectiveLevel()))
+    checked_options(since, until, destination, progress)
     try:
         result = verify_runs(
             providers=list(providers) or None,
@@ -278,6 +270,16 @@ def verify(
             json_out.write_text(result.as_json() + "\n")
     if result.drifted and not result.repaired:
         sys.exit(EXIT_DRIFT)
+
+
+def checked_options(since: datetime | None, until: datetime | None, destination: str, progress: bool) -> None:
+    """Refuse a range that ends before it starts and an unknown destination, before any request;
+    with --progress, also say how far a long walk is and how long it will take."""
+    if since and until and since >= until:
+        raise click.BadParameter(f"--since ({since.isoformat()}) must be before --until ({until.isoformat()})")
+    check_destination(destination)
+    if progress:
+        logging.getLogger(SOURCE_NAME).setLevel(min(logging.INFO, logging.getLogger(SOURCE_NAME).getEffectiveLevel()))
 
 
 def check_destination(name: str) -> None:

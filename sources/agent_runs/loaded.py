@@ -116,13 +116,26 @@ class LoadedRuns:
     def sql_table(self, condition: str, *params: Any) -> pa.Table:
         """The account's rows of its run list that meet a SQL condition, in the `runs` Arrow schema."""
         columns = self.columns()
-        # PostgreSQL's driver decodes JSON, and a JSON string would then read as JSON text: ask for the text.
-        as_text = self.pipeline.destination.capabilities().sqlglot_dialect in ("postgres", "redshift")
+        dialect = self.pipeline.destination.capabilities().sqlglot_dialect
+        # A driver may decode JSON (and a JSON string would then read as JSON text): ask for the text.
+        as_text = dialect in ("postgres", "redshift", "duckdb")
         selected = [f"CAST({name} AS TEXT)" if as_text and name in JSON_COLUMNS else name for name in columns]
         query = (
             f"SELECT {', '.join(selected)} FROM {{table}} WHERE provider = %s AND account = %s AND {{family}} "
             f"AND {condition}"
         )
+        if dialect == "duckdb" and columns:  # straight to Arrow: no Python object a value, a whole history fits
+            sql, all_params = self.sql_query(query, *params)
+            result = self.sql_client().native_connection.execute(sql.replace("%s", "?"), all_params)
+            table = (getattr(result, "to_arrow_table", None) or result.fetch_arrow_table)()  # DuckDB 2 renamed it
+            table = table.rename_columns(columns)
+            for name in RUNS_ARROW_SCHEMA.names:
+                if name not in columns:  # as an earlier version loaded it
+                    value = self.run_family if name == "run_family" else None
+                    table = table.append_column(
+                        name, pa.array([value] * table.num_rows, RUNS_ARROW_SCHEMA.field(name).type)
+                    )
+            return table.select(RUNS_ARROW_SCHEMA.names).cast(RUNS_ARROW_SCHEMA)
         records: list[dict[str, Any]] = [dict(zip(columns, row, strict=True)) for row in self.sql_rows(query, *params)]
         for record in records:  # JSON comes back as text, or decoded by a warehouse's driver
             record.setdefault("run_family", self.run_family)
@@ -134,17 +147,21 @@ class LoadedRuns:
     def sql_rows(self, query: str, *params: Any) -> list[Any]:
         """The rows of a query on the `runs` table (`{table}` in the query) for this account and run
         list (`{family}`: its first parameters); none when there is no table yet."""
-        columns = self.columns()
-        if not columns:
+        if not self.columns():
             return []
-        if "run_family" not in columns:  # a table loaded before run lists had names: one list a provider
+        sql, all_params = self.sql_query(query, *params)
+        return list(self.sql_client().execute_sql(sql, *all_params) or [])
+
+    def sql_query(self, query: str, *params: Any) -> tuple[str, list[Any]]:
+        """The query with the table and this run list's condition filled in, and all its parameters."""
+        if "run_family" not in self.columns():  # a table loaded before run lists had names: one list a provider
             family, family_params = "1 = 1", []
         elif self.family_or_older:
             family, family_params = "(run_family = %s OR run_family IS NULL)", [self.run_family]
         else:
             family, family_params = "run_family = %s", [self.run_family]
         sql = query.format(table=self.sql_client().make_qualified_table_name(TABLE_NAME), family=family)
-        return list(self.sql_client().execute_sql(sql, self.provider, self.account, *family_params, *params) or [])
+        return sql, [self.provider, self.account, *family_params, *params]
 
     def sql_client(self) -> SqlClientBase[Any]:
         if self._client is None:

@@ -145,9 +145,9 @@ def compared(
     report = ListReport(account.provider.name, account.name, run_list.name)
     newest = pc.max(table["created_at"]).as_py() if table.num_rows else None
     bound = min(filter(None, (until, newest)), default=None)  # runs after the newest row: the next load's
+    floor = reach_floor(run_list, api)  # of everything listed: the reach is the list's, not the range's
     if bound is not None:
         api = api.filter(pc.less_equal(api["created_at"], bound))
-    floor = reach_floor(run_list, api)
     if floor is not None:
         older = pc.less(table["created_at"], floor)
         report.not_compared = pc.sum(older).as_py() or 0
