@@ -14,8 +14,9 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from agent_runs import PROVIDERS
 from agent_runs.compare import changed_rows
+from agent_runs.mapping import to_table
 from agent_runs.pipeline import load_runs, make_pipeline
-from agent_runs.schema import RUNS_COLUMNS, TERMINAL_STATUSES, parse_timestamp, to_table
+from agent_runs.schema import RUNS_COLUMNS, TERMINAL_STATUSES, parse_timestamp
 from agent_runs.settings import DATASET_NAME, RELIST_LAG
 from agent_runs.simulators import Fault
 from tests.utils import (

@@ -15,9 +15,9 @@ import pytest
 
 from agent_runs import PROVIDERS
 from agent_runs.lister import Lister
+from agent_runs.mapping import to_table
 from agent_runs.pipeline import load_runs
 from agent_runs.providers.tinyfish import CREATED_AFTER_OVERLAP
-from agent_runs.schema import to_table
 from agent_runs.simulators import TinyFishSimulator
 from agent_runs.simulators.core import MICROS
 from agent_runs.transport import RateLimit, runs_client

@@ -1,5 +1,5 @@
 """Where pages become rows: the runs of one or more pages of a list mapped to `runs` rows, as one
-Arrow table (schema.to_table). Mapping costs some forty Arrow calls whatever the number of runs,
+Arrow table (mapping.to_table). Mapping costs some forty Arrow calls whatever the number of runs,
 so a walk joins consecutive pages before mapping them."""
 
 from collections.abc import Callable, Iterable, Iterator
@@ -8,9 +8,10 @@ from typing import Any
 import pyarrow as pa
 
 from .errors import InvalidRecord, MalformedPage
+from .mapping import to_table
 from .paging import Page
 from .providers import RunList
-from .schema import DEFAULT_ACCOUNT, to_table
+from .schema import DEFAULT_ACCOUNT
 
 
 def page_rows(

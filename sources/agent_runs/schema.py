@@ -1,20 +1,12 @@
-"""The unified `runs` table: its columns, and the one place each provider's record becomes a row.
-
-Each provider module gives a field map (unified column -> path in the API's record) and a status map. A value
-that is missing becomes null; a value of the wrong type becomes null in its column and is kept,
-as sent, in `extra` together with every field the map does not know - so no field the API sends
-is ever dropped.
-"""
+"""The unified `runs` table, the contract analysts query: its columns (with descriptions), their
+Arrow types, the unified statuses, and the dlt resource hints every resource that writes it uses.
+How an API's record becomes a row is mapping.py."""
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from decimal import Context, Decimal, InvalidOperation
-from itertools import compress, repeat
-from types import NoneType
 from typing import Any
 
 import dlt
@@ -24,8 +16,6 @@ import pyarrow.compute as pc
 from dlt.common.schema.typing import TTableSchemaColumns
 from dlt.extract import DltResource
 
-from .errors import InvalidRecord
-from .providers.base import FieldMap
 from .settings import PRIMARY_KEY, TABLE_NAME
 
 UNIFIED_STATUSES = frozenset({"pending", "running", "paused", "completed", "failed", "cancelled", "timed_out"})
@@ -108,29 +98,6 @@ def into_runs_table(generator: Callable[..., Iterator[Any]], name: str) -> DltRe
 
 JSON_COLUMNS = frozenset(name for name, column in RUNS_COLUMNS.items() if column["data_type"] == "json")
 
-REQUIRED_COLUMNS = ("run_id", "created_at")
-NO_STATUS_MAP: Mapping[str, str] = {}
-
-
-def unified_status(provider_status: Any, statuses: Mapping[str, str] = NO_STATUS_MAP) -> str:
-    """The unified status of a provider's spelling: from the provider's status map (matched
-    ignoring case), else the spelling in lower case if that is a unified status, else unknown."""
-    if not isinstance(provider_status, str):
-        return "unknown"
-    lower = provider_status.lower()
-    for spelling, unified in statuses.items():
-        if spelling.lower() == lower:
-            return unified
-    return lower if lower in UNIFIED_STATUSES else "unknown"
-
-
-def _unified_statuses(provider_status: pa.Array, statuses: Mapping[str, str]) -> pa.Array:
-    """The status column, reading each distinct spelling once (a value that is not text is null
-    here, and reads as unknown, as it does in unified_status)."""
-    spellings = pc.unique(provider_status)
-    unified = pa.array([unified_status(spelling, statuses) for spelling in spellings.to_pylist()], pa.string())
-    return pc.fill_null(pc.take(unified, pc.index_in(provider_status, spellings)), "unknown")
-
 
 def parse_timestamp(value: Any) -> datetime:
     """Any RFC 3339 / ISO 8601 form the APIs use (`Z`, `.123Z`, `+00:00`) as an aware UTC datetime,
@@ -139,49 +106,6 @@ def parse_timestamp(value: Any) -> datetime:
         raise TypeError(f"expected an ISO 8601 string, got {type(value).__name__}")
     moment = datetime.fromisoformat(value)
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)  # a numeric code is still a code: coerced, nothing lost
-    raise TypeError(f"expected a string, got {type(value).__name__}")
-
-
-def _integer(value: Any) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        if not -(2**63) <= value < 2**63:
-            raise ValueError("integer out of the bigint range")
-        return value
-    raise TypeError(f"expected an integer, got {type(value).__name__}")
-
-
-def _boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise TypeError(f"expected a boolean, got {type(value).__name__}")
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    raise TypeError(f"expected a number, got {type(value).__name__}")
-
-
-def _decimal(value: Any) -> Decimal:
-    """A decimal as the APIs write money: a numeric string (or a number), kept exact to COST_SCALE places."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise TypeError(f"expected a decimal, got {type(value).__name__}")
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise ValueError(f"not a decimal: {value!r}") from None
-    if not number.is_finite() or abs(number) >= Decimal(10) ** (COST_PRECISION - COST_SCALE):
-        raise ValueError(f"decimal out of range: {value!r}")
-    return number.quantize(Decimal(1).scaleb(-COST_SCALE), context=Context(prec=2 * COST_PRECISION))
 
 
 def json_text(value: Any) -> str:
@@ -207,185 +131,9 @@ RUNS_ARROW_SCHEMA = pa.schema(
         for name, column in RUNS_COLUMNS.items()
     ]
 )
-# The Python type every value of a column has on the fast path; anything else is converted one by one.
-EXPECTED_TYPES: dict[str, type] = {"text": str, "timestamp": str, "bigint": int, "bool": bool}
-CONVERTERS: dict[str, Callable[[Any], Any]] = {
-    "text": _text,
-    "timestamp": parse_timestamp,
-    "bigint": _integer,
-    "bool": _boolean,
-    "double": _number,
-    "decimal": _decimal,
-}
-
-
-def _column_array(data_type: str, values: list[Any]) -> tuple[pa.Array, list[int]]:
-    """The values as an Arrow column, and the positions whose value did not fit its type (null there).
-    Whole columns are converted at once; one odd value sends the column through the per-value path."""
-    arrow_type = ARROW_TYPES[data_type]
-    if data_type == "json":
-        return pa.array([None if value is None else json_text(value) for value in values], arrow_type), []
-    if data_type in EXPECTED_TYPES and set(map(type, values)) <= {EXPECTED_TYPES[data_type], NoneType}:
-        try:
-            if data_type == "timestamp":
-                return timestamps(pa.array(values, pa.string())), []
-            return pa.array(values, arrow_type), []
-        except (pa.ArrowInvalid, OverflowError):
-            pass  # e.g. a time without an offset, or nanoseconds: the per-value path reads them
-    converted: list[Any] = []
-    rejected: list[int] = []
-    convert = CONVERTERS[data_type]
-    for position, value in enumerate(values):
-        if value is None:
-            converted.append(None)
-            continue
-        try:
-            converted.append(convert(value))
-        except (TypeError, ValueError, OverflowError):
-            converted.append(None)  # kept as sent in `extra` rather than aborting the load
-            rejected.append(position)
-    return pa.array(converted, arrow_type), rejected
-
-
-def timestamps(text: pa.Array) -> pa.Array:
-    """ISO 8601 strings as UTC timestamps, the whole column at once: with offsets, or all without
-    one (UTC meant, as some APIs write them). ArrowInvalid for a mix or anything else."""
-    try:
-        return text.cast(ARROW_TYPES["timestamp"])
-    except pa.ArrowInvalid:
-        return text.cast(pa.timestamp("us")).cast(ARROW_TYPES["timestamp"])  # naive: the values are UTC
-
-
-NO_OBJECT: dict[str, Any] = {}  # where a record has no object under a nested field's parent
-
-
-class PageFields:
-    """A page's records read against a provider's field map: each column's values, the parents of
-    nested fields read once, and which records hold something no column takes."""
-
-    def __init__(self, records: list[dict[str, Any]], fields: FieldMap, secret_fields: Collection[str] = ()) -> None:
-        self.records = records
-        self.fields = fields
-        self.known: dict[str, set[str]] = {}  # top-level key -> the nested keys columns take (none: a value)
-        for path in fields.values():
-            self.known.setdefault(path[0], set()).update(path[1:])
-        for key in secret_fields:  # taken by no column and never kept
-            self.known.setdefault(key, set())
-        self.parents: dict[str, list[dict[str, Any]]] = {}  # objects only: NO_OBJECT for anything else
-        self.odd_parents: set[int] = set()  # records whose parent of nested fields is not an object
-        for head, keys in self.known.items():
-            if keys:
-                parents = list(map(dict.get, records, repeat(head)))
-                if not set(map(type, parents)) <= {dict, NoneType}:
-                    self.odd_parents.update(
-                        position for position, parent in enumerate(parents) if type(parent) not in (dict, NoneType)
-                    )
-                self.parents[head] = [parent if type(parent) is dict else NO_OBJECT for parent in parents]
-
-    def values(self, path: tuple[str, ...]) -> list[Any]:
-        head = path[0]
-        if len(path) == 1:
-            return list(map(dict.get, self.records, repeat(head)))
-        return list(map(dict.get, self.parents[head], repeat(path[1])))
-
-    def with_unknown_fields(self) -> set[int]:
-        """Positions of the records holding a field no column takes, found key by key for the whole
-        page (a few unknown keys a page at most), not record by record."""
-        positions = set(self.odd_parents)  # such a parent stays whole in extra
-
-        def holding_unknown(dicts: list[dict[str, Any]], keys: Collection[str]) -> None:
-            for key in set().union(*dicts).difference(keys):
-                positions.update(compress(range(len(dicts)), map(dict.__contains__, dicts, repeat(key))))
-
-        holding_unknown(self.records, self.known.keys())
-        for head, parents in self.parents.items():
-            holding_unknown(parents, self.known[head])
-        return positions
-
-    def leftover(self, position: int, rejected: Collection[str]) -> dict[str, Any] | None:
-        """What of a record no column holds: unknown fields, and values of the wrong type as sent
-        (a nested field's parent that is not an object stays whole)."""
-        kept = {self.fields[column] for column in rejected}
-        extra: dict[str, Any] = {}
-        for key, value in self.records[position].items():
-            nested = self.known.get(key)
-            if nested is None or (key,) in kept:
-                extra[key] = value
-            elif nested and value is not None:
-                if not isinstance(value, dict):
-                    extra[key] = value
-                elif left := {
-                    name: inner for name, inner in value.items() if name not in nested or (key, name) in kept
-                }:
-                    extra[key] = left
-        return extra or None
-
-
 DEFAULT_ACCOUNT = "default"
 
 
 def is_open(table: pa.Table) -> pa.ChunkedArray:
     """Which rows are of runs not yet ended (pending, running, paused, or a status we do not know)."""
     return pc.invert(pc.is_in(table["status"], _TERMINAL))
-
-
-def to_table(
-    provider: str,
-    fields: FieldMap,
-    records: list[dict[str, Any]],
-    account: str = DEFAULT_ACCOUNT,
-    statuses: Mapping[str, str] = NO_STATUS_MAP,
-    run_family: str | None = None,
-    secret_fields: Collection[str] = (),
-) -> pa.Table:
-    """A page of API records as `runs` rows in Arrow, column by column: dlt writes it to Parquet
-    as it is, skipping its row-by-row normaliser.
-
-    Args:
-        provider: the `provider` column's value.
-        fields: the provider's field map (unified column -> path in its record).
-        records: the runs as the API sent them (decoded JSON objects).
-        account: the `account` column's value.
-        statuses: the provider's status map (spelling -> unified status).
-        run_family: the `run_family` column's value (the run list's name).
-        secret_fields: keys of the record never stored, not even in `extra`.
-    """
-    for record in records:
-        if not isinstance(record, dict):
-            raise InvalidRecord(f"expected a run object, got {type(record).__name__}: {_preview(record)}")
-    page = PageFields(records, fields, secret_fields)
-    arrays: dict[str, pa.Array] = {}
-    rejected_by_row: dict[int, set[str]] = {}
-    for column, path in fields.items():
-        arrays[column], rejected = _column_array(RUNS_COLUMNS[column]["data_type"], page.values(path))
-        for position in rejected:
-            rejected_by_row.setdefault(position, set()).add(column)
-    for column in REQUIRED_COLUMNS:
-        if arrays[column].null_count:
-            record = records[arrays[column].is_null().index(True).as_py()]
-            raise InvalidRecord(f"run without a valid `{'.'.join(fields[column])}`: {_preview(record)}")
-
-    extras: list[str | None] = [None] * len(records)  # the common case: every field has its column
-    for position in page.with_unknown_fields().union(rejected_by_row):
-        leftover = page.leftover(position, rejected_by_row.get(position, ()))
-        extras[position] = None if leftover is None else json_text(leftover)
-
-    count = len(records)
-    arrays["provider"] = pa.array([provider] * count, pa.string())
-    arrays["account"] = pa.array([account] * count, pa.string())
-    arrays["run_family"] = pa.array([run_family] * count, pa.string())
-    arrays["status"] = _unified_statuses(arrays["provider_status"], statuses)
-    if "started_at" in arrays and "finished_at" in arrays:
-        elapsed_us = pc.subtract(arrays["finished_at"], arrays["started_at"]).cast(pa.int64())
-        arrays["duration_s"] = pc.divide(elapsed_us.cast(pa.float64()), 1e6)
-    arrays["extra"] = pa.array(extras, pa.string())
-    columns = [
-        arrays[name] if name in arrays else pa.nulls(count, RUNS_ARROW_SCHEMA.field(name).type)
-        for name in RUNS_ARROW_SCHEMA.names
-    ]
-    return pa.Table.from_arrays(columns, schema=RUNS_ARROW_SCHEMA)
-
-
-def _preview(record: Any, limit: int = 200) -> str:
-    text = repr(dict(record) if isinstance(record, Mapping) else record)
-    return text if len(text) <= limit else text[:limit] + "..."

@@ -21,14 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent_runs import PROVIDERS
-from agent_runs.schema import (
-    CONVERTERS,
-    RUNS_ARROW_SCHEMA,
-    RUNS_COLUMNS,
-    UNIFIED_STATUSES,
-    InvalidRecord,
-    to_table,
-)
+from agent_runs.errors import InvalidRecord
+from agent_runs.mapping import CONVERTERS, to_table
+from agent_runs.schema import RUNS_ARROW_SCHEMA, RUNS_COLUMNS, UNIFIED_STATUSES
 from tests.utils import JSON_COLUMNS
 
 
