@@ -7,6 +7,7 @@ load flags them."""
 
 import json
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
@@ -17,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .accounts import Account
-from .compare import differences
+from .compare import any_of, differences
 from .confirm import confirm_open
 from .listing import walk_history
 from .loaded import LoadedRuns, writes_files
@@ -109,8 +110,6 @@ def verify_runs(
     """Compare the `runs` table with what the APIs say now, for every configured account (or
     `providers`) and runs created in [since, until]; with `repair`, write the API's view of every
     drifted run (and flag the rows of runs the API no longer lists). What `agent-runs verify` runs."""
-    import time
-
     started = time.monotonic()
     since_at, until_at = checked_range(since, until, workers, 0)
     accounts = configured_accounts(providers, None)
@@ -196,13 +195,6 @@ def last_of_each(table: pa.Table) -> pa.Table:
     last = pc.index_in(ids, value_set=pc.unique(ids))  # the position of each row's run among the unique ids
     keep = pa.array(sorted({run: position for position, run in enumerate(last.to_pylist())}.values()), pa.int64())
     return table if len(keep) == table.num_rows else table.take(keep)
-
-
-def any_of(columns: Any, rows: int) -> pa.Array:
-    result = pa.array([False] * rows, pa.bool_())
-    for column in columns:
-        result = pc.or_(result, column)
-    return result
 
 
 def cut(value: Any) -> str:
