@@ -3,7 +3,10 @@ shows it, its authoritative read where a list's status can lag, whether a key wo
 API's clock."""
 
 import json
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from dlt.sources.helpers.rest_client import RESTClient
@@ -14,6 +17,7 @@ from .errors import MalformedPage, http_failure, unreachable
 from .paging import clock_of, json_body, require_runs
 from .providers import RunList
 from .providers.base import Params
+from .settings import REFRESH_WORKERS, ROWS_PER_YIELD
 
 
 def fetch_run(run_list: RunList, client: RESTClient, run_id: str) -> dict[str, Any] | None:
@@ -37,6 +41,20 @@ def fetch_run(run_list: RunList, client: RESTClient, run_id: str) -> dict[str, A
     for key in run_list.detail_only_fields:
         body.pop(key, None)
     return body
+
+
+def fetched_each(
+    fetch: Callable[[str], dict[str, Any] | None], run_ids: list[str]
+) -> Iterator[tuple[list[dict[str, Any]], list[str]]]:
+    """These runs fetched one by one, REFRESH_WORKERS at a time, in batches of ROWS_PER_YIELD: the
+    records found, and the ids the API no longer knows."""
+    with ThreadPoolExecutor(max_workers=REFRESH_WORKERS) as pool:
+        fetched = zip(run_ids, pool.map(fetch, run_ids), strict=True)
+        while batch := list(islice(fetched, ROWS_PER_YIELD)):
+            yield (
+                [record for _, record in batch if record is not None],
+                [run_id for run_id, record in batch if record is None],
+            )
 
 
 def fetch_confirmation(run_list: RunList, client: RESTClient, run_id: str) -> dict[str, Any] | None:

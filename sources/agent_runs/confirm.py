@@ -4,16 +4,15 @@ row still says it is open is written as ended. Only the columns the read is trus
 and times) are taken from it; every other column stays as the list has it, so a row's shape does
 not depend on whether it was confirmed."""
 
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .client import fetch_confirmation
+from .client import fetch_confirmation, fetched_each
 from .lister import Lister
 from .rows import page_rows
 from .schema import is_open
-from .settings import REFRESH_WORKERS
 
 CONFIRMED_COLUMNS = ("status", "provider_status", "started_at", "finished_at", "duration_s")
 
@@ -27,10 +26,8 @@ def confirm_open(lister: Lister, table: pa.Table) -> pa.Table:
     run_ids = table.filter(is_open(table))["run_id"].to_pylist()
     if not run_ids:
         return table
-    client = lister.new_client()
-    with ThreadPoolExecutor(max_workers=min(REFRESH_WORKERS, len(run_ids))) as pool:
-        found = list(pool.map(lambda run_id: fetch_confirmation(run_list, client, run_id), run_ids))
-    records = [record for record in found if record is not None]
+    fetch = partial(fetch_confirmation, run_list, lister.new_client())
+    records = [record for found, _ in fetched_each(fetch, run_ids) for record in found]
     if not records:
         return table
     confirmed = page_rows(

@@ -12,19 +12,16 @@ id; one the API no longer knows (404) keeps its row as loaded, flagged. Only run
 changed are written again (compared with the row loaded before)."""
 
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from itertools import islice
-from typing import Any
+from functools import partial
 
 import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.extract import DltResource
-from dlt.sources.helpers.rest_client import RESTClient
 
 from .accounts import Account
-from .client import fetch_run
+from .client import fetch_run, fetched_each
 from .compare import changed_rows
 from .confirm import confirm_open
 from .lister import Lister
@@ -33,7 +30,7 @@ from .loaded import LoadedRuns
 from .providers import RunList
 from .rows import page_rows
 from .schema import into_runs_table, is_open
-from .settings import LATE_FILL_FOR, REFRESH_WORKERS, ROWS_PER_COMPARISON, ROWS_PER_YIELD
+from .settings import LATE_FILL_FOR, ROWS_PER_COMPARISON
 
 
 def open_runs_resource(account: Account, run_list: RunList, max_age: timedelta | None = None) -> DltResource:
@@ -115,34 +112,21 @@ def refreshed(
                 yield changed(pending)
 
     by_id = sorted(unseen, key=created.__getitem__)  # ended since the last load, or gone
-    for found, gone in fetched_by_id(run_list, client, by_id):
+    fetch = partial(fetch_run, run_list, client)
+    for found, gone in fetched_each(fetch, by_id):
         report["by_id"] += len(found) + len(gone)
         if found:
             yield changed([page_rows(run_list, found, "of runs by id", account.name)])
         if gone:  # gone from the API: keep the row as loaded, flagged, and stop following it
             report["missing"] += len(gone)
             yield flagged_missing(loaded.rows(gone))
-    for found, gone in fetched_by_id(run_list, client, list(settling)):  # ended: only late fields may change
+    for found, gone in fetched_each(fetch, list(settling)):  # ended: only late fields may change
         report["settling"] += len(found) + len(gone)
         if found:
             table = page_rows(run_list, found, "of runs by id", account.name)
             yield changed_rows(table, loaded.rows(table["run_id"].to_pylist()))
         if gone:
             yield flagged_missing(loaded.rows(gone))
-
-
-def fetched_by_id(
-    run_list: RunList, client: RESTClient, run_ids: list[str]
-) -> Iterator[tuple[list[dict[str, Any]], list[str]]]:
-    """These runs fetched by id, REFRESH_WORKERS at a time, in batches: the records found, and the
-    ids the API no longer knows."""
-    with ThreadPoolExecutor(max_workers=REFRESH_WORKERS) as pool:
-        fetched = zip(run_ids, pool.map(lambda run_id: fetch_run(run_list, client, run_id), run_ids), strict=True)
-        while batch := list(islice(fetched, ROWS_PER_YIELD)):
-            yield (
-                [record for _, record in batch if record is not None],
-                [run_id for run_id, record in batch if record is None],
-            )
 
 
 def flagged_missing(table: pa.Table) -> pa.Table:
