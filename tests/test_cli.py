@@ -109,7 +109,7 @@ def test_demo_needs_no_keys_and_prints_a_summary_and_a_query(workdir: Path) -> N
         again = agent_runs(workdir, "report", *args)
         assert again.returncode == 0, again.stderr
         assert (workdir / "agent-runs-report.html").stat().st_size > 10_000
-    assert "reporting the demo's dataset agent_runs_demo" in agent_runs(workdir, "report").stdout
+    assert "using the demo's dataset agent_runs_demo" in agent_runs(workdir, "report").stdout
 
 
 def test_duckdb_out_of_memory_says_how_to_raise_the_limit_and_the_next_load_finishes(

@@ -140,3 +140,17 @@ def small_pages(monkeypatch: pytest.MonkeyPatch, provider: str, size: int) -> No
     """Every run list of the provider asks for pages of this size (page boundaries in a short test)."""
     for run_list in PROVIDERS[provider].lists:
         monkeypatch.setitem(run_list.__dict__, "page_size", size)  # a frozen declaration, for this test only
+
+
+def rows_differing(query: Any, relation: str, other: str) -> tuple[int, int]:
+    """(rows of `relation`, rows in one of the two relations and not the other, duplicates
+    counted), compared in the database itself; `open_runs.age_hours` moves with the clock between
+    two queries and is left out. `query(sql)` gives a query's column names and rows."""
+    names, _ = query(f"SELECT * FROM {relation} LIMIT 0")
+    listed = ", ".join(name for name in names if name != "age_hours")
+    one, two = f"SELECT {listed} FROM {relation}", f"SELECT {listed} FROM {other}"
+    _, ((count,),) = query(f"SELECT COUNT(*) FROM {relation}")
+    _, ((differing,),) = query(
+        f"SELECT COUNT(*) FROM (({one} EXCEPT ALL {two}) UNION ALL ({two} EXCEPT ALL {one})) AS differing"
+    )
+    return count, differing

@@ -32,6 +32,8 @@ EXPORTS = {
     "create_views": "pipeline",
     "finish_interrupted_load": "pipeline",
     "load_runs": "pipeline",
+    "transform_runs": "transform",
+    "TransformReport": "transform",
     "verify_runs": "verify",
     "VerifyReport": "verify",
     "PROVIDERS": "providers",
@@ -58,6 +60,7 @@ __all__ = [
     "NoProviderConfigured",
     "Provider",
     "ProviderError",
+    "TransformReport",
     "VerifyReport",
     "agent_runs_source",
     "create_views",
@@ -65,6 +68,7 @@ __all__ = [
     "load_runs",
     "open_runs_resource",
     "runs_resource",
+    "transform_runs",
     "utc_moment",
     "verify_runs",
 ]
@@ -86,6 +90,7 @@ if TYPE_CHECKING:
     from .schema import RUNS_COLUMNS, TERMINAL_STATUSES, UNIFIED_STATUSES
     from .settings import SOURCE_NAME
     from .source import agent_runs_source, utc_moment
+    from .transform import TransformReport, transform_runs
     from .verify import VerifyReport, verify_runs
 
 

@@ -1,5 +1,5 @@
 """`agent-runs`: a thin command over the package's functions (`load_runs`, `verify_runs`, `run_demo`,
-`write_report`). Exit codes: 0 loaded (or, for verify, the table equals the API), 1 the load failed
+`write_report`, `transform_pipeline`). Exit codes: 0 loaded (or, for verify, the table equals the API), 1 the load failed
 (nothing committed is lost: the next run resumes from the last committed state) or could not be
 verified, 2 bad usage or configuration (nothing was requested or written), 3 verify found drift."""
 
@@ -23,6 +23,7 @@ import click
 from dlt.common.configuration.exceptions import ConfigurationException
 from dlt.destinations.exceptions import DatabaseException
 from dlt.pipeline.exceptions import PipelineStepFailed
+from dlt.pipeline.pipeline import Pipeline
 
 from .demo import DEMO_DATASET, DEMO_RUNS_PER_PROVIDER, run_demo, status_counts
 from .errors import LoadAlreadyRunning, NoProviderConfigured, ProviderError
@@ -196,19 +197,46 @@ def report(out: Path, destination: str, dataset: str | None) -> None:
     from .report import write_report  # charting libraries load only for the report
 
     check_destination(destination)
-    pipeline, location = make_pipeline(destination, dataset or DATASET_NAME)
-    if dataset is None and not has_runs_table(pipeline):  # after `agent-runs demo`: its runs
-        demo_pipeline, _ = make_pipeline(destination, DEMO_DATASET)
-        if has_runs_table(demo_pipeline):
-            pipeline, dataset = demo_pipeline, DEMO_DATASET
-            click.echo(f"No runs loaded into dataset {DATASET_NAME} yet: reporting the demo's dataset {DEMO_DATASET}.")
-    dataset = dataset or DATASET_NAME
-    if not has_runs_table(pipeline):
-        fail(
-            f"no runs loaded into {destination} {location} dataset {dataset} yet: run `agent-runs load` first",
-            EXIT_BAD_CONFIG,
-        )
+    pipeline, _ = loaded_pipeline(destination, dataset)
     click.echo(f"Report written to {write_report(pipeline, out)}")
+
+
+@cli.command()
+@VERBOSE_OPTION
+@click.option("--destination", default="duckdb", show_default=True, help="Where the runs were loaded.")
+@click.option(
+    "--dataset",
+    default=None,
+    help=f"Dataset the runs were loaded into. Default: {DATASET_NAME}, or the demo's {DEMO_DATASET} if only it has runs.",
+)
+@click.option("--schema", default=None, help="Where the models are built. Default: the dataset's name + _dbt.")
+@click.option(
+    "--var",
+    "dbt_vars",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A dbt variable, e.g. --var agent_runs_warn_after_hours=3 (repeatable).",
+)
+def transform(destination: str, dataset: str | None, schema: str | None, dbt_vars: tuple[str, ...]) -> None:
+    """Build the dbt package (models: the analytics views; tests: the `runs` contract) with dbt:
+    exit 0 when every model and test passes, 1 naming what failed (`pip install "agent-runs[dbt]"`)."""
+    from .transform import TransformError, TransformFailed, transform_pipeline
+
+    check_destination(destination)
+    variables = {}
+    for assignment in dbt_vars:
+        name, equals, value = assignment.partition("=")
+        if not equals or not name:
+            raise click.BadParameter(f"{assignment!r} is not NAME=VALUE", param_hint="--var")
+        variables[name] = value
+    pipeline, _ = loaded_pipeline(destination, dataset)
+    try:
+        result = transform_pipeline(pipeline, schema=schema, dbt_vars=variables)
+    except TransformError as error:
+        fail(str(error), EXIT_BAD_CONFIG)
+    except TransformFailed as error:
+        fail(str(error), EXIT_LOAD_FAILED)
+    click.echo(result)
 
 
 @cli.command()
@@ -270,6 +298,24 @@ def verify(
             json_out.write_text(result.as_json() + "\n")
     if result.drifted and not result.repaired:
         sys.exit(EXIT_DRIFT)
+
+
+def loaded_pipeline(destination: str, dataset: str | None) -> tuple[Pipeline, str]:
+    """The pipeline of the dataset (default: ours, or after `agent-runs demo` the demo's), which
+    must have loaded runs."""
+    pipeline, location = make_pipeline(destination, dataset or DATASET_NAME)
+    if dataset is None and not has_runs_table(pipeline):
+        demo_pipeline, _ = make_pipeline(destination, DEMO_DATASET)
+        if has_runs_table(demo_pipeline):
+            click.echo(f"No runs loaded into dataset {DATASET_NAME} yet: using the demo's dataset {DEMO_DATASET}.")
+            return demo_pipeline, DEMO_DATASET
+    dataset = dataset or DATASET_NAME
+    if not has_runs_table(pipeline):
+        fail(
+            f"no runs loaded into {destination} {location} dataset {dataset} yet: run `agent-runs load` first",
+            EXIT_BAD_CONFIG,
+        )
+    return pipeline, dataset
 
 
 def checked_options(since: datetime | None, until: datetime | None, destination: str, progress: bool) -> None:

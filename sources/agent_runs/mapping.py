@@ -27,6 +27,7 @@ from .schema import (
     RUNS_ARROW_SCHEMA,
     RUNS_COLUMNS,
     UNIFIED_STATUSES,
+    UNKNOWN_STATUS,
     json_text,
     parse_timestamp,
 )
@@ -39,12 +40,12 @@ def unified_status(provider_status: Any, statuses: Mapping[str, str] = NO_STATUS
     """The unified status of a provider's spelling: from the provider's status map (matched
     ignoring case), else the spelling in lower case if that is a unified status, else unknown."""
     if not isinstance(provider_status, str):
-        return "unknown"
+        return UNKNOWN_STATUS
     lower = provider_status.lower()
     for spelling, unified in statuses.items():
         if spelling.lower() == lower:
             return unified
-    return lower if lower in UNIFIED_STATUSES else "unknown"
+    return lower if lower in UNIFIED_STATUSES else UNKNOWN_STATUS
 
 
 def _unified_statuses(provider_status: pa.Array, statuses: Mapping[str, str]) -> pa.Array:
@@ -52,7 +53,7 @@ def _unified_statuses(provider_status: pa.Array, statuses: Mapping[str, str]) ->
     here, and reads as unknown, as it does in unified_status)."""
     spellings = pc.unique(provider_status)
     unified = pa.array([unified_status(spelling, statuses) for spelling in spellings.to_pylist()], pa.string())
-    return pc.fill_null(pc.take(unified, pc.index_in(provider_status, spellings)), "unknown")
+    return pc.fill_null(pc.take(unified, pc.index_in(provider_status, spellings)), UNKNOWN_STATUS)
 
 
 def _text(value: Any) -> str:

@@ -20,6 +20,8 @@ from .settings import PRIMARY_KEY, TABLE_NAME
 
 UNIFIED_STATUSES = frozenset({"pending", "running", "paused", "completed", "failed", "cancelled", "timed_out"})
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "timed_out"})
+UNKNOWN_STATUS = "unknown"  # a status string the provider's module does not map
+STATUS_VALUES = [*sorted(UNIFIED_STATUSES), UNKNOWN_STATUS]  # every value of `status`
 _TERMINAL = pa.array(sorted(TERMINAL_STATUSES))
 
 
@@ -41,7 +43,7 @@ RUNS_COLUMNS: TTableSchemaColumns = {
     ),
     "run_id": _column("text", "the provider's run id", nullable=False, primary_key=True),
     "run_family": _column("text", "which of the provider's run lists the run is from (its module names them)"),
-    "status": _column("text", "unified: " + ", ".join(sorted(UNIFIED_STATUSES)) + " or unknown", nullable=False),
+    "status": _column("text", "unified: " + ", ".join(STATUS_VALUES[:-1]) + f" or {UNKNOWN_STATUS}", nullable=False),
     "provider_status": _column("text", "the status string exactly as the API sent it"),
     "task": _column("text", "the natural-language task"),
     "created_at": _timestamp("when the run was created (UTC)", nullable=False),

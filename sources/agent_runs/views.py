@@ -78,6 +78,22 @@ VIEWS: dict[str, str] = {
 }
 
 
+DESCRIPTIONS: dict[str, str] = {
+    "runs_daily": "Runs a UTC day by provider and status, with how many have ended and how many are open.",
+    "run_outcomes": "Outcomes a UTC day by provider and agent: completed, failed, cancelled, timed out, and the "
+    "share of ended runs that completed.",
+    "run_durations": "Run time (duration_s) and time queued before starting (queue_s) a UTC day by provider: "
+    "the median, 90th and 99th percentiles.",
+    "run_failures": "Errors by provider, code, category and message: how many runs and when last seen.",
+    "run_costs": "What runs cost a UTC day by provider and model, in dollars and credits; runs_with_cost says how "
+    "many runs the sum rests on (a provider that reports no cost adds nulls, never zeros).",
+    "run_goals": "Ended runs by provider and model: how many completed, and how many reached their goal by the "
+    "platform's own verdict (judged_runs: how many runs had one).",
+    "cost_per_goal": "Dollars spent per goal achieved, by provider and model, over runs with both a cost and a verdict.",
+    "open_runs": "Runs not yet ended (and not gone from the API), with their age in hours.",
+}
+
+
 def view_statements(runs_table: str, qualify: Callable[[str], str], dialect: str) -> list[str]:
     """`CREATE OR REPLACE VIEW` for every view, in the destination's SQL dialect."""
     statements = []

@@ -1,0 +1,160 @@
+"""The dbt package shipped in `agent_runs/dbt/` is written from the views and the column contract,
+so neither is a second copy that could drift: its models are the SELECTs of views.py (one branch
+per SQL dialect, as sqlglot writes them for `create_views`), its sources, descriptions and tests
+come from schema.py. After changing either, write the package again (a test checks it is current):
+
+    python -m agent_runs.dbt_package
+
+Hand-written parts of the package (`dbt_project.yml`, `macros/`) are left alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlglot
+import yaml
+
+from .schema import RUNS_COLUMNS, STATUS_VALUES
+from .settings import DATASET_NAME, PRIMARY_KEY, TABLE_NAME
+from .views import DESCRIPTIONS, VIEWS
+
+PACKAGE_DIR = Path(__file__).parent / "dbt"
+SOURCE = "agent_runs"
+LOADS_TABLE = "_dlt_loads"  # dlt's record of loads: the freshness check reads its newest
+
+# dbt's `target.type` -> the sqlglot dialect dlt's destination of that kind declares; any other
+# adapter gets the PostgreSQL text (standard SQL where it can be).
+DIALECTS = {
+    "duckdb": "duckdb",
+    "redshift": "redshift",
+    "snowflake": "snowflake",
+    "bigquery": "bigquery",
+    "databricks": "databricks",
+    "sqlserver": "tsql",
+    "synapse": "tsql",
+    "fabric": "fabric",
+    "clickhouse": "clickhouse",
+    "athena": "athena",
+    "trino": "trino",
+}
+DEFAULT_DIALECT = "postgres"
+_RUNS = "agent_runs__runs__"  # stands for the source while sqlglot rewrites the SELECT
+HEADER = "-- Written by `python -m agent_runs.dbt_package` from agent_runs/views.py: edit the view there.\n"
+
+
+def model_sql(name: str) -> str:
+    """A view's SELECT as a dbt model: the dialect of the target's adapter, over the `runs` source."""
+    texts: dict[str, list[str]] = {}  # SQL -> the adapters that get it
+    for target_type, dialect in DIALECTS.items():
+        texts.setdefault(_select(name, dialect), []).append(target_type)
+    default = _select(name, DEFAULT_DIALECT)
+    branches = [
+        f"{{% {'if' if not i else 'elif'} target.type in {tuple(types)!r} %}}\n{sql}\n"
+        for i, (sql, types) in enumerate((sql, types) for sql, types in texts.items() if sql != default)
+    ]
+    if not branches:
+        return HEADER + default + "\n"
+    return HEADER + "".join(branches) + f"{{% else %}}\n{default}\n{{% endif %}}\n"
+
+
+def _select(name: str, dialect: str) -> str:
+    sql = sqlglot.transpile(VIEWS[name].format(runs=_RUNS), read="postgres", write=dialect, pretty=True)[0]
+    if sql.count(_RUNS) != 1:
+        raise ValueError(f"view {name}: sqlglot's {dialect} text names the runs table {sql.count(_RUNS)} times")
+    return sql.replace(_RUNS, f"{{{{ source('{SOURCE}', '{TABLE_NAME}') }}}}")
+
+
+def sources_yml() -> dict:
+    """The `runs` table with every column's description and the contract's tests, and dlt's loads
+    table with the freshness check."""
+    columns = []
+    for name, column in RUNS_COLUMNS.items():
+        tests: list = []
+        if column.get("nullable", True) is False:
+            tests.append({"not_null": {"name": f"{TABLE_NAME}_{name}_not_null"}})
+        if name == "status":
+            tests.append(
+                {
+                    "accepted_values": {
+                        "name": f"{TABLE_NAME}_status_accepted_values",
+                        "arguments": {"values": STATUS_VALUES},
+                    }
+                }
+            )
+        columns.append({"name": name, "description": column["description"], **({"data_tests": tests} if tests else {})})
+    not_before = [("started_at", "created_at"), ("finished_at", "started_at"), ("finished_at", "created_at")]
+    runs = {
+        "name": TABLE_NAME,
+        "description": "One row per run of every provider: the connector's contract (agent_runs/schema.py).",
+        "data_tests": [
+            {
+                "agent_runs_unique_together": {
+                    "name": f"{TABLE_NAME}_{'_'.join(PRIMARY_KEY)}_unique",
+                    "arguments": {"columns": list(PRIMARY_KEY)},
+                }
+            },
+            *(
+                {
+                    "agent_runs_not_before": {
+                        "name": f"{TABLE_NAME}_{later}_not_before_{earlier}",
+                        "arguments": {"column": later, "other": earlier},
+                    }
+                }
+                for later, earlier in not_before
+            ),
+        ],
+        "columns": columns,
+    }
+    loads = {
+        "name": LOADS_TABLE,
+        "description": "dlt's record of every load into the dataset (status 0: completed).",
+        "columns": [{"name": "inserted_at", "description": "when the load completed"}],
+        "data_tests": [
+            {"agent_runs_loaded_within": {"name": "newest_load_is_recent", "arguments": {"column": "inserted_at"}}}
+        ],
+    }
+    source = {
+        "name": SOURCE,
+        "description": "What `agent-runs load` writes: the unified `runs` table and dlt's loads.",
+        "schema": f"{{{{ var('agent_runs_schema', var('source_dataset_name', '{DATASET_NAME}')) }}}}",
+        "tables": [runs, loads],
+    }
+    return {"version": 2, "sources": [source]}
+
+
+def models_yml() -> dict:
+    return {"version": 2, "models": [{"name": name, "description": DESCRIPTIONS[name]} for name in VIEWS]}
+
+
+def package_files() -> dict[str, str]:
+    """Path under the package -> the text written there."""
+    dump = dict(sort_keys=False, allow_unicode=True, width=120)
+    files = {
+        "models/_agent_runs__sources.yml": "# Written by `python -m agent_runs.dbt_package` from agent_runs/schema.py.\n"
+        + yaml.safe_dump(sources_yml(), **dump),
+        "models/_agent_runs__models.yml": "# Written by `python -m agent_runs.dbt_package` from agent_runs/views.py.\n"
+        + yaml.safe_dump(models_yml(), **dump),
+    }
+    files.update({f"models/{name}.sql": model_sql(name) for name in VIEWS})
+    return files
+
+
+def write_package(directory: Path = PACKAGE_DIR) -> list[Path]:
+    """Write the generated files (and remove models of views that are gone)."""
+    files = package_files()
+    for stale in (directory / "models").glob("*.sql"):
+        if f"models/{stale.name}" not in files:
+            stale.unlink()
+    written = []
+    for relative, text in files.items():
+        path = directory / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in write_package():
+        print(path)

@@ -1,0 +1,133 @@
+"""`agent-runs transform`: the dbt package built by dlt's dbt runner on DuckDB after the demo (the
+PostgreSQL run is in test_postgres.py). Every model is built and every test passes on the demo's
+data; data that breaks the contract fails the test named for it; the models' rows are the views'
+rows; the package's files are what dbt_package.py writes from views.py and schema.py."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+import yaml
+
+from agent_runs.dbt_package import PACKAGE_DIR, package_files
+from agent_runs.transform import TransformError, require_dbt, transform_pipeline, transform_runs
+from agent_runs.views import VIEWS
+from tests.utils import agent_runs, rows_differing
+
+DEMO = "agent_runs_demo"
+MODELS = f"{DEMO}_dbt"
+
+
+def package_tests() -> list[str]:
+    """The name of every test the package declares."""
+    sources = yaml.safe_load((PACKAGE_DIR / "models/_agent_runs__sources.yml").read_text())["sources"]
+    tables = [table for source in sources for table in source["tables"]]
+    declared = [test for table in tables for test in table.get("data_tests", [])]
+    declared += [test for table in tables for column in table["columns"] for test in column.get("data_tests", [])]
+    return [next(iter(test.values()))["name"] for test in declared]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory where `agent-runs demo` has run (tests work on copies of it)."""
+    directory = tmp_path_factory.mktemp("demo")
+    result = agent_runs(directory, "demo", "--runs", "300")
+    assert result.returncode == 0, result.stderr
+    return directory
+
+
+def copy_of(demo: Path, tmp_path: Path) -> Path:
+    shutil.copytree(demo, tmp_path / "work")
+    return tmp_path / "work"
+
+
+def duckdb_query(database: Path) -> Callable[[str], tuple[list[str], list[tuple[Any, ...]]]]:
+    def query(sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        with duckdb.connect(str(database), read_only=True) as connection:
+            cursor = connection.execute(sql)
+            return [column[0] for column in cursor.description], cursor.fetchall()
+
+    return query
+
+
+def test_the_package_is_what_dbt_package_writes_from_the_views_and_the_contract() -> None:
+    """One definition: a view or column changed without `python -m agent_runs.dbt_package` fails here."""
+    on_disk = {str(path.relative_to(PACKAGE_DIR)): path.read_text() for path in (PACKAGE_DIR / "models").iterdir()}
+    assert on_disk == package_files()
+    assert set(package_tests()) >= {"runs_provider_run_id_unique", "runs_status_accepted_values"}
+
+
+def test_transform_after_the_demo_builds_every_model_and_passes_every_test(demo: Path, tmp_path: Path) -> None:
+    work = copy_of(demo, tmp_path)
+    result = agent_runs(work, "transform")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    for name in VIEWS:
+        assert f"OK created sql view model {MODELS}.{name}" in result.stdout
+    tests = package_tests()
+    assert f"Done. PASS={len(tests)} WARN=0 ERROR=0 SKIP=0" in result.stdout  # dbt's summary
+    assert f"Built {len(VIEWS)} models in {MODELS}; {len(tests)} of {len(tests)} tests passed." in result.stdout
+    assert "\x1b[" not in result.stdout  # no colour codes in a scheduler's log
+
+    # One definition: each model has exactly the rows of the view of its name.
+    query = duckdb_query(work / "agent-runs.duckdb")
+    for name in VIEWS:
+        count, differing = rows_differing(query, f"{DEMO}.{name}", f"{MODELS}.{name}")
+        assert count > 0 and differing == 0, name
+
+
+def test_data_that_breaks_the_contract_fails_the_test_named_for_it(demo: Path, tmp_path: Path) -> None:
+    """A duplicated run, a status outside the accepted values, an end before its start, and (with
+    its error threshold at 0 hours) a load too old: exit 1, naming exactly those four tests."""
+    work = copy_of(demo, tmp_path)
+    with duckdb.connect(str(work / "agent-runs.duckdb")) as connection:
+        connection.execute(f"INSERT INTO {DEMO}.runs SELECT * FROM {DEMO}.runs WHERE status = 'completed' LIMIT 1")
+        connection.execute(
+            f"UPDATE {DEMO}.runs SET status = 'exploded' WHERE run_id = (SELECT min(run_id) FROM {DEMO}.runs)"
+        )
+        # Started well after it was created, so ending a second before the start is not before its creation.
+        connection.execute(
+            f"""UPDATE {DEMO}.runs SET finished_at = started_at - INTERVAL 1 SECOND WHERE run_id = (
+                SELECT max(run_id) FROM {DEMO}.runs WHERE started_at > created_at + INTERVAL 5 SECOND)"""
+        )
+    result = agent_runs(work, "transform", "--var", "agent_runs_error_after_hours=0")
+    assert result.returncode == 1, result.stdout[-3000:]
+    failed = re.search(r"dbt failed in \S+ \(its output above shows the rows\): (.*)", result.stderr)
+    assert failed, result.stderr
+    assert set(failed.group(1).split(", ")) == {
+        "runs_provider_run_id_unique",
+        "runs_status_accepted_values",
+        "runs_finished_at_not_before_started_at",
+        "newest_load_is_recent",
+    }
+
+
+def test_a_load_older_than_the_warning_threshold_warns_from_python(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = copy_of(demo, tmp_path)
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("DLT_DATA_DIR", str(work / "dlt-data"))
+    report = transform_runs(dataset_name=DEMO, dbt_vars={"agent_runs_warn_after_hours": 0})
+    assert report.warned == ["newest_load_is_recent"]
+    assert len(report.models) == len(VIEWS) and len(report.tests) == len(package_tests())
+    assert "warning: newest_load_is_recent" in str(report)
+
+
+def test_what_dbt_cannot_do_here_is_a_configuration_error(workdir: Path) -> None:
+    with pytest.raises(TransformError, match=r"dbt-snowflake is not installed.*agent-runs\[dbt\]"):
+        require_dbt("snowflake")
+    from agent_runs.pipeline import make_pipeline
+
+    files, _ = make_pipeline("filesystem", DEMO)
+    with pytest.raises(TransformError, match="needs a SQL destination"):
+        transform_pipeline(files)
+    result = agent_runs(workdir, "transform", "--dataset", "nothing_here")
+    assert result.returncode == 2 and "run `agent-runs load` first" in result.stderr
+    result = agent_runs(workdir, "transform", "--var", "no_equals_sign")
+    assert result.returncode == 2 and "is not NAME=VALUE" in result.stderr
