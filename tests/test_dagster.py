@@ -9,8 +9,9 @@ from typing import Any
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
-from agent_runs.dagster_assets import DAILY_AT, agent_runs_assets, daily_schedule, defs, verify_check
+from agent_runs.dagster_assets import DAILY_AT, agent_runs_assets, daily_schedule, dbt_step, defs, verify_check
 from agent_runs.providers import PROVIDERS
+from agent_runs.views import VIEWS
 from tests.utils import assert_table_equals_api, resource_names
 
 
@@ -27,6 +28,19 @@ def test_assets_materialise_the_runs_table_and_keep_it_current(
         for provider, simulator in simulators.items():
             assert_table_equals_api(workdir, provider, simulator)
             simulator.clock.advance(40 * 60)
+
+
+def test_the_dbt_step_builds_the_package_after_the_load(
+    provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path
+) -> None:
+    assets = agent_runs_assets()
+    step = dbt_step(assets)
+    result = dg.materialize([assets, step], resources={"dlt_resource": DagsterDltResource()})
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node("agent_runs_dbt")
+    assert (
+        materialization.metadata["models"].value == len(VIEWS) and materialization.metadata["warnings"].value == "none"
+    )
 
 
 def test_the_asset_check_runs_verify(provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path) -> None:
@@ -51,3 +65,4 @@ def test_daily_schedule_and_definitions_load(provider_env: dict[str, str], workd
     assert definitions.get_schedule_def("agent_runs_daily").cron_schedule == DAILY_AT
     materialised = [key for key in definitions.resolve_all_asset_keys() if key.path[-1].startswith("dlt_agent_runs_")]
     assert len(materialised) == sum(len(resource_names(provider)) for provider in PROVIDERS)
+    assert dg.AssetKey("agent_runs_dbt") in definitions.resolve_all_asset_keys()

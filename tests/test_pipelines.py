@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
+
 from agent_runs.providers import PROVIDERS
 from tests.utils import assert_table_equals_api, cli_env, resource_names
 
@@ -37,3 +39,4 @@ def test_the_dagster_example_defines_the_assets_and_the_schedule(provider_env: d
     assert definitions.get_schedule_def("agent_runs_daily") is not None
     assets = [key for key in definitions.resolve_all_asset_keys() if key.path[-1].startswith("dlt_agent_runs_")]
     assert len(assets) == sum(len(resource_names(provider)) for provider in PROVIDERS)
+    assert dg.AssetKey("agent_runs_dbt") in definitions.resolve_all_asset_keys()  # the dbt step after the load

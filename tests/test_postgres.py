@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 
 from agent_runs.pipeline import load_runs, make_pipeline
+from agent_runs.settings import DBT_SCHEMA_SUFFIX
 from agent_runs.views import VIEWS
+from tests.utils import rows_differing
 
 POSTGRES = os.environ.get("AGENT_RUNS_TEST_POSTGRES")
 pytestmark = pytest.mark.skipif(
@@ -33,6 +35,7 @@ def dataset(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     pipeline, _ = make_pipeline("postgres", name)
     with pipeline.sql_client() as client:
         client.drop_dataset()
+        client.execute_sql(f"DROP SCHEMA IF EXISTS {name}{DBT_SCHEMA_SUFFIX} CASCADE")  # transform's models
 
 
 def rows_of(destination: str, dataset: str, relation: str, order_by: str) -> list[dict[str, Any]]:
@@ -144,3 +147,26 @@ def test_verify_finds_and_repairs_drift_in_postgres(
     drifts = {drift.run_id: (drift.kind, set(drift.columns)) for each in report.lists for drift in each.drifts}
     assert drifts == {run.run_id: ("differs", {"task"}), gone.run_id: ("extra", set())}
     assert not verify_runs(destination="postgres", dataset_name=dataset).drifted
+
+
+def test_transform_builds_every_model_and_passes_every_test_in_postgres(
+    provider_env: dict[str, str], dataset: str
+) -> None:
+    """dbt-postgres with dlt's profile and the pipeline's credentials; the models hold the views' rows."""
+    from agent_runs.transform import transform_runs
+
+    load_runs(destination="postgres", dataset_name=dataset)
+    report = transform_runs(destination="postgres", dataset_name=dataset)
+    assert sorted(node.model_name for node in report.models) == sorted(VIEWS)
+    assert report.tests and all(node.status == "pass" for node in report.tests)
+
+    pipeline, _ = make_pipeline("postgres", dataset)
+    with pipeline.sql_client() as client:
+
+        def query(sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+            with client.execute_query(sql) as cursor:
+                return [column[0] for column in cursor.description], cursor.fetchall()
+
+        for name in VIEWS:
+            count, differing = rows_differing(query, f"{dataset}.{name}", f"{dataset}{DBT_SCHEMA_SUFFIX}.{name}")
+            assert count > 0 and differing == 0, name

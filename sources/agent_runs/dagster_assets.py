@@ -4,8 +4,10 @@
 
 One asset per dlt resource (each provider's listing and its open-runs refresh), all materialising
 the unified `runs` table; the analytics views are refreshed after each run. An asset check,
-`table_equals_api`, runs `verify_runs` (the table compared with what the APIs say now). Keys and the
-destination's credentials come from the environment or `.dlt/`, as for `agent-runs load`.
+`table_equals_api`, runs `verify_runs` (the table compared with what the APIs say now). A last
+step, `agent_runs_dbt`, builds the dbt package after them (`agent-runs transform`; needs the
+`[dbt]` extra). Keys and the destination's credentials come from the environment or `.dlt/`, as
+for `agent-runs load`.
 (No `from __future__ import annotations`: Dagster reads the context annotation at run time.)
 """
 
@@ -20,6 +22,7 @@ from dagster_dlt import DagsterDltResource, dlt_assets
 from .pipeline import create_views, finish_interrupted_load, make_pipeline
 from .settings import DATASET_NAME
 from .source import agent_runs_source
+from .transform import transform_runs
 from .verify import verify_runs
 
 DAILY_AT = "0 6 * * *"  # 06:00 every day, in the schedule's time zone (UTC unless set)
@@ -60,6 +63,27 @@ def verify_check(
     return table_equals_api
 
 
+def dbt_step(
+    assets: dg.AssetsDefinition, destination: str = "duckdb", dataset_name: str = DATASET_NAME
+) -> dg.AssetsDefinition:
+    """`agent_runs_dbt`: the dbt package's models and tests, after every asset of the `runs` table;
+    a failed model or test fails the step, naming it."""
+
+    @dg.asset(name="agent_runs_dbt", deps=list(assets.keys), group_name=GROUP)
+    def agent_runs_dbt() -> dg.MaterializeResult:
+        report = transform_runs(destination=destination, dataset_name=dataset_name)
+        return dg.MaterializeResult(
+            metadata={
+                "schema": report.schema,
+                "models": len(report.models),
+                "tests": len(report.tests),
+                "warnings": ", ".join(report.warned) or "none",
+            }
+        )
+
+    return agent_runs_dbt
+
+
 daily_schedule = dg.ScheduleDefinition(
     name="agent_runs_daily", target=dg.AssetSelection.groups(GROUP), cron_schedule=DAILY_AT
 )
@@ -70,7 +94,7 @@ def defs() -> dg.Definitions:
     """Built when Dagster loads the code location, so the keys are read then, not at import."""
     assets = agent_runs_assets()
     return dg.Definitions(
-        assets=[assets],
+        assets=[assets, dbt_step(assets)],
         asset_checks=[verify_check(assets)],
         resources={"dlt_resource": DagsterDltResource()},
         schedules=[daily_schedule],
