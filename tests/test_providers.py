@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 
 import agent_runs
+from agent_runs.dbt_package import package_files
 from agent_runs.providers import PROVIDERS, CursorPaging, Provider
 from agent_runs.schema import RUNS_COLUMNS
 from agent_runs.settings import TABLE_NAME
 from agent_runs.simulators import simulator_class
+from agent_runs.views import VIEWS
 from tests.utils import cli_env
 
 PACKAGE = Path(agent_runs.__file__).parent
@@ -153,3 +155,17 @@ def test_the_wheel_holds_the_single_package_agent_runs_and_its_command_works(tmp
     )
     assert result.returncode == 0, result.stderr
     assert f"Loaded {200 * len(PROVIDERS)} runs" in result.stdout
+
+    # The dbt package came with it, and builds from there.
+    assert {f"agent_runs/dbt/{path}" for path in [*package_files(), "dbt_project.yml"]} <= set(names)
+    transform = command.replace("'demo', '--runs', '200'", "'transform'")
+    result = subprocess.run(
+        [sys.executable, "-c", transform],
+        cwd=workdir,
+        env=cli_env({"PYTHONPATH": str(site)}, workdir),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+    assert f"Built {len(VIEWS)} models" in result.stdout
