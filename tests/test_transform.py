@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -131,3 +133,33 @@ def test_what_dbt_cannot_do_here_is_a_configuration_error(workdir: Path) -> None
     assert result.returncode == 2 and "run `agent-runs load` first" in result.stderr
     result = agent_runs(workdir, "transform", "--var", "no_equals_sign")
     assert result.returncode == 2 and "is not NAME=VALUE" in result.stderr
+
+
+def test_a_dbt_project_of_your_own_builds_the_package_from_its_installed_path(demo: Path, tmp_path: Path) -> None:
+    """As the README says: packages.yml names the installed package, a var names the dataset."""
+    work = copy_of(demo, tmp_path)
+    project = work / "my_project"
+    project.mkdir()
+    (project / "dbt_project.yml").write_text(
+        f"name: my_project\nversion: '1.0'\nconfig-version: 2\nprofile: mine\nvars:\n  agent_runs_schema: {DEMO}\n"
+    )
+    (project / "packages.yml").write_text(f"packages:\n  - local: {PACKAGE_DIR}\n")
+    (project / "profiles.yml").write_text(
+        "mine:\n  target: dev\n  outputs:\n    dev:\n"
+        f"      type: duckdb\n      path: {work / 'agent-runs.duckdb'}\n      schema: analytics\n"
+    )
+    dbt = str(Path(sys.executable).parent / "dbt")
+    for command in (["deps"], ["build", "--select", "package:agent_runs"]):
+        result = subprocess.run(
+            [dbt, *command, "--profiles-dir", str(project), "--no-use-colors"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stdout[-3000:]
+    assert f"PASS={len(VIEWS) + len(package_tests())} WARN=0 ERROR=0" in result.stdout
+    count, differing = rows_differing(
+        duckdb_query(work / "agent-runs.duckdb"), f"{DEMO}.run_costs", "analytics.run_costs"
+    )
+    assert count > 0 and differing == 0
