@@ -34,7 +34,7 @@ from agent_runs.providers import PROVIDERS as REGISTRY
 
 HERE = Path(__file__).resolve().parent
 PROVIDERS = tuple(REGISTRY)
-ALL_SECTIONS = ("throughput", "backfill", "accounts", "providers", "rate-limited", "sporadic", "verify")
+ALL_SECTIONS = ("throughput", "backfill", "accounts", "providers", "rate-limited", "sporadic", "verify", "transform")
 PYTHON = sys.executable
 AGENT_RUNS = str(Path(PYTHON).with_name("agent-runs"))
 
@@ -362,6 +362,30 @@ def verify_section(runs: int, root: Path) -> list[tuple[str, str, Measured, str]
     ]
 
 
+def transform_section(runs: int, root: Path) -> list[tuple[str, str, Measured, str]]:
+    """A first load of TinyFish and Browserbase, an hourly load (nothing new), then `agent-runs
+    transform` (dbt run, then dbt test) on the same table: what transform adds to the hourly load."""
+    simulators = Simulators(runs)
+    label = f"{runs:,} runs x 2 providers"
+    try:
+        work = fresh_dir(root, "transform")
+        env = {**simulators.env, **load_env(work)}
+        measure([AGENT_RUNS, "load"], env, work)
+        hourly = measure([AGENT_RUNS, "load"], env, work)
+    finally:
+        simulators.stop()
+    built = measure([AGENT_RUNS, "transform"], env, work)
+    return [
+        (label, "agent-runs load (hourly, nothing new)", hourly, ""),
+        (
+            label,
+            "agent-runs transform (8 models, then the tests)",
+            built,
+            f"adds {built.wall_s / hourly.wall_s:.1f}x the hourly load's wall time",
+        ),
+    ]
+
+
 def several_accounts(runs: int, latency: float, root: Path) -> list[tuple[str, str, Measured, str]]:
     """One, two and four TinyFish accounts (each its own simulator), configured as named accounts."""
     rows = []
@@ -418,7 +442,9 @@ def main() -> None:
         default=[(0.2, 8.0), (0.1, 20.0), (0.1, None)],
         help="page latency s/requests a second (empty: unlimited), e.g. 0.2/8 0.1/20 0.1/",
     )
-    parser.add_argument("--verify-runs", type=int, default=100_000, help="runs per provider, verify section")
+    parser.add_argument(
+        "--verify-runs", type=int, default=100_000, help="runs per provider, verify and transform sections"
+    )
     parser.add_argument("--sporadic-runs", type=int, default=2000, help="runs per provider, busy gateway")
     parser.add_argument("--sporadic-latency", type=float, default=0.05)
     parser.add_argument(
@@ -452,6 +478,8 @@ def main() -> None:
             rows += rate_limited(args.rate_limited_runs, latency, rate, root, args.workers, args.rate_limited_providers)
         if "verify" in sections:
             rows += verify_section(args.verify_runs, root)
+        if "transform" in sections:
+            rows += transform_section(args.verify_runs, root)
         if "sporadic" in sections:
             rows += sporadic_faults(args.sporadic_runs, args.sporadic_latency, root)
 

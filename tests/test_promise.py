@@ -8,7 +8,8 @@ start, pause and end), a run open for weeks ends, runs become visible late, runs
 pages fail (429 with Retry-After, 5xx, or so often that the load fails), the API is slow and
 rate-limited (a long range is walked as windows, paced by 429s) or refuses requests whatever
 the pace (a busy gateway), a Skyvern task ends while its list keeps showing it open, `verify`
-checks the table right after a load (and finds the drift a rule injected), a judge rules on a
+checks the table right after a load (and finds the drift a rule injected), the dbt package's
+contract tests pass right after a load (`agent-runs transform`), a judge rules on a
 finished task after a load saw it end, a load is killed with
 SIGKILL at a random point of its extract, normalize or load step, or a load completes. After
 every load that exits 0 the table is compared, field for field, with the simulations' own truth
@@ -163,6 +164,7 @@ class Walk:
     failed: int = 0
     faults_ahead: bool = False  # injected faults the next load meets
     verified: int = 0  # verify runs checked (drift found and repaired, or none)
+    transformed: int = 0  # dbt builds of the package checked after a load
 
     @property
     def now_us(self) -> int:
@@ -299,6 +301,19 @@ def the_table_is_verified(walk: Walk) -> None:
     check_the_promise(walk)
 
 
+def the_contract_tests_pass(walk: Walk) -> None:
+    """Right after a load that exits 0, whatever kills, faults and late endings came before, the
+    dbt package's tests of the contract pass (`agent-runs transform`): one row a run, statuses
+    among the unified ones, ends not before starts, keys set."""
+    load(walk, kill=None)
+    if walk.log[-1] != "load: exit 0":
+        return
+    code = run_load(walk.workdir, walk.env, None, ("transform", "--dataset", "agent_runs"))
+    walk.log.append(f"transform: exit {code}")
+    walk.transformed += 1
+    assert code == 0, "the dbt package's tests failed after a load that exited 0"
+
+
 def pages_fail(walk: Walk) -> None:
     """The next requests meet 429s with Retry-After and server errors, fewer than the retries."""
     name, simulator = walk.any_simulator()
@@ -389,6 +404,7 @@ RULES: list[tuple[Callable[[Walk], None], int]] = [
     (a_busy_gateway, 1),
     (a_judge_rules_after_runs_ended, 1),
     (the_table_is_verified, 1),
+    (the_contract_tests_pass, 1),
     (a_load_completes, 4),
     (a_load_meets_a_slow_rate_limited_api, 2),
     (a_load_is_killed, 3),
@@ -522,5 +538,5 @@ def test_after_every_load_that_exits_0_the_table_equals_the_api(world: Walk, req
     assert world.loaded_ok >= 2
     print(
         f"seed {world.seed}: {steps} steps, {world.loaded_ok} loads checked, {world.killed} killed, "
-        f"{world.failed} failed on faults, {world.verified} verified"
+        f"{world.failed} failed on faults, {world.verified} verified, {world.transformed} transformed"
     )
