@@ -88,8 +88,12 @@ def test_keys_appear_nowhere_after_a_load(
     result = agent_runs(workdir, "--verbose", "load", env=env)
     assert result.returncode == 0, result.stderr
     assert "Loaded 2,750 runs (tinyfish 450, browserbase 2,300)" in result.stdout
+    # dbt runs with the same environment, as a scheduler's `load && transform` does (its logs and
+    # target/ are written under the pipeline's directory, in workdir).
+    built = agent_runs(workdir, "--verbose", "transform", env=env)
+    assert built.returncode == 0, built.stderr
     for key in (TINYFISH_KEY, BROWSERBASE_KEY):
-        assert key not in result.stdout + result.stderr
+        assert key not in result.stdout + result.stderr + built.stdout + built.stderr
         assert [path.name for path in files_containing(workdir, key)] == ["secrets.toml"] * (key == BROWSERBASE_KEY)
     rows = read_runs(workdir / "agent-runs.duckdb")
     assert len(rows) == 2750
