@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import pytest
 import yaml
+from filelock import FileLock
 
 from agent_runs.dbt_package import PACKAGE_DIR, package_files
 from agent_runs.transform import TransformError, require_dbt, transform_pipeline, transform_runs
@@ -163,3 +164,27 @@ def test_a_dbt_project_of_your_own_builds_the_package_from_its_installed_path(de
         duckdb_query(work / "agent-runs.duckdb"), f"{DEMO}.run_costs", "analytics.run_costs"
     )
     assert count > 0 and differing == 0
+
+
+def test_transform_waits_for_no_load_it_exits_1_while_one_runs(demo: Path, tmp_path: Path) -> None:
+    """A load holding the pipeline's lock (an overlapping schedule): transform says so, builds nothing."""
+    from agent_runs.pipeline import make_pipeline
+
+    work = copy_of(demo, tmp_path)
+    pipeline, _ = make_pipeline("duckdb", DEMO)
+    lock_dir = work / "dlt-data" / "pipelines" / pipeline.pipeline_name
+    with FileLock(lock_dir / "agent-runs.lock"):
+        result = agent_runs(work, "transform")
+    assert result.returncode == 1 and "is running" in result.stderr
+    assert not (lock_dir / "dbt").exists()
+
+
+def test_a_python_named_only_python3_is_linked_for_dlts_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent_runs.transform import this_environment
+
+    bin_dir = tmp_path / "usr-bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(sys.executable)
+    monkeypatch.setattr(sys, "executable", str(bin_dir / "python3"))
+    venv = this_environment(tmp_path)
+    assert venv.run_command("python", "-c", "print(6 * 7)").strip() == "42"

@@ -234,7 +234,7 @@ def transform(destination: str, dataset: str | None, schema: str | None, dbt_var
         result = transform_pipeline(pipeline, schema=schema, dbt_vars=variables)
     except TransformError as error:
         fail(str(error), EXIT_BAD_CONFIG)
-    except TransformFailed as error:
+    except (TransformFailed, LoadAlreadyRunning) as error:
         fail(str(error), EXIT_LOAD_FAILED)
     click.echo(result)
 

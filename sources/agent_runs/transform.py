@@ -25,7 +25,7 @@ from dlt.pipeline.pipeline import Pipeline
 
 from .dbt_package import PACKAGE_DIR
 from .loaded import writes_files
-from .pipeline import has_runs_table, make_pipeline
+from .pipeline import has_runs_table, make_pipeline, only_load_of
 from .settings import DATASET_NAME, DBT_SCHEMA_SUFFIX
 
 
@@ -81,6 +81,7 @@ def transform_runs(
         TransformError: dbt or its adapter is missing, or the dataset has no `runs` table a SQL
             engine can read.
         TransformFailed: a model or a test failed (a warning does not fail).
+        LoadAlreadyRunning: a load of the pipeline is running.
     """
     pipeline, location = make_pipeline(destination, dataset_name, pipeline_name)
     if not has_runs_table(pipeline):
@@ -100,19 +101,20 @@ def transform_pipeline(
         raise TransformError("the destination writes files, and dbt needs a SQL destination (duckdb, postgres, …)")
     schema = schema or pipeline.dataset_name + DBT_SCHEMA_SUFFIX
     require_dbt(pipeline.destination.spec().destination_type)
-    directory = Path(pipeline.working_dir) / "dbt"
-    package = working_copy(directory)
-    runner = dlt.dbt.package(pipeline, str(package), venv=this_environment(directory))
-    runner.config.package_profiles_dir = str(package.parent)
-    runner.config.runtime.log_level = "INFO"  # dbt prints each model and test, and its summary
-    colors = [] if sys.stdout.isatty() else ["--no-use-colors"]  # a scheduler's log gets no escape codes
     report = TransformReport(schema)
-    try:
-        report.models = list(runner.run(["--fail-fast", *colors], dbt_vars, destination_dataset_name=schema))
-        report.tests = list(runner.test(colors, dbt_vars, destination_dataset_name=schema))
-    except DBTProcessingError as error:
-        failed = [node.model_name for node in error.run_results or [] if node.status in ("error", "fail")]
-        raise TransformFailed(failed or [f"dbt {error.command}: {error.dbt_results}"], schema) from None
+    with only_load_of(pipeline):  # DuckDB admits one writer; a load mid-merge is not the table to test
+        directory = Path(pipeline.working_dir) / "dbt"
+        package = working_copy(directory)
+        runner = dlt.dbt.package(pipeline, str(package), venv=this_environment(directory))
+        runner.config.package_profiles_dir = str(package.parent)
+        runner.config.runtime.log_level = "INFO"  # dbt prints each model and test, and its summary
+        colors = [] if sys.stdout.isatty() else ["--no-use-colors"]  # a scheduler's log gets no escape codes
+        try:
+            report.models = list(runner.run(["--fail-fast", *colors], dbt_vars, destination_dataset_name=schema))
+            report.tests = list(runner.test(colors, dbt_vars, destination_dataset_name=schema))
+        except DBTProcessingError as error:
+            failed = [node.model_name for node in error.run_results or [] if node.status in ("error", "fail")]
+            raise TransformFailed(failed or [f"dbt {error.command}: {error.dbt_results}"], schema) from None
     return report
 
 
