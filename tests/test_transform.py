@@ -5,6 +5,7 @@ rows; the package's files are what dbt_package.py writes from views.py and schem
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ import yaml
 from filelock import FileLock
 
 from agent_runs.dbt_package import PACKAGE_DIR, package_files
+from agent_runs.schema import RUNS_COLUMNS
 from agent_runs.transform import TransformError, require_dbt, transform_pipeline, transform_runs
 from agent_runs.views import VIEWS
 from tests.utils import agent_runs, rows_differing
@@ -150,29 +152,46 @@ def test_a_dbt_project_of_your_own_builds_the_package_from_its_installed_path(de
         f"      type: duckdb\n      path: {work / 'agent-runs.duckdb'}\n      schema: analytics\n"
     )
     dbt = str(Path(sys.executable).parent / "dbt")
-    for command in (["deps"], ["build", "--select", "package:agent_runs"]):
-        result = subprocess.run(
+
+    def run(*command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             [dbt, *command, "--profiles-dir", str(project), "--no-use-colors"],
             cwd=project,
             capture_output=True,
             text=True,
             timeout=300,
         )
-        assert result.returncode == 0, result.stdout[-3000:]
-    assert f"PASS={len(VIEWS) + len(package_tests())} WARN=0 ERROR=0" in result.stdout
+
+    assert run("deps").returncode == 0
+    built = run("build", "--select", "package:agent_runs")
+    assert built.returncode == 0, built.stdout[-3000:]
+    assert f"PASS={len(VIEWS) + len(package_tests())} WARN=0 ERROR=0" in built.stdout
     count, differing = rows_differing(
         duckdb_query(work / "agent-runs.duckdb"), f"{DEMO}.run_costs", "analytics.run_costs"
     )
     assert count > 0 and differing == 0
 
+    # dbt's own freshness check reads the same thresholds as the package's test.
+    assert "PASS freshness of agent_runs._dlt_loads" in run("source", "freshness").stdout
+    stale = run("source", "freshness", "--vars", "{agent_runs_warn_after_hours: 0, agent_runs_error_after_hours: 0}")
+    assert stale.returncode == 1 and "ERROR STALE freshness of agent_runs._dlt_loads" in stale.stdout
+
+    # `dbt docs generate` shows every column of the contract with its description.
+    assert run("docs", "generate").returncode == 0
+    manifest = json.loads((project / "target" / "manifest.json").read_text())
+    columns = manifest["sources"]["source.agent_runs.agent_runs.runs"]["columns"]
+    assert {name: column["description"] for name, column in columns.items()} == {
+        name: column["description"] for name, column in RUNS_COLUMNS.items()
+    }
+    catalog = json.loads((project / "target" / "catalog.json").read_text())
+    assert set(catalog["sources"]["source.agent_runs.agent_runs.runs"]["columns"]) >= set(RUNS_COLUMNS)
+
 
 def test_transform_waits_for_no_load_it_exits_1_while_one_runs(demo: Path, tmp_path: Path) -> None:
     """A load holding the pipeline's lock (an overlapping schedule): transform says so, builds nothing."""
-    from agent_runs.pipeline import make_pipeline
-
     work = copy_of(demo, tmp_path)
-    pipeline, _ = make_pipeline("duckdb", DEMO)
-    lock_dir = work / "dlt-data" / "pipelines" / pipeline.pipeline_name
+    lock_dir = work / "dlt-data" / "pipelines" / f"agent_runs_duckdb_{DEMO}"
+    assert lock_dir.is_dir()
     with FileLock(lock_dir / "agent-runs.lock"):
         result = agent_runs(work, "transform")
     assert result.returncode == 1 and "is running" in result.stderr

@@ -20,6 +20,7 @@ from typing import Any
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 import click
+import yaml
 from dlt.common.configuration.exceptions import ConfigurationException
 from dlt.destinations.exceptions import DatabaseException
 from dlt.pipeline.exceptions import PipelineStepFailed
@@ -228,7 +229,7 @@ def transform(destination: str, dataset: str | None, schema: str | None, dbt_var
         name, equals, value = assignment.partition("=")
         if not equals or not name:
             raise click.BadParameter(f"{assignment!r} is not NAME=VALUE", param_hint="--var")
-        variables[name] = value
+        variables[name] = yaml.safe_load(value)  # as dbt's --vars reads a value: 3 is a number
     pipeline, _ = loaded_pipeline(destination, dataset)
     try:
         result = transform_pipeline(pipeline, schema=schema, dbt_vars=variables)

@@ -106,9 +106,17 @@ def sources_yml() -> dict:
         ],
         "columns": columns,
     }
+    hours = {
+        f"{level}_after": {"count": f"{{{{ var('agent_runs_{level}_after_hours') | int }}}}", "period": "hour"}
+        for level in ("warn", "error")
+    }
     loads = {
         "name": LOADS_TABLE,
         "description": "dlt's record of every load into the dataset (status 0: completed).",
+        # `dbt source freshness` in a project of yours; `agent-runs transform` runs the test below,
+        # as `dbt test` and `dbt build` do not check freshness. Both read the same thresholds.
+        "loaded_at_field": "inserted_at",
+        "freshness": {**hours, "filter": "status = 0"},
         "columns": [{"name": "inserted_at", "description": "when the load completed"}],
         "data_tests": [
             {"agent_runs_loaded_within": {"name": "newest_load_is_recent", "arguments": {"column": "inserted_at"}}}

@@ -114,7 +114,8 @@ def transform_pipeline(
             report.tests = list(runner.test(colors, dbt_vars, destination_dataset_name=schema))
         except DBTProcessingError as error:
             failed = [node.model_name for node in error.run_results or [] if node.status in ("error", "fail")]
-            raise TransformFailed(failed or [f"dbt {error.command}: {error.dbt_results}"], schema) from None
+            stopped = f"dbt {error.command} stopped before running anything (its output above says why)"
+            raise TransformFailed(failed or [stopped], schema) from None
     return report
 
 
