@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import jinja2
 import pytest
+import sqlglot
 import yaml
 from filelock import FileLock
 
-from agent_runs.dbt_package import PACKAGE_DIR, package_files
+from agent_runs.dbt_package import DEFAULT_DIALECT, DIALECTS, PACKAGE_DIR, package_files
 from agent_runs.schema import RUNS_COLUMNS
 from agent_runs.transform import TransformError, require_dbt, transform_pipeline, transform_runs
 from agent_runs.views import VIEWS
@@ -66,6 +68,20 @@ def test_the_package_is_what_dbt_package_writes_from_the_views_and_the_contract(
     on_disk = {str(path.relative_to(PACKAGE_DIR)): path.read_text() for path in (PACKAGE_DIR / "models").iterdir()}
     assert on_disk == package_files()
     assert set(package_tests()) >= {"runs_provider_run_id_unique", "runs_status_accepted_values"}
+
+
+@pytest.mark.parametrize("target_type", [*DIALECTS, "dremio"])
+def test_each_adapter_gets_the_view_in_the_dialect_dlt_writes_for_it(target_type: str) -> None:
+    """The models' branches, rendered as dbt renders them for an adapter: the SELECT sqlglot writes
+    for that destination's dialect (any other adapter: PostgreSQL's), over the `runs` source."""
+    dialect = DIALECTS.get(target_type, DEFAULT_DIALECT)
+    environment = jinja2.Environment()
+    for name, select in VIEWS.items():
+        rendered = environment.from_string(package_files()[f"models/{name}.sql"]).render(
+            target={"type": target_type}, source=lambda source, table: f"{source}.{table}"
+        )
+        want = sqlglot.transpile(select.format(runs="agent_runs.runs"), read="postgres", write=dialect, pretty=True)[0]
+        assert rendered.split("\n", 1)[1].strip() == want, (name, target_type)
 
 
 def test_transform_after_the_demo_builds_every_model_and_passes_every_test(demo: Path, tmp_path: Path) -> None:
