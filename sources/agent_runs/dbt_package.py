@@ -107,8 +107,8 @@ def sources_yml() -> dict:
         "columns": columns,
     }
     hours = {
-        f"{level}_after": {"count": f"{{{{ var('agent_runs_{level}_after_hours') | int }}}}", "period": "hour"}
-        for level in ("warn", "error")
+        threshold: {"count": f"{{{{ var('agent_runs_{threshold}_hours') | int }}}}", "period": "hour"}
+        for threshold in ("warn_after", "error_after")
     }
     loads = {
         "name": LOADS_TABLE,

@@ -28,6 +28,8 @@ from .loaded import writes_files
 from .pipeline import has_runs_table, make_pipeline, only_load_of
 from .settings import DATASET_NAME, DBT_SCHEMA_SUFFIX
 
+DBT_OK = frozenset({"success", "pass", "warn", "skipped"})  # a node's status when it did not fail
+
 
 class TransformError(Exception):
     """dbt cannot run here, or not on this dataset (bad configuration: nothing was built)."""
@@ -113,7 +115,7 @@ def transform_pipeline(
             report.models = list(runner.run(["--fail-fast", *colors], dbt_vars, destination_dataset_name=schema))
             report.tests = list(runner.test(colors, dbt_vars, destination_dataset_name=schema))
         except DBTProcessingError as error:
-            failed = [node.model_name for node in error.run_results or [] if node.status in ("error", "fail")]
+            failed = [node.model_name for node in error.run_results or [] if node.status not in DBT_OK]
             stopped = f"dbt {error.command} stopped before running anything (its output above says why)"
             raise TransformFailed(failed or [stopped], schema) from None
     return report
