@@ -53,6 +53,18 @@ class UtcDateTime(click.ParamType):
             )
 
 
+class DbtVariable(click.ParamType):
+    """NAME=VALUE, the value read as dbt's --vars reads it (3 is a number)."""
+
+    name = "NAME=VALUE"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, Any]:
+        name, equals, text = str(value).partition("=")
+        if not equals or not name:
+            self.fail(f"{value!r} is not NAME=VALUE", param, ctx)
+        return name, yaml.safe_load(text)
+
+
 PROGRESS_OPTION = click.option(
     "--progress/--no-progress",
     default=sys.stderr.isatty(),
@@ -214,25 +226,19 @@ def report(out: Path, destination: str, dataset: str | None) -> None:
 @click.option(
     "--var",
     "dbt_vars",
+    type=DbtVariable(),
     multiple=True,
-    metavar="NAME=VALUE",
     help="A dbt variable, e.g. --var agent_runs_warn_after_hours=3 (repeatable).",
 )
-def transform(destination: str, dataset: str | None, schema: str | None, dbt_vars: tuple[str, ...]) -> None:
+def transform(destination: str, dataset: str | None, schema: str | None, dbt_vars: tuple[tuple[str, Any], ...]) -> None:
     """Build the dbt package (models: the analytics views; tests: the `runs` contract) with dbt:
     exit 0 when every model and test passes, 1 naming what failed (`pip install "agent-runs[dbt]"`)."""
     from .transform import TransformError, TransformFailed, transform_pipeline
 
     check_destination(destination)
-    variables = {}
-    for assignment in dbt_vars:
-        name, equals, value = assignment.partition("=")
-        if not equals or not name:
-            raise click.BadParameter(f"{assignment!r} is not NAME=VALUE", param_hint="--var")
-        variables[name] = yaml.safe_load(value)  # as dbt's --vars reads a value: 3 is a number
     pipeline, _ = loaded_pipeline(destination, dataset)
     try:
-        result = transform_pipeline(pipeline, schema=schema, dbt_vars=variables)
+        result = transform_pipeline(pipeline, schema=schema, dbt_vars=dict(dbt_vars))
     except TransformError as error:
         fail(str(error), EXIT_BAD_CONFIG)
     except (TransformFailed, LoadAlreadyRunning) as error:
