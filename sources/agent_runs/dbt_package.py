@@ -40,7 +40,10 @@ DIALECTS = {
 }
 DEFAULT_DIALECT = "postgres"
 _RUNS = "agent_runs__runs__"  # stands for the source while sqlglot rewrites the SELECT
-HEADER = "-- Written by `python -m agent_runs.dbt_package` from agent_runs/views.py: edit the view there.\n"
+HEADER = (
+    "-- Written by `python -m agent_runs.dbt_package` from agent_runs/views.py (edit the view there):"
+    " the SELECT in each dialect sqlglot writes, PostgreSQL's for any other adapter.\n"
+)
 
 
 def model_sql(name: str) -> str:

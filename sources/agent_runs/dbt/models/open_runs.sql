@@ -1,4 +1,4 @@
--- Written by `python -m agent_runs.dbt_package` from agent_runs/views.py: edit the view there.
+-- Written by `python -m agent_runs.dbt_package` from agent_runs/views.py (edit the view there): the SELECT in each dialect sqlglot writes, PostgreSQL's for any other adapter.
 {% if target.type in ('redshift',) %}
 SELECT
   provider,
