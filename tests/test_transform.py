@@ -22,6 +22,7 @@ import yaml
 from filelock import FileLock
 
 from agent_runs.dbt_package import DEFAULT_DIALECT, DIALECTS, PACKAGE_DIR, package_files
+from agent_runs.errors import NoRunsLoaded
 from agent_runs.schema import RUNS_COLUMNS
 from agent_runs.transform import TransformError, require_dbt, transform_pipeline, transform_runs
 from agent_runs.views import VIEWS
@@ -148,6 +149,8 @@ def test_what_dbt_cannot_do_here_is_a_configuration_error(workdir: Path) -> None
     files, _ = make_pipeline("filesystem", DEMO)
     with pytest.raises(TransformError, match="needs a SQL destination"):
         transform_pipeline(files)
+    with pytest.raises(NoRunsLoaded, match=r"no runs loaded into duckdb .* dataset nothing_here yet"):
+        transform_runs(dataset_name="nothing_here")
     result = agent_runs(workdir, "transform", "--dataset", "nothing_here")
     assert result.returncode == 2 and "run `agent-runs load` first" in result.stderr
     result = agent_runs(workdir, "transform", "--var", "no_equals_sign")

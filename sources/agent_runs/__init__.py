@@ -25,6 +25,7 @@ EXPORTS = {
     "LoadAlreadyRunning": "errors",
     "MalformedPage": "errors",
     "NoProviderConfigured": "errors",
+    "NoRunsLoaded": "errors",
     "ProviderError": "errors",
     "runs_resource": "listing",
     "open_runs_resource": "open_runs",
@@ -58,6 +59,7 @@ __all__ = [
     "LoadSummary",
     "MalformedPage",
     "NoProviderConfigured",
+    "NoRunsLoaded",
     "Provider",
     "ProviderError",
     "TransformReport",
@@ -81,6 +83,7 @@ if TYPE_CHECKING:
         LoadAlreadyRunning,
         MalformedPage,
         NoProviderConfigured,
+        NoRunsLoaded,
         ProviderError,
     )
     from .listing import runs_resource

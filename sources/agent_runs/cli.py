@@ -27,8 +27,8 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.pipeline import Pipeline
 
 from .demo import DEMO_DATASET, DEMO_RUNS_PER_PROVIDER, run_demo, status_counts
-from .errors import LoadAlreadyRunning, NoProviderConfigured, ProviderError
-from .pipeline import LoadSummary, has_runs_table, load_runs, make_pipeline
+from .errors import LoadAlreadyRunning, NoProviderConfigured, NoRunsLoaded, ProviderError
+from .pipeline import LoadSummary, has_runs_table, load_runs, make_pipeline, require_runs_table
 from .providers import PROVIDERS
 from .settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, RELIST_LAG, SOURCE_NAME
 from .source import utc_moment
@@ -210,7 +210,7 @@ def report(out: Path, destination: str, dataset: str | None) -> None:
     from .report import write_report  # charting libraries load only for the report
 
     check_destination(destination)
-    pipeline, _ = loaded_pipeline(destination, dataset)
+    pipeline = loaded_pipeline(destination, dataset)
     click.echo(f"Report written to {write_report(pipeline, out)}")
 
 
@@ -236,7 +236,7 @@ def transform(destination: str, dataset: str | None, schema: str | None, dbt_var
     from .transform import TransformError, TransformFailed, transform_pipeline
 
     check_destination(destination)
-    pipeline, _ = loaded_pipeline(destination, dataset)
+    pipeline = loaded_pipeline(destination, dataset)
     try:
         result = transform_pipeline(pipeline, schema=schema, dbt_vars=dict(dbt_vars))
     except TransformError as error:
@@ -307,7 +307,7 @@ def verify(
         sys.exit(EXIT_DRIFT)
 
 
-def loaded_pipeline(destination: str, dataset: str | None) -> tuple[Pipeline, str]:
+def loaded_pipeline(destination: str, dataset: str | None) -> Pipeline:
     """The pipeline of the dataset (default: ours, or after `agent-runs demo` the demo's), which
     must have loaded runs."""
     pipeline, location = make_pipeline(destination, dataset or DATASET_NAME)
@@ -315,14 +315,12 @@ def loaded_pipeline(destination: str, dataset: str | None) -> tuple[Pipeline, st
         demo_pipeline, _ = make_pipeline(destination, DEMO_DATASET)
         if has_runs_table(demo_pipeline):
             click.echo(f"No runs loaded into dataset {DATASET_NAME} yet: using the demo's dataset {DEMO_DATASET}.")
-            return demo_pipeline, DEMO_DATASET
-    dataset = dataset or DATASET_NAME
-    if not has_runs_table(pipeline):
-        fail(
-            f"no runs loaded into {destination} {location} dataset {dataset} yet: run `agent-runs load` first",
-            EXIT_BAD_CONFIG,
-        )
-    return pipeline, dataset
+            return demo_pipeline
+    try:
+        require_runs_table(pipeline, location)
+    except NoRunsLoaded as error:
+        fail(str(error), EXIT_BAD_CONFIG)
+    return pipeline
 
 
 def checked_options(since: datetime | None, until: datetime | None, destination: str, progress: bool) -> None:

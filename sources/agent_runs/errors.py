@@ -46,6 +46,10 @@ class LoadAlreadyRunning(RuntimeError):
     """Another load of the same pipeline holds its lock; this one did nothing."""
 
 
+class NoRunsLoaded(ValueError):
+    """The dataset has no `runs` table yet: there is nothing to read."""
+
+
 @contextlib.contextmanager
 def provider_errors(run_list: RunList, base_url: str) -> Iterator[None]:
     """Failures of a list's requests as errors that name the provider and say what to do."""

@@ -26,7 +26,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.pipeline import Pipeline
 from filelock import FileLock, Timeout
 
-from .errors import LoadAlreadyRunning
+from .errors import LoadAlreadyRunning, NoRunsLoaded
 from .loaded import writes_files
 from .providers import PROVIDERS
 from .settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, DLT_PROGRESS_EVERY_S, GC_THRESHOLD, SOURCE_NAME, TABLE_NAME
@@ -196,6 +196,16 @@ def finish_interrupted_load(pipeline: Pipeline) -> list[str]:
 def has_runs_table(pipeline: Pipeline) -> bool:
     """Whether this pipeline has loaded the `runs` table (a pipeline that never ran has no schema)."""
     return pipeline.default_schema_name is not None and TABLE_NAME in pipeline.default_schema.data_table_names()
+
+
+def require_runs_table(pipeline: Pipeline, location: str) -> None:
+    """Raise NoRunsLoaded, naming the destination at `location` and the dataset, if the pipeline
+    has not loaded `runs`."""
+    if not has_runs_table(pipeline):
+        raise NoRunsLoaded(
+            f"no runs loaded into {pipeline.destination.destination_name} {location} dataset "
+            f"{pipeline.dataset_name} yet: run `agent-runs load` first"
+        )
 
 
 def as_delta_tables(source: DltSource) -> None:

@@ -25,7 +25,7 @@ from dlt.pipeline.pipeline import Pipeline
 
 from .dbt_package import PACKAGE_DIR
 from .loaded import writes_files
-from .pipeline import has_runs_table, make_pipeline, only_load_of
+from .pipeline import make_pipeline, only_load_of, require_runs_table
 from .settings import DATASET_NAME, DBT_SCHEMA_SUFFIX
 
 DBT_OK = frozenset({"success", "pass", "warn", "skipped"})  # a node's status when it did not fail
@@ -80,16 +80,13 @@ def transform_runs(
         pipeline_name: the pipeline that loaded them, if not the default one for this destination and dataset.
 
     Raises:
-        TransformError: dbt or its adapter is missing, or the dataset has no `runs` table a SQL
-            engine can read.
+        NoRunsLoaded: the dataset has no `runs` table yet.
+        TransformError: dbt or its adapter is missing, or the destination writes files.
         TransformFailed: a model or a test failed (a warning does not fail).
         LoadAlreadyRunning: a load of the pipeline is running.
     """
     pipeline, location = make_pipeline(destination, dataset_name, pipeline_name)
-    if not has_runs_table(pipeline):
-        raise TransformError(
-            f"no runs loaded into {destination} {location} dataset {dataset_name} yet: run `agent-runs load` first"
-        )
+    require_runs_table(pipeline, location)
     return transform_pipeline(pipeline, schema=schema, dbt_vars=dbt_vars)
 
 
