@@ -12,19 +12,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import sqlglot
 import yaml
 
 from .schema import RUNS_COLUMNS, STATUS_VALUES
 from .settings import DATASET_NAME, PRIMARY_KEY, TABLE_NAME
-from .views import DESCRIPTIONS, VIEWS
+from .views import DESCRIPTIONS, VIEWS, WRITTEN_IN, in_dialect
 
 PACKAGE_DIR = Path(__file__).parent / "dbt"
 SOURCE = "agent_runs"
 LOADS_TABLE = "_dlt_loads"  # dlt's record of loads: the freshness check reads its newest
 
 # dbt's `target.type` -> the sqlglot dialect dlt's destination of that kind declares; any other
-# adapter gets the PostgreSQL text (standard SQL where it can be).
+# adapter gets the text as written (PostgreSQL's: standard SQL where it can be).
 DIALECTS = {
     "duckdb": "duckdb",
     "redshift": "redshift",
@@ -38,7 +37,7 @@ DIALECTS = {
     "athena": "athena",
     "trino": "trino",
 }
-DEFAULT_DIALECT = "postgres"
+DEFAULT_DIALECT = WRITTEN_IN
 _RUNS = "agent_runs__runs__"  # stands for the source while sqlglot rewrites the SELECT
 HEADER = (
     "-- Written by `python -m agent_runs.dbt_package` from agent_runs/views.py (edit the view there):"
@@ -62,7 +61,7 @@ def model_sql(name: str) -> str:
 
 
 def _select(name: str, dialect: str) -> str:
-    sql = sqlglot.transpile(VIEWS[name].format(runs=_RUNS), read="postgres", write=dialect, pretty=True)[0]
+    sql = in_dialect(VIEWS[name].format(runs=_RUNS), dialect, pretty=True)
     if sql.count(_RUNS) != 1:
         raise ValueError(f"view {name}: sqlglot's {dialect} text names the runs table {sql.count(_RUNS)} times")
     return sql.replace(_RUNS, f"{{{{ source('{SOURCE}', '{TABLE_NAME}') }}}}")

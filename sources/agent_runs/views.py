@@ -94,10 +94,17 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
+WRITTEN_IN = "postgres"  # the dialect VIEWS are written in
+
+
+def in_dialect(sql: str, dialect: str, pretty: bool = False) -> str:
+    """A statement written as VIEWS are, in `dialect` (sqlglot's name for it)."""
+    return sqlglot.transpile(sql, read=WRITTEN_IN, write=dialect, pretty=pretty)[0]
+
+
 def view_statements(runs_table: str, qualify: Callable[[str], str], dialect: str) -> list[str]:
     """`CREATE OR REPLACE VIEW` for every view, in the destination's SQL dialect."""
-    statements = []
-    for name, select in VIEWS.items():
-        sql = f"CREATE OR REPLACE VIEW {qualify(name)} AS {select.format(runs=runs_table)}"
-        statements.append(sqlglot.transpile(sql, read="postgres", write=dialect)[0])
-    return statements
+    return [
+        in_dialect(f"CREATE OR REPLACE VIEW {qualify(name)} AS {select.format(runs=runs_table)}", dialect)
+        for name, select in VIEWS.items()
+    ]
