@@ -140,32 +140,29 @@ def test_the_wheel_holds_the_single_package_agent_runs_and_its_command_works(tmp
 
     site, workdir = tmp_path / "site", tmp_path / "work"
     workdir.mkdir()
-    command = (
-        "import sys, agent_runs.cli as cli; "
-        f"assert cli.__file__.startswith({str(site)!r}), cli.__file__; "
-        "sys.argv = ['agent-runs', 'demo', '--runs', '200']; cli.main()"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", command],
-        cwd=workdir,
-        env=cli_env({"PYTHONPATH": str(site)}, workdir),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+
+    def from_the_wheel(*args: str) -> subprocess.CompletedProcess[str]:
+        """`agent-runs ARGS`, imported from the unpacked wheel, not from this checkout."""
+        command = (
+            "import sys, agent_runs.cli as cli; "
+            f"assert cli.__file__.startswith({str(site)!r}), cli.__file__; "
+            f"sys.argv = ['agent-runs', *{list(args)!r}]; cli.main()"
+        )
+        return subprocess.run(
+            [sys.executable, "-c", command],
+            cwd=workdir,
+            env=cli_env({"PYTHONPATH": str(site)}, workdir),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    result = from_the_wheel("demo", "--runs", "200")
     assert result.returncode == 0, result.stderr
     assert f"Loaded {200 * len(PROVIDERS)} runs" in result.stdout
 
     # The dbt package came with it, and builds from there.
     assert {f"agent_runs/dbt/{path}" for path in [*package_files(), "dbt_project.yml"]} <= set(names)
-    transform = command.replace("'demo', '--runs', '200'", "'transform'")
-    result = subprocess.run(
-        [sys.executable, "-c", transform],
-        cwd=workdir,
-        env=cli_env({"PYTHONPATH": str(site)}, workdir),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = from_the_wheel("transform")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
     assert f"Built {len(VIEWS)} models" in result.stdout
