@@ -141,9 +141,15 @@ def test_a_load_older_than_the_warning_threshold_warns_from_python(
     assert "warning: newest_load_is_recent" in str(report)
 
 
-def test_what_dbt_cannot_do_here_is_a_configuration_error(workdir: Path) -> None:
+def test_what_dbt_cannot_do_here_is_a_configuration_error(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(TransformError, match=r"dbt-snowflake is not installed.*agent-runs\[dbt\]"):
         require_dbt("snowflake")
+    with monkeypatch.context() as without_dbt:
+        for module in [name for name in sys.modules if name.startswith("dbt.")]:
+            without_dbt.delitem(sys.modules, module)
+        without_dbt.setitem(sys.modules, "dbt", None)  # as if dbt were not installed at all
+        with pytest.raises(TransformError, match=r"dbt-core is not installed"):
+            require_dbt("duckdb")
     from agent_runs.pipeline import make_pipeline
 
     files, _ = make_pipeline("filesystem", DEMO)

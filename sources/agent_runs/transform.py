@@ -124,11 +124,18 @@ def require_dbt(destination_type: str) -> None:
 
     adapter = DBT_DESTINATION_MAP.get(destination_type, destination_type)
     for module, package in (("dbt.cli.main", "dbt-core"), (f"dbt.adapters.{adapter}", f"dbt-{adapter}")):
-        if importlib.util.find_spec(module.rsplit(".", 1)[0]) is None or importlib.util.find_spec(module) is None:
+        if not installed(module):
             raise TransformError(
                 f"{package} is not installed in this environment: pip install 'agent-runs[dbt]' "
                 f"(dbt-core with the DuckDB and PostgreSQL adapters), or add {package} for your destination"
             )
+
+
+def installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a package above it is missing: find_spec imports the parents
+        return False
 
 
 def working_copy(directory: Path) -> Path:
