@@ -6,6 +6,7 @@ a bad key fails clearly."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 from decimal import Decimal
@@ -47,14 +48,18 @@ def test_full_load_equals_what_the_sdk_reads(
             task.started_at,
             task.finished_at,
         )
-        assert (row["result"], row["session_id"], row["updated_at"]) == (task.output, str(task.session_id), None)
-        # What it cost, which model ran it, whether it reached its goal: as the SDK reads them.
-        assert (row["model"], row["cost_usd"], row["goal_achieved"]) == (
+        output = json.loads(task.output) if task.output and task.output.startswith("{") else task.output
+        assert (row["result"], row["session_id"], row["updated_at"]) == (output, str(task.session_id), None)
+        # What it cost, which model ran it, whether it reached its goal (the judge's verdict where it
+        # ruled, else the agent's): as the SDK reads them.
+        verdict, by = (task.judge_verdict, "judge") if task.judge_verdict is not None else (task.is_success, "agent")
+        assert (row["model"], row["cost_usd"], row["goal_achieved"], row["goal_verdict_by"]) == (
             task.llm,
             Decimal(task.cost.root),
-            task.is_success,
+            verdict,
+            by if verdict is not None else None,
         )
-        assert not {"llm", "cost", "isSuccess"} & set(row["extra"] or {}) and "judgeVerdict" in row["extra"]
+        assert not {"llm", "cost", "isSuccess", "judgeVerdict"} & set(row["extra"] or {})
     for run in runs:
         row = rows["browser_use", str(run.id)]
         assert (row["run_family"], row["provider_status"], row["task"]) == ("v4_runs", run.status.value, run.task)
@@ -208,9 +213,9 @@ def test_a_verdict_given_after_the_task_ended_reaches_the_table(
     waiting = min(judged, key=lambda run: run.finished_us)  # the next judged task to end
     browser_use.clock.advance((waiting.finished_us - now) / 1_000_000 + 1)
     load_runs(providers=["browser_use"])  # it ended: loaded without a verdict
-    assert read_runs(workdir / "agent-runs.duckdb")["browser_use", waiting.run_id]["extra"]["judgeVerdict"] is None
+    assert read_runs(workdir / "agent-runs.duckdb")["browser_use", waiting.run_id]["goal_verdict_by"] == "agent"
     browser_use.clock.advance(JUDGE_DELAY_S)
     summary = load_runs(providers=["browser_use"])
     rows = assert_table_equals_api(workdir, "browser_use", browser_use)
-    assert rows["browser_use", waiting.run_id]["extra"]["judgeVerdict"] is not None
+    assert rows["browser_use", waiting.run_id]["goal_verdict_by"] == "judge"
     assert summary.open_runs_refresh["browser_use_v2_tasks"]["settling"] >= 1

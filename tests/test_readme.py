@@ -68,7 +68,12 @@ def test_the_contract_names_every_field_each_provider_maps(provider: str) -> Non
     rows = contract_rows()
     display = PROVIDERS[provider].display_name.removesuffix(" Cloud")
     for run_list in PROVIDERS[provider].lists:
-        for column, path in run_list.fields.items():
+        fields = [
+            *run_list.fields.items(),
+            *((column, path) for column, paths in run_list.summed_fields.items() for path in paths),
+        ]
+        fields += [("goal_achieved", path) for _, path in run_list.verdicts]
+        for column, path in fields:
             assert column in rows, column
             assert re.search(rf"[`.]{re.escape(path[-1])}`", rows[column][display]), (
                 f"{provider} {run_list.name}: {column} <- {'.'.join(path)}"

@@ -52,7 +52,16 @@ def test_full_load_equals_what_the_sdk_reads(
         # Naive on the wire, UTC in the table.
         assert row["created_at"].replace(tzinfo=None) == run.created_at and row["created_at"].utcoffset().seconds == 0
         assert row["updated_at"].replace(tzinfo=None) == run.modified_at
-        assert (row["credits"], row["cost_usd"], row["model"]) == (run.credits_used, None, None)  # credits, never USD
+        # Credits as billed (both counters, each also in `extra`), never USD.
+        assert (row["credits"], row["cost_usd"], row["model"]) == (
+            run.credits_used + run.cached_credits_used,
+            None,
+            None,
+        )
+        assert (row["extra"]["credits_used"], row["extra"]["cached_credits_used"]) == (
+            run.credits_used,
+            run.cached_credits_used,
+        )
         assert not {"extra_http_headers", "cdp_connect_headers", "webhook_callback_url", "totp_identifier"} & set(
             row["extra"]
         )

@@ -43,9 +43,10 @@ def test_full_load_equals_the_api_field_for_field(
             assert row["duration_s"] == (run.finished_at - run.started_at).total_seconds()
         else:
             assert row["duration_s"] is None
-        # Everything the columns do not hold is in `extra`: the error's help fields, new API fields.
+        # Everything the columns do not hold is in `extra`: the error's help fields, new API fields,
+        # `schema_validation` (in the list, not in the SDK's model): whether the result matched its schema.
         raw = raw_by_id[run.run_id]
-        expected_extra = {key: raw[key] for key in ("priority", "labels") if key in raw}
+        expected_extra = {key: raw[key] for key in ("schema_validation", "priority", "labels") if key in raw}
         if run.error:
             expected_extra["error"] = {
                 "retry_after": run.error.retry_after,

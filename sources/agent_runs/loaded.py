@@ -67,18 +67,22 @@ class LoadedRuns:
 
     def recently_ended(self, since: datetime) -> pa.Table:
         """`run_id` and `created_at` of the runs that ended at or after `since` (terminal, not
-        flagged as gone): their late fields may still come."""
+        flagged as gone): their late fields may still come. Where a list gives no finished time,
+        a terminal run's `updated_at` is when it last changed: it ended then or before."""
         terminal = sorted(TERMINAL_STATUSES)
         if self.files:
-            table = self.delta_rows(["run_id", "created_at", "status", "finished_at", "missing_from_api_at"])
+            columns = ["run_id", "created_at", "status", "finished_at", "updated_at", "missing_from_api_at"]
+            table = self.delta_rows(columns)
+            ended_at = pc.coalesce(table["finished_at"], table["updated_at"])
             ended = pc.and_(
                 pc.and_(pc.is_in(table["status"], pa.array(terminal)), table["missing_from_api_at"].is_null()),
-                pc.fill_null(pc.greater_equal(table["finished_at"], since), False),
+                pc.fill_null(pc.greater_equal(ended_at, since), False),
             )
             return table.filter(ended).select(OPEN_RUNS_SCHEMA.names).cast(OPEN_RUNS_SCHEMA)
         query = (
             "SELECT run_id, created_at FROM {table} WHERE provider = %s AND account = %s AND {family} "
-            f"AND status IN ({', '.join(['%s'] * len(terminal))}) AND missing_from_api_at IS NULL AND finished_at >= %s"
+            f"AND status IN ({', '.join(['%s'] * len(terminal))}) AND missing_from_api_at IS NULL "
+            "AND COALESCE(finished_at, updated_at) >= %s"
         )
         rows = self.sql_rows(query, *terminal, since)
         return pa.Table.from_pylist(

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from decimal import Context, Decimal, InvalidOperation
 from itertools import compress, repeat
 from types import NoneType
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -197,7 +199,7 @@ class PageFields:
     def leftover(self, position: int, rejected: Collection[str]) -> dict[str, Any] | None:
         """What of a record no column holds: unknown fields, and values of the wrong type as sent
         (a nested field's parent that is not an object stays whole)."""
-        kept = {self.fields[column] for column in rejected}
+        kept = {self.fields[column] for column in rejected}  # rejected: a column (or `verdict:who`)
         extra: dict[str, Any] = {}
         for key, value in self.records[position].items():
             nested = self.known.get(key)
@@ -213,6 +215,19 @@ class PageFields:
         return extra or None
 
 
+@dataclass(frozen=True)
+class Derived:
+    """Columns a record gives through more than a path: summed counters, a verdict taken from the
+    most trusted of several, and JSON sent as text (see RunList's fields of the same names)."""
+
+    summed_fields: Mapping[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+    verdicts: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    json_text_fields: tuple[str, ...] = ()
+
+
+NOTHING_DERIVED = Derived()
+
+
 def to_table(
     provider: str,
     fields: FieldMap,
@@ -221,6 +236,7 @@ def to_table(
     statuses: Mapping[str, str] = NO_STATUS_MAP,
     run_family: str | None = None,
     secret_fields: Collection[str] = (),
+    derived: Derived = NOTHING_DERIVED,
 ) -> pa.Table:
     """A page of API records as `runs` rows in Arrow, column by column: dlt writes it to Parquet
     as it is, skipping its row-by-row normaliser.
@@ -233,17 +249,32 @@ def to_table(
         statuses: the provider's status map (spelling -> unified status).
         run_family: the `run_family` column's value (the run list's name).
         secret_fields: keys of the record never stored, not even in `extra`.
+        derived: the columns summed, judged or decoded from several fields.
     """
     for record in records:
         if not isinstance(record, dict):
             raise InvalidRecord(f"expected a run object, got {type(record).__name__}: {_preview(record)}")
-    page = PageFields(records, fields, secret_fields)
+    verdict_paths = {who: path for who, path in derived.verdicts}
+    page = PageFields(
+        records, {**fields, **{f"verdict:{who}": path for who, path in verdict_paths.items()}}, secret_fields
+    )
     arrays: dict[str, pa.Array] = {}
     rejected_by_row: dict[int, set[str]] = {}
-    for column, path in fields.items():
-        arrays[column], rejected = _column_array(RUNS_COLUMNS[column]["data_type"], page.values(path))
+    for column, path in page.fields.items():
+        data_type = "bool" if column.startswith("verdict:") else RUNS_COLUMNS[column]["data_type"]
+        values = page.values(path)
+        if column in derived.json_text_fields:
+            values = list(map(decoded_json_text, values))
+        arrays[column], rejected = _column_array(data_type, values)
         for position in rejected:
             rejected_by_row.setdefault(position, set()).add(column)
+    for column, paths in derived.summed_fields.items():  # the counters themselves stay in `extra`
+        data_type = RUNS_COLUMNS[column]["data_type"]
+        arrays[column] = summed([_column_array(data_type, page.values(path))[0] for path in paths])
+    if verdict_paths:
+        arrays["goal_achieved"], arrays["goal_verdict_by"] = first_verdict(
+            [(who, arrays.pop(f"verdict:{who}")) for who in verdict_paths]
+        )
     for column in REQUIRED_COLUMNS:
         if arrays[column].null_count:
             record = records[arrays[column].is_null().index(True).as_py()]
@@ -268,6 +299,36 @@ def to_table(
         for name in RUNS_ARROW_SCHEMA.names
     ]
     return pa.Table.from_arrays(columns, schema=RUNS_ARROW_SCHEMA)
+
+
+def decoded_json_text(value: Any) -> Any:
+    """A JSON object or array sent as text, decoded; any other value as it is."""
+    if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            pass
+    return value
+
+
+def summed(columns: list[pa.Array]) -> pa.Array:
+    """The sum of counters, a missing one counting 0; null where every counter is missing."""
+    total = columns[0]
+    for column in columns[1:]:
+        both_null = pc.and_(total.is_null(), column.is_null())
+        total = pc.if_else(
+            both_null, pa.nulls(len(total), total.type), pc.add(pc.fill_null(total, 0), pc.fill_null(column, 0))
+        )
+    return total
+
+
+def first_verdict(verdicts: list[tuple[str, pa.Array]]) -> tuple[pa.Array, pa.Array]:
+    """The first verdict given of each row (most trusted first), and whose it is."""
+    achieved = pc.coalesce(*(verdict for _, verdict in verdicts))
+    who = pc.coalesce(
+        *(pc.if_else(verdict.is_valid(), pa.scalar(name), pa.scalar(None, pa.string())) for name, verdict in verdicts)
+    )
+    return achieved, who
 
 
 def _preview(record: Any, limit: int = 200) -> str:

@@ -13,7 +13,6 @@ changed are written again (compared with the row loaded before)."""
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import partial
 
 import dlt
 import pyarrow as pa
@@ -21,9 +20,10 @@ import pyarrow.compute as pc
 from dlt.extract import DltResource
 
 from .accounts import Account
-from .client import fetch_run, fetched_each
+from .client import fetched_by_id, key_works
 from .compare import changed_rows
-from .confirm import confirm_open
+from .confirm import CONFIRMED_COLUMNS, confirm_open, overlay
+from .errors import ApiKeyRejected
 from .lister import Lister
 from .listing import RecentRuns
 from .loaded import LoadedRuns
@@ -112,21 +112,28 @@ def refreshed(
                 yield changed(pending)
 
     by_id = sorted(unseen, key=created.__getitem__)  # ended since the last load, or gone
-    fetch = partial(fetch_run, run_list, client)
-    for found, gone in fetched_each(fetch, by_id):
-        report["by_id"] += len(found) + len(gone)
-        if found:
-            yield changed([page_rows(run_list, found, "of runs by id", account.name)])
-        if gone:  # gone from the API: keep the row as loaded, flagged, and stop following it
-            report["missing"] += len(gone)
-            yield flagged_missing(loaded.rows(gone))
-    for found, gone in fetched_each(fetch, list(settling)):  # ended: only late fields may change
-        report["settling"] += len(found) + len(gone)
-        if found:
-            table = page_rows(run_list, found, "of runs by id", account.name)
-            yield changed_rows(table, loaded.rows(table["run_id"].to_pylist()))
-        if gone:
-            yield flagged_missing(loaded.rows(gone))
+    key_checked = False
+    for runs, settle in ((by_id, False), (list(settling), True)):  # settling: ended, late fields may change
+        for fetched in fetched_by_id(run_list, lister.per_thread(), runs):
+            report["settling" if settle else "by_id"] += (
+                len(fetched.listed) + len(fetched.confirmed) + len(fetched.gone)
+            )
+            if fetched.listed:
+                table = page_rows(run_list, fetched.listed, "of runs by id", account.name)
+                yield changed_rows(table, loaded.rows(table["run_id"].to_pylist())) if settle else changed([table])
+            if fetched.confirmed:  # beyond the reach of the list's search: status and times from the by-id read
+                confirmed = page_rows(run_list, fetched.confirmed, "of runs read by id", account.name, True)
+                before = loaded.rows(confirmed["run_id"].to_pylist())
+                yield changed_rows(overlay(before, confirmed, CONFIRMED_COLUMNS), before)
+            if fetched.gone:  # 404: gone from the API, unless the key itself no longer works
+                if not key_checked and not key_works(run_list, client):
+                    raise ApiKeyRejected(
+                        f"{run_list.provider.display_name}: runs answered 404 while the key is refused: "
+                        "not flagging them as gone; check the key"
+                    )
+                key_checked = True
+                report["missing"] += 0 if settle else len(fetched.gone)
+                yield flagged_missing(loaded.rows(fetched.gone))
 
 
 def flagged_missing(table: pa.Table) -> pa.Table:

@@ -8,7 +8,7 @@ from typing import Any
 import pyarrow as pa
 
 from .errors import InvalidRecord, MalformedPage
-from .mapping import to_table
+from .mapping import NOTHING_DERIVED, Derived, to_table
 from .paging import Page
 from .providers import RunList
 from .schema import DEFAULT_ACCOUNT
@@ -32,6 +32,9 @@ def page_rows(
             run_list.status_map,
             run_list.name,
             run_list.secret_fields,
+            NOTHING_DERIVED
+            if confirmation
+            else Derived(run_list.summed_fields, run_list.verdicts, run_list.json_text_fields),
         )
     except InvalidRecord as error:
         raise MalformedPage(f"{run_list.provider.display_name}: {error} (page {where})") from None

@@ -70,12 +70,18 @@ RUNS_COLUMNS: TTableSchemaColumns = {
         scale=COST_SCALE,
     ),
     "credits": _column(
-        "double", "what the run cost in the platform's credits, where it counts credits instead of dollars"
+        "double",
+        "what the run cost in the platform's credits, where it counts credits instead of dollars (every counter"
+        " it bills, summed; each counter is in `extra`)",
     ),
     "model": _column("text", "the LLM (or engine) that ran the agent, as the platform names it"),
     "goal_achieved": _column(
         "bool",
-        "the platform's own verdict on whether the run reached its goal (not whether it finished); null: none given",
+        "the platform's verdict on whether the run reached its goal (not whether it finished): its judge's where"
+        " one ruled, else the agent's own; null: none given",
+    ),
+    "goal_verdict_by": _column(
+        "text", "whose verdict goal_achieved is: `judge` (a model that checked the run) or `agent` (its own report)"
     ),
     "input_tokens": _column("bigint", "LLM input tokens the run used, where reported"),
     "output_tokens": _column("bigint", "LLM output tokens the run used, where reported"),

@@ -41,6 +41,19 @@ class PageNumberPaging:
 
 
 @dataclass(frozen=True)
+class BatchRead:
+    """Many runs by id in one request: `POST path` with `{ids_field: [...]}` (at most `max_ids`),
+    answered with the runs found at `records_path` and the ids the API does not know at
+    `not_found_path` (a null there: every id was found)."""
+
+    path: str
+    ids_field: str
+    max_ids: int
+    records_path: str
+    not_found_path: str
+
+
+@dataclass(frozen=True)
 class RunList:
     """One list endpoint of a provider: how to page it, filter it and read its runs."""
 
@@ -59,15 +72,31 @@ class RunList:
     fields: FieldMap
     status_map: Mapping[str, str]  # the API's status spellings -> unified (others: lower case if unified)
     run_path_template: str | None = None  # one run by id: `{run_id}` is replaced by the quoted id
-    lookup_params: Callable[[str], Params] | None = None  # else one run by id through the list (a search)
-    detail_only_fields: tuple[str, ...] = ()  # keys one run by id has that listed runs lack: not kept
+    # One run as the list shows it, where the by-id read answers another shape: the list searched
+    # (these parameters), page after page up to `lookup_max_pages`. A run the search does not reach
+    # is read by id (`run_path_template`): its status and times from there (`confirm_fields`).
+    lookup_params: Callable[[str], Params] | None = None
+    lookup_max_pages: int = 1
+    batch_read: BatchRead | None = None  # many runs by id at once, where the API has such a read
+    # Keys a run read by id (or in a batch) has that listed runs lack: never kept, so that a row
+    # does not depend on which endpoint read it (steps, recordings, files).
+    detail_only_fields: tuple[str, ...] = ()
     # The list's status is a copy that can lag: its open rows are confirmed by this get-by-id
     # (`{run_id}` replaced), whose record `confirm_fields` maps (run_id, provider_status, times).
     confirm_path_template: str | None = None
+    # Columns summed from several of the record's counters (each counter also kept in `extra`).
+    summed_fields: Mapping[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+    # Who judged whether the run reached its goal, most trusted first: (who, path); `goal_achieved`
+    # takes the first verdict given, `goal_judged_by` says whose it is.
+    verdicts: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Text fields that hold JSON (an API that sends structured output as a string): decoded when the
+    # text is a JSON object or array, kept as text otherwise.
+    json_text_fields: tuple[str, ...] = ()
     confirm_fields: FieldMap = field(default_factory=dict)
     secret_fields: tuple[str, ...] = ()  # keys never stored, not even in `extra` (headers, callbacks)
-    # Keys a run can gain after it ended (a judge's verdict): a run is read again by id while it
-    # ended less than LATE_FILL_FOR before the newest run loaded, so the table catches them.
+    # Keys a run can gain or change after it ended (a judge's verdict, the judge's bill): a run is
+    # read again by id while it ended less than LATE_FILL_FOR before the newest run loaded (by
+    # `updated_at` where the list has no finished time), so the table catches them.
     late_fields: tuple[str, ...] = ()
     frozen_walk: bool = False  # page numbers over a time filter: the window's end is fixed at the server's now
     optional: bool = False  # a refusal (403) while the key works for the provider's first list: skipped
@@ -100,6 +129,9 @@ class Provider:
     lists: tuple[RunList, ...]
     error_message: Callable[[Any], str | None]  # the readable part of an error body (decoded JSON)
     key_rejected_statuses: tuple[int, ...] = (401, 403)  # what a wrong or missing key is answered with
+    # Error messages of a 404 that is about the key's account, not the run asked for: never read
+    # as "this run is gone".
+    account_not_found_messages: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lists", tuple(replace(run_list, provider=self) for run_list in self.lists))

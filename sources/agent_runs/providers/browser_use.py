@@ -32,8 +32,10 @@ TASK_FIELDS: FieldMap = {
     "session_id": ("sessionId",),
     "model": ("llm",),
     "cost_usd": ("cost",),  # USD, a decimal string
-    "goal_achieved": ("isSuccess",),  # the agent's verdict on its task (`judgeVerdict`, a judge's, stays in extra)
 }
+# goal_achieved: the judge's verdict where it ruled ("less reliable" is how the spec describes the
+# agent's own), else the agent's.
+TASK_VERDICTS = (("judge", ("judgeVerdict",)), ("agent", ("isSuccess",)))
 TASK_STATUSES = {
     "created": "pending",
     "started": "running",
@@ -58,6 +60,9 @@ RUN_FIELDS: FieldMap = {
     "input_tokens": ("totalInputTokens",),
     "output_tokens": ("totalOutputTokens",),
 }  # `judgement` (an object whose shape no source documents) stays in extra: goal_achieved is not guessed
+# The judge rules after a run is terminal and its LLM call is billed to the run (`RunJudgeSettings`):
+# the verdict, the cost and the tokens change after the run ended.
+RUN_LATE_FIELDS = ("judgement", "totalCostUsd", "totalInputTokens", "totalOutputTokens")
 RUN_STATUSES = {
     "queued": "pending",
     "dispatching": "pending",
@@ -97,6 +102,7 @@ BROWSER_USE = Provider(
     api_key_header="X-Browser-Use-API-Key",
     error_message=error_message,
     key_rejected_statuses=(401, 403),
+    account_not_found_messages=("Account not found",),  # `AccountNotFoundError`, a 404
     lists=(
         RunList(
             name="v2_tasks",
@@ -104,6 +110,8 @@ BROWSER_USE = Provider(
             run_path_template="/api/v2/tasks/{run_id}",
             detail_only_fields=("steps", "outputFiles"),
             late_fields=("judgeVerdict", "judgement"),  # a judge may rule after the task ended
+            verdicts=TASK_VERDICTS,
+            json_text_fields=("result",),  # `output` is a string even for structured output
             records_path="items",
             paging=PageNumberPaging(page_param="pageNumber", total_path="totalItems"),
             page_size=100,  # the maximum
@@ -122,7 +130,8 @@ BROWSER_USE = Provider(
             run_path_template="/api/v4/runs/{run_id}",
             records_path="runs",
             paging=CursorPaging(cursor_path="nextCursor", cursor_param="cursor", has_more_path="hasMore"),
-            page_size=100,  # none stated (the default is 50)
+            page_size=50,  # the spec's default; it states no maximum
+            late_fields=RUN_LATE_FIELDS,
             page_size_param="limit",
             row_order="desc",
             window_params=run_window,

@@ -1,7 +1,7 @@
 """Browserbase `GET /v1/agents/runs` (API reference and the `browserbase` SDK's models): header
 `X-BB-API-Key`; pages of up to 1000 in no promised order; cursor in `nextCursor` (null at the
 end); created-at window `startAt` / `endAt`, both inclusive; one status a request
-(`status=RUNNING`); one run at `GET /v1/agents/runs/{runId}`; errors `{statusCode, error, message}`."""
+(`status=RUNNING`, `PAUSED` included); one run at `GET /v1/agents/runs/{runId}`; errors `{statusCode, error, message}`."""
 
 from __future__ import annotations
 
@@ -72,9 +72,8 @@ BROWSERBASE = Provider(
             row_order=None,  # no promised order: read every page of the window before moving the cursor
             window_params=window_params,
             filters_created_at=True,
-            # One status a request. PAUSED is a status in the SDK but not a documented filter value:
-            # paused runs are fetched by id.
-            open_run_filters=({"status": "PENDING"}, {"status": "RUNNING"}),
+            # One status a request; PAUSED is a filter value too (the SDK's `status` literal).
+            open_run_filters=({"status": "PENDING"}, {"status": "RUNNING"}, {"status": "PAUSED"}),
             fields=FIELDS,
             status_map=STATUSES,
         ),

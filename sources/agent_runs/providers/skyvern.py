@@ -10,11 +10,14 @@ arrive during it push rows down a page (shown twice: passed on once). Two run fa
   workflow run is in the list above), so those two types are not asked for. Its reach is the
   newest 10,000 rows (pages and page sizes up to 100).
 
-One run as the list shows it: the list searched for its id (`search_key`); `GET /v1/runs/{run_id}`
-answers with another shape. `/v1/runs`' status is a best-effort copy that can stay open after the
-run ended: its open rows are confirmed by `GET /v1/runs/{run_id}` (status and times taken from it,
-the rest as listed), one request per open task run per load. Request headers, webhook and TOTP settings a run carries are never
-stored."""
+One run as the list shows it: the list searched for its id (`search_key`), page after page, since
+the search also matches newer runs that name it; a run beyond the search's reach is read by
+`GET /v1/runs/{run_id}` (`wr_`, `tsk_` or `tsk_v2_` ids; another shape: its status and times are
+taken), and only that read's 404 says the run is gone. `/v1/runs`' status is a best-effort copy
+that can stay open after the run ended: its open rows are confirmed by `GET /v1/runs/{run_id}`
+(status and times taken from it, the rest as listed), one request per open task run per load.
+Request headers, webhook and TOTP settings and the CDP address a run carries are never stored.
+`credits` is both counters billed (`credits_used` + `cached_credits_used`)."""
 
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ SECRETS = (
     "webhook_callback_url",
     "totp_verification_url",
     "totp_identifier",
+    "browser_address",  # a remote browser's CDP address, which can carry a token
 )
 
 WORKFLOW_FIELDS: FieldMap = {
@@ -57,8 +61,9 @@ WORKFLOW_FIELDS: FieldMap = {
     "updated_at": ("modified_at",),
     "error_message": ("failure_reason",),
     "session_id": ("browser_session_id",),
-    "credits": ("credits_used",),  # Skyvern counts credits, not dollars
 }
+# Skyvern counts credits, not dollars, and bills two counters (the server's cost uses both).
+CREDITS = {"credits": (("credits_used",), ("cached_credits_used",))}
 TASK_FIELDS: FieldMap = {
     "run_id": ("run_id",),
     "provider_status": ("status",),
@@ -91,6 +96,11 @@ def search(run_id: str) -> Params:
     return {"search_key": run_id}
 
 
+# The search matches parameters, titles, headers and webhook URLs too, newest first: runs that
+# name the run (retries, chains) come before it. `/v1/runs` refuses a search beyond row 1,000.
+SEARCH_PAGES = 10
+
+
 def error_message(body: Any) -> str | None:
     detail = body.get("detail") if isinstance(body, dict) else None
     if isinstance(detail, list) and detail and isinstance(detail[0], dict):
@@ -109,7 +119,11 @@ SKYVERN = Provider(
         RunList(
             name="workflows",
             runs_path="/v1/agents/runs",
+            run_path_template="/v1/runs/{run_id}",
             lookup_params=search,
+            lookup_max_pages=SEARCH_PAGES,
+            confirm_fields=CONFIRM_FIELDS,
+            summed_fields=CREDITS,
             records_path="",
             paging=PageNumberPaging(page_param="page"),
             page_size=100,  # none stated
@@ -125,7 +139,9 @@ SKYVERN = Provider(
         RunList(
             name="tasks",
             runs_path="/v1/runs",
+            run_path_template="/v1/runs/{run_id}",
             lookup_params=search,
+            lookup_max_pages=SEARCH_PAGES,
             records_path="",
             paging=PageNumberPaging(page_param="page", max_page=TASK_MAX_PAGE),
             page_size=100,  # the maximum

@@ -1,14 +1,18 @@
 """TinyFish `GET /v1/runs` (API reference and the `tinyfish` SDK's models): header `X-API-Key`;
 pages of up to 100, oldest first with `sort_direction=asc`; cursor in `pagination.next_cursor`,
 with `pagination.has_more`; created-at window `created_after` / `created_before`; one status a
-request (`status=RUNNING`); one run at `GET /v1/runs/{run_id}`; errors `{"error": {code, message}}`."""
+request (`status=RUNNING`); errors `{"error": {code, message}}`. Runs by id: `POST /v1/runs/batch`
+with up to 100 `run_ids` (`{data, not_found}`), or one at `GET /v1/runs/{run_id}`; either adds the
+run's `steps` and `video_url` (a recording URL presigned for 15 minutes) to the list's summary:
+neither is kept. `schema_validation` (whether the result matched the schema asked for) is in
+`extra`."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
-from .base import CursorPaging, FieldMap, Params, Provider, RunList, isoformat
+from .base import BatchRead, CursorPaging, FieldMap, Params, Provider, RunList, isoformat
 
 # TinyFish documents `created_after` without saying whether it is inclusive, nor at what
 # precision it compares; asking from a millisecond earlier makes either reading return the runs
@@ -71,6 +75,10 @@ TINYFISH = Provider(
             name="runs",
             runs_path="/v1/runs",
             run_path_template="/v1/runs/{run_id}",
+            batch_read=BatchRead(
+                path="/v1/runs/batch", ids_field="run_ids", max_ids=100, records_path="data", not_found_path="not_found"
+            ),
+            detail_only_fields=("steps", "video_url"),
             records_path="data",
             paging=CursorPaging(
                 cursor_path="pagination.next_cursor", cursor_param="cursor", has_more_path="pagination.has_more"

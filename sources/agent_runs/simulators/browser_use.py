@@ -1,12 +1,16 @@
-"""Browser Use Cloud, as its OpenAPI files and `browser-use-sdk` 3.12.1 models describe it: v2
+"""Browser Use Cloud, as its OpenAPI files (browser-use/sdk `docs/cloud/openapi/v2.json`, `v4.json`)
+and `browser-use-sdk` 3.12.1 models describe it: v2
 tasks (`GET /api/v2/tasks`, page numbers, `after`/`before` on creation time, one `filterBy`
 status, `{items, totalItems, pageNumber, pageSize}`, in an order unrelated to time: by id here)
 and v4 runs (`GET /api/v4/runs`, keyset cursor, newest first, no filters, `{runs, nextCursor,
 hasMore}`); one task or run by id; FastAPI errors (`{"detail": ...}`, 422 for bad input); a
-Zero Data Retention project (`zdr=True`) is refused v4 with 403."""
+Zero Data Retention project (`zdr=True`) is refused v4 with 403; a key whose account is gone
+(`account_gone`) is answered `AccountNotFoundError`, a 404. A judge rules on some tasks and runs
+after they ended; a v4 run's judge is billed to it (its cost and tokens grow)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -33,6 +37,9 @@ RUN_ENDED = {"completed": "completed", "failed": "failed", "cancelled": "cancell
 MAX_PAGE_SIZE = 100
 JUDGED_EVERY = 4  # one task in this many (index 1 of each 4) is judged once it finished...
 JUDGE_DELAY_S = 600  # ...this long after it ended (within the connector's LATE_FILL_FOR)
+# A v4 run's judge is an LLM call billed to the run (`RunJudgeSettings`): its tokens and cost.
+JUDGE_TOKENS = (2000, 150)
+JUDGE_COST_USD = Decimal("0.0012")
 # The models that run agents, and what each costs: v2 USD a step; v4 USD a step (1,000 input and
 # 100 output tokens a step).
 TASK_MODELS = (
@@ -55,6 +62,7 @@ def session_of(run: SimRun) -> str:
 @dataclass
 class BrowserUseSimulator(SimulatorBase):
     zdr: bool = False  # a Zero Data Retention project: v4 refused (403)
+    account_gone: bool = False  # the key's account no longer exists: 404 `Account not found` to everything
 
     auth_header = "X-Browser-Use-API-Key"
     outcomes = ("completed", "failed", "cancelled")
@@ -128,18 +136,22 @@ class BrowserUseSimulator(SimulatorBase):
         started = run.started_by(now_us)
         finished = run.finished_us if phase in RUN_ENDED else None
         mapped = ("id", "sessionId", "task", "status", "createdAt", "startedAt", "finishedAt", "output")
-        mapped += ("llm", "cost", "isSuccess")
+        mapped += ("llm", "cost", "isSuccess", "judgeVerdict")
+        judged = record["judgeVerdict"] is not None
+        agent_said = record["isSuccess"] is not None
+        output = record["output"]
         return {
             **self.empty_row(run),
             "status": "running" if phase == "paused" else phase,
             "provider_status": record["status"],
             "started_at": moment(started),
             "finished_at": moment(finished),
-            "result": record["output"],
+            "result": json.loads(output) if output is not None and output.startswith("{") else output,
             "session_id": record["sessionId"],
             "model": record["llm"],
             "cost_usd": Decimal(record["cost"]),
-            "goal_achieved": record["isSuccess"],
+            "goal_achieved": record["judgeVerdict"] if judged else record["isSuccess"],
+            "goal_verdict_by": "judge" if judged else "agent" if agent_said else None,
             "duration_s": seconds_between(started, finished),
             "extra": {key: value for key, value in record.items() if key not in mapped},
         }
@@ -190,8 +202,23 @@ class BrowserUseSimulator(SimulatorBase):
             return "dispatching"
         return RUN_STATUSES.get(phase) or RUN_ENDED[phase]
 
+    @staticmethod
+    def judged_at(run: SimRun, status: str) -> int | None:
+        """When the judge of a v4 run rules (one terminal run in JUDGED_EVERY), if it does."""
+        if status not in ("completed", "failed") or run.index % JUDGED_EVERY != 1 or run.finished_us is None:
+            return None
+        return run.finished_us + JUDGE_DELAY_S * MICROS
+
+    def run_updated_us(self, run: SimRun, status: str, now_us: int) -> int:
+        """`updatedAt`: the last change, the judge's ruling included."""
+        judged_at = self.judged_at(run, status)
+        return judged_at if judged_at is not None and judged_at <= now_us else run.updated_us(now_us)
+
     def render_run(self, run: SimRun, now_us: int) -> dict[str, Any]:
         status = self.run_status(run, now_us)
+        judged = self.run_updated_us(run, status, now_us) == self.judged_at(run, status)
+        steps = run.steps_at(now_us)
+        cost = Decimal(str(RUN_MODELS[run.index % len(RUN_MODELS)][1])) * steps + (JUDGE_COST_USD if judged else 0)
         record: dict[str, Any] = {
             "id": run.run_id,
             "task": run.task,
@@ -207,12 +234,12 @@ class BrowserUseSimulator(SimulatorBase):
             "sessionId": session_of(run),
             "workspaceId": None,
             "attachedFileIds": None,
-            "judgement": None,
-            "totalInputTokens": 1000 * run.steps_at(now_us),
-            "totalOutputTokens": 100 * run.steps_at(now_us),
-            "totalCostUsd": f"{RUN_MODELS[run.index % len(RUN_MODELS)][1] * run.steps_at(now_us):.6f}",
+            "judgement": {"verdict": run.index % 5 != 1, "reasoning": "checked the page"} if judged else None,
+            "totalInputTokens": 1000 * steps + (JUDGE_TOKENS[0] if judged else 0),
+            "totalOutputTokens": 100 * steps + (JUDGE_TOKENS[1] if judged else 0),
+            "totalCostUsd": f"{cost:.6f}",
             "createdAt": run.time(run.created_us),
-            "updatedAt": run.time(run.updated_us(now_us)),
+            "updatedAt": run.time(self.run_updated_us(run, status, now_us)),
         }
         if run.extra_fields:
             record.update(run.extra_fields)
@@ -227,7 +254,7 @@ class BrowserUseSimulator(SimulatorBase):
             **self.empty_row(run),
             "status": "running" if phase == "paused" else phase,
             "provider_status": record["status"],
-            "updated_at": moment(run.updated_us(now_us)),
+            "updated_at": moment(self.run_updated_us(run, record["status"], now_us)),
             "result": record["result"],
             "result_schema": record["outputSchema"],
             "error_message": record["error"],
@@ -292,6 +319,8 @@ class BrowserUseSimulator(SimulatorBase):
 
     def route(self, path: str, params: dict[str, str], query: dict[str, list[str]]) -> tuple[Any, int]:
         now_us = self.clock.now_us
+        if self.account_gone:
+            raise ApiError(404, {"detail": "Account not found"})
         if path == "/api/v2/tasks":
             return self.list_tasks(params)
         if path.startswith("/api/v2/tasks/"):

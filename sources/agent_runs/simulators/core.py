@@ -30,7 +30,7 @@ import orjson
 MICROS = 1_000_000
 # The columns of what a run cost, which model ran it and whether it reached its goal: null unless a
 # simulator's API reports them.
-COST_COLUMNS = ("cost_usd", "credits", "model", "goal_achieved", "input_tokens", "output_tokens")
+COST_COLUMNS = ("cost_usd", "credits", "model", "goal_achieved", "goal_verdict_by", "input_tokens", "output_tokens")
 # How each run writes its timestamps; the value is quantised to what the format can express,
 # so every rendering is exact. Real APIs mix these, the connector must read all of them.
 TIME_FORMATS = ("seconds_z", "millis_z", "micros_z", "micros_offset")
@@ -452,6 +452,10 @@ class SimulatorBase:
         last value of each query parameter, `query` every value (repeated parameters)."""
         raise NotImplementedError
 
+    def route_post(self, path: str, payload: Any) -> tuple[Any, int]:
+        """Answer a POST with this decoded JSON body, as route answers a GET."""
+        raise ApiError(405, self.error_body(405, "Method Not Allowed"))
+
     def error_body(self, status: int, message: str) -> dict[str, Any]:
         """An error answer as the provider writes it."""
         raise NotImplementedError
@@ -644,12 +648,25 @@ def _handler_for(simulator: SimulatorBase) -> type[BaseHTTPRequestHandler]:
             return formatdate(simulator.clock.now_us / MICROS if timestamp is None else timestamp, usegmt=True)
 
         def do_GET(self) -> None:
+            self.serve(None)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                payload: Any = orjson.loads(raw) if raw else None
+            except orjson.JSONDecodeError:
+                payload = ApiError(400, simulator.error_body(400, "the body is not JSON"))
+            self.serve(payload if payload is not None else {})
+
+        def serve(self, payload: Any) -> None:
+            """Answer a GET (`payload` None) or a POST with its decoded JSON body."""
             with simulator._lock:
                 simulator.in_flight += 1
                 simulator.most_in_flight = max(simulator.most_in_flight, simulator.in_flight)
             self.counted = True
             try:
-                self.answer()
+                self.answer(payload)
             finally:
                 self.answered()
 
@@ -660,7 +677,7 @@ def _handler_for(simulator: SimulatorBase) -> type[BaseHTTPRequestHandler]:
                 with simulator._lock:
                     simulator.in_flight -= 1
 
-        def answer(self) -> None:
+        def answer(self, payload: Any) -> None:
             url = urlsplit(self.path)
             query = parse_qs(url.query, keep_blank_values=True)
             params = {key: values[-1] for key, values in query.items()}
@@ -700,7 +717,12 @@ def _handler_for(simulator: SimulatorBase) -> type[BaseHTTPRequestHandler]:
                 self.send(fault.status, orjson.dumps(simulator.error_body(fault.status, "injected")), headers)
                 return
             try:
-                body, count = simulator.route(url.path, params, query)
+                if isinstance(payload, ApiError):
+                    raise payload
+                if payload is None:
+                    body, count = simulator.route(url.path, params, query)
+                else:
+                    body, count = simulator.route_post(url.path, payload)
                 status = 200
             except ApiError as error:
                 body, count, status = error.body, 0, error.status

@@ -2,8 +2,10 @@
 `x-api-key` (403, not 401, for a bad key), bare JSON arrays, page numbers, newest first with no
 tie-breaker, no time filter, timestamps without an offset.
 
-- `GET /v1/agents/runs`: workflow runs (`wr_…`), `status` repeatable, `search_key` a substring of
-  the run id, `page_size` unbounded.
+- `GET /v1/agents/runs`: workflow runs (`wr_…`), `status` repeatable, `page_size` unbounded (10 by
+  default). `search_key` is a substring of the run id or of a parameter value (the server also
+  searches titles, headers and webhook URLs): a run retried or chained names the run before it
+  (`CHAIN`), so a search for a run also finds the newer runs that name it, first.
 - `GET /v1/runs`: every run type, `status` and `run_type` repeatable, pages and page sizes up to
   100 (the newest 10,000 rows), 400 past row 1,000 when searching. It lists workflow runs again,
   and a task-v2 run under its own `tsk_v2_…` id while its workflow run is in the list above.
@@ -26,7 +28,10 @@ STATUSES |= {"cancelled": "canceled", "timed_out": "timed_out"}
 ALL_STATUSES = ("created", "queued", "running", "paused", "timed_out", "failed", "terminated", "completed", "canceled")
 MAX_TASK_PAGE = 100
 STATUS_LAG_EVERY = 16  # one task run in this many keeps its last open status in `/v1/runs` once it ends
+CHAIN = 40  # runs come in chains of this many; the first CHAIN_NAMING after a chain's head name it
+CHAIN_NAMING = 14
 SECRET_FIELDS = (
+    "browser_address",
     "extra_http_headers",
     "cdp_connect_headers",
     "webhook_callback_url",
@@ -51,6 +56,7 @@ class SkyvernSimulator(SimulatorBase):
     outcomes = ("completed", "failed", "cancelled", "timed_out")
     with_pauses = True
     stale_in_list: set[str] = field(default_factory=set)  # task runs `/v1/runs` shows as they were before they ended
+    names: dict[str, str] = field(default_factory=dict)  # run id -> a run id among its parameters (tests add)
 
     def adopt(self, run: SimRun) -> None:
         kind = RUN_TYPES[run.index % len(RUN_TYPES)]
@@ -87,6 +93,9 @@ class SkyvernSimulator(SimulatorBase):
             "organization_id": "o_1",
             "browser_session_id": f"pbs_{serial(run)}" if run.started_by(now_us) else None,
             "browser_profile_id": None,
+            "browser_address": f"ws://10.0.0.{run.index % 250}:9222/devtools/browser/{run.index}?token=cdp-secret-{run.index}"
+            if run.index % 3 == 0
+            else None,
             "debug_session_id": None,
             "status": status,
             "extra_http_headers": {"Authorization": f"Bearer secret-{run.run_id}"},
@@ -104,7 +113,7 @@ class SkyvernSimulator(SimulatorBase):
             "trigger_type": "api",
             "run_with": "agent",
             "credits_used": run.steps_at(now_us),
-            "cached_credits_used": 0,
+            "cached_credits_used": run.steps_at(now_us) // 2 if run.index % 2 else 0,
             "queued_at": run.time(run.created_us),
             "started_at": run.time(run.started_by(now_us)),
             "finished_at": run.time(run.finished_us)
@@ -188,15 +197,8 @@ class SkyvernSimulator(SimulatorBase):
             row["updated_at"] = moment(run.updated_us(now_us))
             row["error_message"] = record["failure_reason"]
             row["session_id"] = record["browser_session_id"]
-            row["credits"] = float(record["credits_used"])
-            mapped = {
-                "workflow_run_id",
-                "status",
-                "workflow_title",
-                "workflow_permanent_id",
-                "created_at",
-                "credits_used",
-            }
+            row["credits"] = float(record["credits_used"] + record["cached_credits_used"])
+            mapped = {"workflow_run_id", "status", "workflow_title", "workflow_permanent_id", "created_at"}
             mapped |= {"started_at", "finished_at", "modified_at", "failure_reason", "browser_session_id"}
         else:
             mapped = {"run_id", "status", "title", "workflow_permanent_id", "created_at", "started_at", "finished_at"}
@@ -284,13 +286,29 @@ class SkyvernSimulator(SimulatorBase):
             record["run_request"] = {"prompt": run.task, "url": "https://example.com", "engine": "skyvern-1.0"}
         return record
 
+    def matches(self, run: SimRun, search: str) -> bool:
+        """Whether a search finds the run: in its id, or in a parameter's value (the id of the run
+        it retries or follows in its chain, or one a test gave it)."""
+        if search in run.run_id:
+            return True
+        named = self.names.get(run.run_id)
+        if named is None and 0 < run.index % CHAIN <= CHAIN_NAMING:
+            head = self.by_index().get(run.index - run.index % CHAIN)
+            named = head.run_id if head is not None else None
+        return named is not None and search in named
+
+    def by_index(self) -> dict[int, SimRun]:
+        if len(getattr(self, "_by_index", ())) != len(self.history):
+            self._by_index = {run.index: run for run in self.history}
+        return self._by_index
+
     def newest_first(self, wanted: Any, statuses: tuple[str, ...], search: str | None, now_us: int) -> list[SimRun]:
         """created_at DESC; runs sharing a creation time in the order the database happens to keep;
         `status` filters the status as the list shows it."""
         runs = [
             run
             for run in reversed(self.history[: self.visible_end(now_us)])
-            if wanted(run) and self.exists(run) and (search is None or search in run.run_id)
+            if wanted(run) and self.exists(run) and (search is None or self.matches(run, search))
         ]
         if statuses:
             runs = [run for run in runs if self.status(run, self.listed_at(run, now_us)) in statuses]

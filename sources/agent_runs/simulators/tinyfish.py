@@ -1,6 +1,10 @@
-"""TinyFish `GET /v1/runs` and `GET /v1/runs/{run_id}`, as documented in the API reference and the
-official SDK's models: newest first unless `sort_direction=asc`, `created_after`/`created_before`
-exclusive, `limit` 1-100 (400 otherwise), opaque cursors, `pagination.total`/`has_more`."""
+"""TinyFish `GET /v1/runs`, `GET /v1/runs/{run_id}` and `POST /v1/runs/batch`, as documented in
+the API reference (OpenAPI: api-evangelist/tinyfish `openapi/tinyfish-runs-api-openapi.yml`) and
+the official SDK's models: newest first unless `sort_direction=asc`, `created_after` /
+`created_before` exclusive, `limit` 1-100 (400 otherwise), opaque cursors,
+`pagination.total`/`has_more`. A run read by id or in a batch is the list's summary plus `steps`
+(base64 screenshots unless `screenshots=none`) and `video_url`, a recording URL presigned for 15
+minutes; a batch takes 1-100 ids and answers `{data, not_found}`."""
 
 from __future__ import annotations
 
@@ -26,6 +30,8 @@ ERRORS = (
     ("insufficient_credits", "BILLING_FAILURE", "Out of credits", None),
 )
 MAX_LIMIT = 100
+MAX_BATCH = 100
+SCREENSHOT = "data:image/jpeg;base64,/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDA=="
 DEFAULT_LIMIT = 20
 MAX_GOAL_LENGTH = 500
 OUTPUT_SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}}
@@ -73,6 +79,7 @@ class TinyFishSimulator(SimulatorBase):
             "num_of_steps": run.steps_at(now_us),
             "result": self.result_of(run) if status == "COMPLETED" else None,
             "output_schema": OUTPUT_SCHEMA if run.index % 3 == 0 else None,
+            "schema_validation": self.validation_of(run) if status == "COMPLETED" else None,
             "error": self.error_of(run) if status == "FAILED" else None,
             "streaming_url": f"https://stream.agent.tinyfish.ai/session/{run.run_id}" if started else None,
             "browser_config": {"proxy_enabled": run.proxy_country is not None, "proxy_country_code": run.proxy_country},
@@ -80,6 +87,48 @@ class TinyFishSimulator(SimulatorBase):
         if run.extra_fields:
             record.update(run.extra_fields)
         return record
+
+    def render_full(self, run: SimRun, now_us: int, screenshots: bool = True) -> dict[str, Any]:
+        """The run as `GET /v1/runs/{id}` and the batch read answer: the summary, its steps and
+        its recording (a URL presigned for 15 minutes, a new signature at every read)."""
+        record = self.render(run, now_us)
+        ended = record["finished_at"] is not None
+        signature = f"{now_us:x}{run.index:x}"
+        record["video_url"] = (
+            f"https://s3.amazonaws.com/tinyfish-traces/{run.run_id}/video/recording.webm"
+            f"?X-Amz-Expires=900&X-Amz-Credential=AKIASIM%2Ftrace&X-Amz-Signature={signature}"
+            if ended and run.index % 2 == 0
+            else None
+        )
+        record["steps"] = self.steps_of(run, now_us, record["status"], screenshots)
+        return record
+
+    @staticmethod
+    def steps_of(run: SimRun, now_us: int, status: str, screenshots: bool) -> list[dict[str, Any]]:
+        started = run.started_by(now_us)
+        count = run.steps_at(now_us)
+        if started is None or not count:
+            return []
+        return [
+            {
+                "id": f"evt_{run.run_id[:8]}_{number}",
+                "timestamp": run.time(started + number * 1_200_000),
+                "status": status if number == count - 1 else "COMPLETED",
+                "action": f"Step {number + 1}: click the link to {run.task[:20]}",
+                "screenshot": SCREENSHOT if screenshots else None,
+                "duration": f"{1 + number % 3}.2s",
+            }
+            for number in range(count)
+        ]
+
+    @staticmethod
+    def validation_of(run: SimRun) -> dict[str, Any] | None:
+        """Whether the result matched the schema asked for: null when none was."""
+        if run.index % 3:
+            return None
+        valid = run.index % 9 != 3
+        errors = [] if valid else [{"path": "answer", "expected": "string", "received": "number", "message": "x"}]
+        return {"valid": valid, "re_prompt_attempts": 0 if valid else 2, "errors": errors}
 
     @staticmethod
     def result_of(run: SimRun) -> dict[str, Any]:
@@ -92,7 +141,8 @@ class TinyFishSimulator(SimulatorBase):
         started = run.started_by(now_us)
         finished = run.finished_us if ended else None
         error = self.error_of(run) if failed else {}
-        extra = dict(run.extra_fields or {})
+        extra: dict[str, Any] = {"schema_validation": self.validation_of(run) if phase == "completed" else None}
+        extra.update(run.extra_fields or {})
         if failed:  # the error's fields the table has no column for
             extra["error"] = {key: error[key] for key in ("retry_after", "help_url", "help_message")}
         return {
@@ -119,7 +169,7 @@ class TinyFishSimulator(SimulatorBase):
             "proxy_enabled": run.proxy_country is not None,
             "proxy_country_code": run.proxy_country,
             "duration_s": seconds_between(started, finished),
-            "extra": extra or None,
+            "extra": extra,
             "missing_from_api_at": None,
             **dict.fromkeys(COST_COLUMNS),  # the API reports none of them
         }
@@ -131,8 +181,25 @@ class TinyFishSimulator(SimulatorBase):
             run = self.get_run(path.removeprefix("/v1/runs/"))
             if run is None:
                 raise ApiError(404, {"error": {"code": "not_found", "message": "Run not found"}})
-            return self.render(run, self.clock.now_us), 1
+            return self.render_full(run, self.clock.now_us, params.get("screenshots") != "none"), 1
         raise ApiError(404, {"error": {"code": "not_found", "message": f"No route {path}"}})
+
+    def route_post(self, path: str, payload: Any) -> tuple[Any, int]:
+        if path != "/v1/runs/batch":
+            raise ApiError(404, {"error": {"code": "not_found", "message": f"No route {path}"}})
+        run_ids = payload.get("run_ids") if isinstance(payload, dict) else None
+        if not isinstance(run_ids, list) or not run_ids or not all(isinstance(run_id, str) for run_id in run_ids):
+            raise bad_request("run_ids must be a non-empty array of run ids")
+        if len(run_ids) > MAX_BATCH:
+            raise bad_request(f"run_ids must hold at most {MAX_BATCH} ids")
+        now_us = self.clock.now_us
+        found = [run for run in map(self.get_run, dict.fromkeys(run_ids)) if run is not None]
+        missing = [run_id for run_id in dict.fromkeys(run_ids) if self.get_run(run_id) is None]
+        body = {
+            "data": [self.render_full(run, now_us, payload.get("screenshots") != "none") for run in found],
+            "not_found": missing or None,
+        }
+        return body, len(found)
 
     def list_runs(self, params: dict[str, str]) -> tuple[dict[str, Any], int]:
         try:
