@@ -14,11 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from agent_runs.client import fetched_by_id
+from agent_runs.errors import ProviderError
 from agent_runs.pipeline import load_runs
 from agent_runs.providers.browser_use import BROWSER_USE
 from agent_runs.rows import page_rows
 from agent_runs.settings import RELIST_LAG
-from agent_runs.simulators.browser_use import JUDGE_DELAY_S, JUDGED_EVERY, TASKS, BrowserUseSimulator
+from agent_runs.transport import runs_client
+from agent_runs.simulators.browser_use import JUDGE_DELAY_S, JUDGED_EVERY, RUNS, TASKS, BrowserUseSimulator
 from tests.sdk_views import browser_use_runs, browser_use_tasks
 from tests.utils import BROWSER_USE_KEY, agent_runs, assert_table_equals_api, read_runs, small_pages
 
@@ -194,28 +197,55 @@ def test_naive_timestamps_read_as_utc() -> None:
     assert table["created_at"][0].as_py().isoformat() == "2026-03-01T10:00:00.123456+00:00"
 
 
-def test_a_verdict_given_after_the_task_ended_reaches_the_table(
-    provider_env: dict[str, str], browser_use: BrowserUseSimulator, workdir: Path
+@pytest.mark.parametrize("family", [TASKS, RUNS])
+def test_a_verdict_and_a_bill_given_after_the_run_ended_reach_the_table(
+    family: str, provider_env: dict[str, str], browser_use: BrowserUseSimulator, workdir: Path
 ) -> None:
-    """A judge rules on a task minutes after it ended: the load that saw it end has no verdict yet;
-    the next ones read tasks that ended lately again (LATE_FILL_FOR), so the table catches it."""
+    """A judge rules on a task or run minutes after it ended, and a v4 run's judge is billed to it
+    (cost and tokens grow; v4 has no finished time): the load that saw it end has no verdict yet;
+    the next ones read runs that ended lately again (LATE_FILL_FOR; v4 by `updated_at`), so the
+    table catches both."""
     load_runs(providers=["browser_use"])
     now = browser_use.clock.now_us
     judged = [
         run
         for run in browser_use.history  # runs created later too: they end later
-        if run.family == "v2_tasks"
+        if run.family == family
         and run.index % JUDGED_EVERY == 1
         and run.outcome == "completed"
         and run.finished_us is not None
         and run.finished_us > now
     ]
-    waiting = min(judged, key=lambda run: run.finished_us)  # the next judged task to end
+    waiting = min(judged, key=lambda run: run.finished_us)  # the next judged run to end
     browser_use.clock.advance((waiting.finished_us - now) / 1_000_000 + 1)
     load_runs(providers=["browser_use"])  # it ended: loaded without a verdict
-    assert read_runs(workdir / "agent-runs.duckdb")["browser_use", waiting.run_id]["goal_verdict_by"] == "agent"
+    before = read_runs(workdir / "agent-runs.duckdb")["browser_use", waiting.run_id]
+    assert before["status"] == "completed"
     browser_use.clock.advance(JUDGE_DELAY_S)
     summary = load_runs(providers=["browser_use"])
     rows = assert_table_equals_api(workdir, "browser_use", browser_use)
-    assert rows["browser_use", waiting.run_id]["goal_verdict_by"] == "judge"
-    assert summary.open_runs_refresh["browser_use_v2_tasks"]["settling"] >= 1
+    after = rows["browser_use", waiting.run_id]
+    if family == TASKS:
+        assert (before["goal_verdict_by"], after["goal_verdict_by"]) == ("agent", "judge")
+    else:
+        assert before["extra"]["judgement"] is None and after["extra"]["judgement"] is not None
+        assert after["cost_usd"] > before["cost_usd"] and after["input_tokens"] > before["input_tokens"]
+    assert summary.open_runs_refresh[f"browser_use_{family}"]["settling"] >= 1
+
+
+def test_a_404_about_the_account_never_flags_a_run_gone(
+    provider_env: dict[str, str], browser_use: BrowserUseSimulator, workdir: Path
+) -> None:
+    """Browser Use answers 404 `Account not found` (`AccountNotFoundError`) when the key's account
+    is gone: a read by id that meets it fails, naming the cause, instead of flagging the run."""
+    load_runs(providers=["browser_use"])
+    before = read_runs(workdir / "agent-runs.duckdb")
+    browser_use.account_gone = True
+    task = next(run_id for (_, run_id), row in before.items() if row["run_family"] == TASKS)
+    with pytest.raises(ProviderError, match="Account not found"):
+        client = runs_client(browser_use.base_url, BROWSER_USE.api_key_header, browser_use.api_key)
+        list(fetched_by_id(BROWSER_USE.lists[0], lambda: client, [task]))
+    with pytest.raises(Exception, match="Account not found"):
+        load_runs(providers=["browser_use"])
+    after = read_runs(workdir / "agent-runs.duckdb")
+    assert after == before and not any(row["missing_from_api_at"] for row in after.values())

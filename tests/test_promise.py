@@ -7,10 +7,11 @@ read), time passes (minutes to weeks: runs
 start, pause and end), a run open for weeks ends, runs become visible late, runs disappear (404),
 pages fail (429 with Retry-After, 5xx, or so often that the load fails), the API is slow and
 rate-limited (a long range is walked as windows, paced by 429s) or refuses requests whatever
-the pace (a busy gateway), a Skyvern task ends while its list keeps showing it open, `verify`
+the pace (a busy gateway), a Skyvern task ends while its list keeps showing it open, a Skyvern run
+is named by newer runs a search for it finds first, then ends, `verify`
 checks the table right after a load (and finds the drift a rule injected), the dbt package's
-contract tests pass right after a load (`agent-runs transform`), a judge rules on a
-finished task after a load saw it end, a load is killed with
+contract tests pass right after a load (`agent-runs transform`), a judge rules on (and bills) a
+finished run after a load saw it end, a load is killed with
 SIGKILL at a random point of its extract, normalize or load step, or a load completes. After
 every load that exits 0 the table is compared, field for field, with the simulations' own truth
 (never through the connector's mapping), and the state is checked to stay within the re-read window.
@@ -240,14 +241,35 @@ def a_task_ends_behind_its_list(walk: Walk) -> None:
 
 
 def a_judge_rules_after_runs_ended(walk: Walk) -> None:
-    """Browser Use's judge rules on a finished task minutes after it ended: a load between the end
-    and the verdict sees none; a later one (however much later) must bring the verdict in."""
+    """Browser Use's judge rules on a finished task or run minutes after it ended, and a v4 run's
+    judge is billed to it (cost and tokens grow; v4 has no finished time): a load between the end
+    and the verdict sees none; a later one (however much later) must bring the verdict and the
+    bill in."""
     clock = next(iter(walk.simulators.values())).clock
     clock.advance(JUDGE_DELAY_S // 2)
     walk.log.append(f"{JUDGE_DELAY_S // 2} s pass (tasks end; their judge rules later)")
     load(walk, kill=None)
     clock.advance(walk.rng.choice((JUDGE_DELAY_S, 3 * 86400)))
     walk.log.append("the judge has ruled")
+
+
+def a_search_finds_newer_runs_first(walk: Walk) -> None:
+    """Skyvern finds one run by a search of its list, which also matches runs naming it among their
+    parameters (retries, chains), newest first: an open run of any age is named by a burst of newer
+    runs (more than a search's pages may hold), then ends. Its end must reach the table, and it
+    must never be flagged gone."""
+    simulator = walk.simulators["skyvern"]
+    open_runs = [run for run in simulator.visible_runs() if run.finished_us is None]
+    if not open_runs:
+        return
+    run = walk.rng.choice(open_runs)
+    count = walk.rng.choice((12, 90))
+    since = max(walk.last_load_us, walk.now_us - 600 * MICROS)
+    for newer in simulator.add_runs(sorted(walk.rng.randint(since, walk.now_us) for _ in range(count))):
+        simulator.names[newer.run_id] = run.run_id
+    outcome = walk.rng.choice(("completed", "failed", "cancelled", "timed_out"))
+    simulator.end_run(run.run_id, outcome)
+    walk.log.append(f"skyvern: {count} newer runs name {run.run_id[:12]}, which ends {outcome}")
 
 
 def a_busy_gateway(walk: Walk) -> None:
@@ -403,6 +425,7 @@ RULES: list[tuple[Callable[[Walk], None], int]] = [
     (a_task_ends_behind_its_list, 2),
     (a_busy_gateway, 1),
     (a_judge_rules_after_runs_ended, 1),
+    (a_search_finds_newer_runs_first, 1),
     (the_table_is_verified, 1),
     (the_contract_tests_pass, 1),
     (a_load_completes, 4),

@@ -15,6 +15,7 @@ import pytest
 
 from agent_runs.pipeline import load_runs
 from agent_runs.providers.skyvern import OPEN_STATUSES, SKYVERN
+from agent_runs.schema import RUNS_COLUMNS
 from agent_runs.simulators.skyvern import SkyvernSimulator
 from agent_runs.verify import verify_runs
 from tests.sdk_views import skyvern_client, skyvern_task_runs, skyvern_workflow_runs
@@ -213,3 +214,43 @@ def test_a_page_that_is_not_a_list_fails_clearly(workdir: Path, skyvern: Skyvern
     result = agent_runs(workdir, "load", env=env_of(skyvern))
     assert result.returncode == 1
     assert "Skyvern: a page that is not a list of runs" in result.stderr
+
+
+@pytest.mark.parametrize("naming", [30, 400])
+def test_a_run_newer_runs_name_is_found_and_never_flagged_gone(
+    naming: int,
+    provider_env: dict[str, str],
+    skyvern: SkyvernSimulator,
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A search for a run also finds the newer runs that name it among their parameters (retries,
+    chains), first: an ended run is paged for (30 newer runs, a third of them in its list: a page of 10
+    runs or more past the first) or, beyond the search's pages (400 newer runs), read by
+    `GET /v1/runs/{run_id}`; it is never flagged gone."""
+    small_pages(monkeypatch, "skyvern", 10)
+    load_runs(providers=["skyvern"])
+    followed = next(run for run in skyvern.visible_runs() if run.finished_us is None and run.family == "workflows")
+    now = skyvern.clock.now_us
+    for newer in skyvern.add_runs([now - 1000 + index for index in range(naming)]):
+        skyvern.names[newer.run_id] = followed.run_id
+    skyvern.end_run(followed.run_id, "completed")
+    skyvern.requests.clear()
+    load_runs(providers=["skyvern"])
+    rows = read_runs(workdir / "agent-runs.duckdb")
+    truth = skyvern.current_truth()
+    assert {run_id for _, run_id in rows} == set(truth)
+    # Read by id, a workflow run has no credits: they stay as last listed (`extra` holds the counters).
+    stale = {"credits", "extra"} if naming == 400 else set()
+    for run_id, want in truth.items():
+        got = {column: rows["skyvern", run_id][column] for column in RUNS_COLUMNS}
+        if run_id == followed.run_id:
+            assert got["status"] == "completed" and got["missing_from_api_at"] is None
+            got |= {column: want[column] for column in stale}
+        assert got == want, run_id
+    searched = [request for request in skyvern.requests if request.params.get("search_key") == followed.run_id]
+    by_id = [request for request in skyvern.requests if request.path == f"/v1/runs/{followed.run_id}"]
+    if naming == 30:
+        assert 1 < len(searched) < WORKFLOWS.lookup_max_pages and not by_id
+    else:
+        assert (len(searched), len(by_id)) == (WORKFLOWS.lookup_max_pages, 1)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from agent_runs.pipeline import load_runs
 from agent_runs.simulators import TinyFishSimulator
 from tests.sdk_views import tinyfish_runs
-from tests.utils import read_runs
+from tests.utils import assert_table_equals_api, read_runs, refresh_report
 
 
 def test_full_load_equals_the_api_field_for_field(
@@ -55,3 +56,23 @@ def test_full_load_equals_the_api_field_for_field(
             }
         assert row["extra"] == (expected_extra or None)
     assert any(row["extra"] and "priority" in row["extra"] for row in rows.values()), "no new field reached extra"
+
+
+def test_open_runs_are_refreshed_in_batches_and_no_by_id_field_is_stored(
+    provider_env: dict[str, str], tinyfish: TinyFishSimulator, workdir: Path
+) -> None:
+    """Runs that ended since they were loaded are read 100 a request (`POST /v1/runs/batch`); the
+    steps (base64 screenshots) and presigned `video_url` a read by id adds are stored nowhere, so
+    the rows equal the list's."""
+    load_runs(providers=["tinyfish"])
+    tinyfish.clock.advance(20 * 86400)
+    tinyfish.requests.clear()
+    summary = load_runs(providers=["tinyfish"])
+    rows = assert_table_equals_api(workdir, "tinyfish", tinyfish)
+    refreshed = refresh_report(summary, "tinyfish")["by_id"]
+    batches = [request for request in tinyfish.requests if request.path == "/v1/runs/batch"]
+    assert refreshed >= 10 and len(batches) == math.ceil(refreshed / 100)
+    assert all(request.path in ("/v1/runs", "/v1/runs/batch") for request in tinyfish.requests)
+    assert not any(row["extra"] and {"steps", "video_url"} & set(row["extra"]) for row in rows.values())
+    stored = [path for path in workdir.rglob("*") if path.is_file()]
+    assert not [path for path in stored if b"X-Amz-Signature" in path.read_bytes() or b"base64," in path.read_bytes()]

@@ -11,10 +11,15 @@ import pyarrow.compute as pc
 
 from .client import fetch_confirmation, fetched_each
 from .lister import Lister
+from .providers import RunList
 from .rows import page_rows
 from .schema import is_open
 
-CONFIRMED_COLUMNS = ("status", "provider_status", "started_at", "finished_at", "duration_s")
+def confirmed_columns(run_list: RunList) -> tuple[str, ...]:
+    """The columns taken from the authoritative read: those its `confirm_fields` map (the key
+    aside), with the status and duration they decide."""
+    mapped = [column for column in run_list.confirm_fields if column not in ("run_id", "created_at")]
+    return (*mapped, "status", "duration_s")
 
 
 def confirm_open(lister: Lister, table: pa.Table) -> pa.Table:
@@ -33,7 +38,7 @@ def confirm_open(lister: Lister, table: pa.Table) -> pa.Table:
     confirmed = page_rows(
         run_list, records, f"of runs confirmed by {run_list.confirm_path_template}", lister.account, True
     )
-    return overlay(table, confirmed, CONFIRMED_COLUMNS)
+    return overlay(table, confirmed, confirmed_columns(run_list))
 
 
 def overlay(table: pa.Table, fresh: pa.Table, columns: tuple[str, ...]) -> pa.Table:

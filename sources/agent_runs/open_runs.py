@@ -22,7 +22,7 @@ from dlt.extract import DltResource
 from .accounts import Account
 from .client import fetched_by_id, key_works
 from .compare import changed_rows
-from .confirm import CONFIRMED_COLUMNS, confirm_open, overlay
+from .confirm import confirm_open, confirmed_columns, overlay
 from .errors import ApiKeyRejected
 from .lister import Lister
 from .listing import RecentRuns
@@ -124,7 +124,7 @@ def refreshed(
             if fetched.confirmed:  # beyond the reach of the list's search: status and times from the by-id read
                 confirmed = page_rows(run_list, fetched.confirmed, "of runs read by id", account.name, True)
                 before = loaded.rows(confirmed["run_id"].to_pylist())
-                yield changed_rows(overlay(before, confirmed, CONFIRMED_COLUMNS), before)
+                yield changed_rows(overlay(before, confirmed, confirmed_columns(run_list)), before)
             if fetched.gone:  # 404: gone from the API, unless the key itself no longer works
                 if not key_checked and not key_works(run_list, client):
                     raise ApiKeyRejected(

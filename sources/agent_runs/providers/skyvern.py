@@ -12,8 +12,9 @@ arrive during it push rows down a page (shown twice: passed on once). Two run fa
 
 One run as the list shows it: the list searched for its id (`search_key`), page after page, since
 the search also matches newer runs that name it; a run beyond the search's reach is read by
-`GET /v1/runs/{run_id}` (`wr_`, `tsk_` or `tsk_v2_` ids; another shape: its status and times are
-taken), and only that read's 404 says the run is gone. `/v1/runs`' status is a best-effort copy
+`GET /v1/runs/{run_id}` (`wr_`, `tsk_` or `tsk_v2_` ids; another shape: its status, times, error
+and session are taken, `credits` stays as last listed), and only that read's 404 says the run is
+gone. `/v1/runs`' status is a best-effort copy
 that can stay open after the run ended: its open rows are confirmed by `GET /v1/runs/{run_id}`
 (status and times taken from it, the rest as listed), one request per open task run per load.
 Request headers, webhook and TOTP settings and the CDP address a run carries are never stored.
@@ -84,6 +85,15 @@ CONFIRM_FIELDS: FieldMap = {  # `GET /v1/runs/{run_id}`: what a task run's list 
 }
 
 
+# A workflow run beyond its search's reach, read by id: what that read has of the list's columns.
+WORKFLOW_READ_FIELDS: FieldMap = {
+    **CONFIRM_FIELDS,
+    "updated_at": ("modified_at",),
+    "error_message": ("failure_reason",),
+    "session_id": ("browser_session_id",),
+}
+
+
 def workflow_window(start: datetime | None, end: datetime | None) -> Params:
     return {}  # no time filter: newest first, the walk stops past `start`
 
@@ -122,7 +132,7 @@ SKYVERN = Provider(
             run_path_template="/v1/runs/{run_id}",
             lookup_params=search,
             lookup_max_pages=SEARCH_PAGES,
-            confirm_fields=CONFIRM_FIELDS,
+            confirm_fields=WORKFLOW_READ_FIELDS,  # no `confirm_path_template`: only for runs a search misses
             summed_fields=CREDITS,
             records_path="",
             paging=PageNumberPaging(page_param="page"),
