@@ -20,8 +20,8 @@ from agent_runs.pipeline import load_runs
 from agent_runs.providers.browser_use import BROWSER_USE
 from agent_runs.rows import page_rows
 from agent_runs.settings import RELIST_LAG
-from agent_runs.transport import runs_client
 from agent_runs.simulators.browser_use import JUDGE_DELAY_S, JUDGED_EVERY, RUNS, TASKS, BrowserUseSimulator
+from agent_runs.transport import runs_client
 from tests.sdk_views import browser_use_runs, browser_use_tasks
 from tests.utils import BROWSER_USE_KEY, agent_runs, assert_table_equals_api, read_runs, small_pages
 
@@ -244,7 +244,7 @@ def test_a_404_about_the_account_never_flags_a_run_gone(
     task = next(run_id for (_, run_id), row in before.items() if row["run_family"] == TASKS)
     with pytest.raises(ProviderError, match="Account not found"):
         client = runs_client(browser_use.base_url, BROWSER_USE.api_key_header, browser_use.api_key)
-        list(fetched_by_id(BROWSER_USE.lists[0], lambda: client, [task]))
+        list(fetched_by_id(V2, lambda: client, [task]))
     with pytest.raises(Exception, match="Account not found"):
         load_runs(providers=["browser_use"])
     after = read_runs(workdir / "agent-runs.duckdb")

@@ -15,6 +15,7 @@ from .providers import RunList
 from .rows import page_rows
 from .schema import is_open
 
+
 def confirmed_columns(run_list: RunList) -> tuple[str, ...]:
     """The columns taken from the authoritative read: those its `confirm_fields` map (the key
     aside), with the status and duration they decide."""
