@@ -4,6 +4,7 @@ nothing new (requests and time, with the window and without it).
 
     .venv/bin/python benchmarks/open_runs_benchmark.py                  # 10k and 100k open runs
     .venv/bin/python benchmarks/open_runs_benchmark.py --open 2000      # a quick look
+    .venv/bin/python benchmarks/open_runs_benchmark.py --refresh 5000   # requests per refreshed run, each provider
 
 The simulators serve from their own process with half of their runs never ending (zombies); each
 load is `agent-runs load` in its own process (wall, CPU and peak RSS from os.wait4). The state's
@@ -15,16 +16,22 @@ open runs counted are those the last load followed (after the first load: the on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import statistics
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from dlt.common.versioned_state import compress_state
 from run_benchmark import AGENT_RUNS, Measured, Simulators, fresh_dir, load_env, measure
 
-from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator
+from agent_runs.pipeline import load_runs
+from agent_runs.providers import PROVIDERS as REGISTRY
+from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator, simulator_class
 
 OPEN_SHARE = 0.5
 PIPELINE = "agent_runs_duckdb_agent_runs"
@@ -66,12 +73,86 @@ def nothing_new(directory: Path, env: dict[str, str], simulators: Simulators, ar
     return measured, simulators.requests_served() - before
 
 
+def requests_per_refreshed_run(open_runs: int, seed: int, root: Path) -> list[dict[str, object]]:
+    """Each provider alone, in this process: a first load follows `open_runs` open runs, every one
+    of them then ends (weeks later, say), and the next load brings them up to date: the requests
+    that load makes for each run it refreshed (a batch read serves many a request; the rest one
+    each, or a search)."""
+    rows: list[dict[str, object]] = []
+    for name in REGISTRY:
+        directory = fresh_dir(root, f"refresh-{name}")
+        simulator = simulator_class(name)(runs=int(open_runs / OPEN_SHARE), seed=seed, open_share=OPEN_SHARE)
+        simulator.keep_requests = False
+        provider = REGISTRY[name]
+        with (
+            simulator,
+            patched_environ(
+                {
+                    **load_env(directory),
+                    provider.api_key_variable: simulator.api_key,
+                    provider.base_url_variable: simulator.base_url,
+                }
+            ),
+        ):
+            os.chdir(directory)
+            load_runs(providers=[name])
+            now = simulator.clock.now_us
+            for run in simulator.visible_runs():
+                if run.phase(now) in ("pending", "running", "paused"):
+                    simulator.end_run(run.run_id, "completed")
+            simulator.clock.advance(1)
+            served = simulator.served
+            started = time.perf_counter()
+            summary = load_runs(providers=[name])
+            wall = time.perf_counter() - started
+            requests = simulator.served - served
+        refreshed = sum(report["open"] for key, report in summary.open_runs_refresh.items() if key.startswith(name))
+        row = {
+            "provider": provider.display_name,
+            "runs refreshed": refreshed,
+            "requests": requests,
+            "requests per refreshed run": round(requests / max(1, refreshed), 3),
+            "load s": round(wall, 1),
+        }
+        rows.append(row)
+        print(row, file=sys.stderr)
+    return rows
+
+
+@contextlib.contextmanager
+def patched_environ(values: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def print_table(rows: list[dict[str, object]]) -> None:
+    print("| " + " | ".join(rows[0]) + " |")
+    print("|" + "---|" * len(rows[0]))
+    for row in rows:
+        print(
+            "| " + " | ".join(f"{value:,}" if isinstance(value, int) else str(value) for value in row.values()) + " |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--open", type=int, nargs="+", default=[10_000, 100_000], help="open runs per provider")
+    parser.add_argument("--refresh", type=int, help="only: requests per refreshed open run, with this many open runs")
     parser.add_argument("--repeat", type=int, default=3, help="loads with nothing new to take the median of")
     parser.add_argument("--seed", type=int, default=7)
     options = parser.parse_args()
+    if options.refresh:
+        cwd = os.getcwd()
+        with tempfile.TemporaryDirectory() as temporary:
+            rows = requests_per_refreshed_run(options.refresh, options.seed, Path(temporary))
+            os.chdir(cwd)
+        print_table(rows)
+        return
     rows = []
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
@@ -102,12 +183,7 @@ def main() -> None:
                 row[f"requests ({name})"] = statistics.median(requests for _, requests in samples)
             rows.append(row)
             print(row, file=sys.stderr)
-    print("| " + " | ".join(rows[0]) + " |")
-    print("|" + "---|" * len(rows[0]))
-    for row in rows:
-        print(
-            "| " + " | ".join(f"{value:,}" if isinstance(value, int) else str(value) for value in row.values()) + " |"
-        )
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,14 @@ import browserbase as browserbase_sdk
 import pytest
 import requests
 import tinyfish as tinyfish_sdk
+from browser_use_sdk.generated.v2.models import AccountNotFoundError
 from tinyfish._utils.exceptions import AuthenticationError, BadRequestError
+from tinyfish.runs.types import Run as TinyFishRun
 
 from agent_runs.simulators import BrowserbaseSimulator, Fault, TinyFishSimulator
-from tests.sdk_views import browserbase_runs, tinyfish_runs
+from agent_runs.simulators.browser_use import BrowserUseSimulator
+from agent_runs.simulators.skyvern import CHAIN, SkyvernSimulator
+from tests.sdk_views import browserbase_runs, skyvern_client, skyvern_workflow_runs, tinyfish_runs
 
 
 def test_tinyfish_sdk_reads_every_run_and_filter(tinyfish: TinyFishSimulator) -> None:
@@ -117,3 +121,58 @@ def test_a_key_over_its_request_rate_is_refused_at_once_with_retry_after() -> No
         assert refused.headers["Retry-After"] == "1" and refused.elapsed.total_seconds() < 0.05
         time.sleep(1.0)
         assert session.get(f"{simulator.base_url}/v1/runs", params={"limit": 1}).status_code == 200
+
+
+# The fields of a step, as the OpenAPI copy of TinyFish's API lists them (the SDK has no step model).
+TINYFISH_STEP_KEYS = {"id", "timestamp", "status", "action", "screenshot", "duration"}
+
+
+def test_tinyfish_reads_by_id_and_in_batches_add_steps_and_a_presigned_recording(tinyfish: TinyFishSimulator) -> None:
+    sdk = tinyfish_sdk.TinyFish(api_key=tinyfish.api_key, base_url=tinyfish.base_url)
+    ended = [run for run in tinyfish_runs(tinyfish) if run.finished_at is not None][:150]
+    one = sdk.runs.get(ended[0].run_id)  # the SDK's model reads the fuller shape
+    assert one.run_id == ended[0].run_id
+    headers = {"X-API-Key": tinyfish.api_key}
+    raw = requests.get(f"{tinyfish.base_url}/v1/runs/{ended[0].run_id}", headers=headers, timeout=10).json()
+    assert raw["steps"] and {frozenset(step) for step in raw["steps"]} == {frozenset(TINYFISH_STEP_KEYS)}
+    assert raw["steps"][0]["screenshot"].startswith("data:image/jpeg;base64,")
+    assert len(raw["steps"]) == raw["num_of_steps"]
+    ids = [run.run_id for run in ended[:99]] + ["not-a-run"]
+    batch = requests.post(f"{tinyfish.base_url}/v1/runs/batch", json={"run_ids": ids}, headers=headers, timeout=10)
+    body = batch.json()
+    assert batch.status_code == 200 and body["not_found"] == ["not-a-run"] and len(body["data"]) == 99
+    runs = [TinyFishRun.model_validate(record) for record in body["data"]]
+    assert [run.run_id for run in runs] == ids[:99]
+    signed = [record["video_url"] for record in body["data"] if record["video_url"]]
+    assert signed and all("X-Amz-Expires=900" in url and "X-Amz-Signature=" in url for url in signed)
+    too_many = {"run_ids": [run.run_id for run in ended[:101]]}
+    assert (
+        requests.post(f"{tinyfish.base_url}/v1/runs/batch", json=too_many, headers=headers, timeout=10).status_code
+        == 400
+    )
+    assert (
+        requests.post(
+            f"{tinyfish.base_url}/v1/runs/batch", json={"run_ids": []}, headers=headers, timeout=10
+        ).status_code
+        == 400
+    )
+
+
+def test_skyvern_search_finds_the_newer_runs_that_name_a_run_first(skyvern: SkyvernSimulator) -> None:
+    client = skyvern_client(skyvern)
+    head = next(run for run in skyvern.visible_runs() if run.family == "workflows" and run.index % CHAIN == 0)
+    found = client.get_workflow_runs(search_key=head.run_id, page_size=100)  # validated by the SDK's model
+    ids = [run.workflow_run_id for run in found]
+    assert head.run_id in ids and ids.index(head.run_id) > 0  # runs of its chain come before it
+    workflows = skyvern_workflow_runs(skyvern)
+    assert any(run.browser_address and "token=" in run.browser_address for run in workflows)
+    assert any(run.cached_credits_used for run in workflows)
+
+
+def test_browser_use_answers_an_account_gone_with_account_not_found(browser_use: BrowserUseSimulator) -> None:
+    browser_use.account_gone = True
+    answer = requests.get(
+        f"{browser_use.base_url}/api/v2/tasks/x", headers={"X-Browser-Use-API-Key": browser_use.api_key}, timeout=10
+    )
+    assert answer.status_code == 404
+    assert AccountNotFoundError.model_validate(answer.json()).detail == "Account not found"
