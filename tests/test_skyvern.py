@@ -95,7 +95,9 @@ def test_secrets_a_run_carries_are_stored_nowhere(
     # Headers, webhook URLs and CDP addresses with their tokens: in no file (dataset, staging, load
     # packages, state, logs).
     leaks = (b"Bearer secret-", b"token=secret-", b"cdp-secret-", b"/devtools/browser/")
-    assert not [path for path in workdir.rglob("*") if path.is_file() and any(leak in path.read_bytes() for leak in leaks)]
+    assert not [
+        path for path in workdir.rglob("*") if path.is_file() and any(leak in path.read_bytes() for leak in leaks)
+    ]
 
 
 def test_runs_arriving_during_the_walk_are_neither_doubled_nor_skipped(

@@ -42,6 +42,24 @@ class Account:
         return runs_client(self.base_url, self.provider.api_key_header, self.api_key, self.rate_limit)
 
 
+def owner_of(resource_name: str) -> tuple[str, str, str] | None:
+    """The provider, account and run list of a listing resource (`<resource_prefix>_runs`, the
+    inverse of Account.resource_prefix); None for a name no account gives."""
+    for provider in PROVIDERS.values():
+        rest = resource_name.removesuffix("_runs")
+        if rest != provider.name and not rest.startswith(f"{provider.name}_"):
+            continue
+        rest = rest.removeprefix(provider.name)
+        run_list = provider.lists[0]
+        if len(provider.lists) > 1:
+            run_list = next((each for each in provider.lists if rest.endswith(f"_{each.name}")), None)
+            if run_list is None:
+                continue
+            rest = rest.removesuffix(f"_{run_list.name}")
+        return provider.name, rest.removeprefix("_") or DEFAULT_ACCOUNT, run_list.name
+    return None
+
+
 def configured(provider: Provider, setting: str) -> str | None:
     """`<name>_<setting>` from [sources.agent_runs] (.dlt/ files or SOURCES__AGENT_RUNS__… variables),
     else from the top level: the `<NAME>_<SETTING>` variable the provider's own SDK reads."""

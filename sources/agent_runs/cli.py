@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 # The command's process is ours: Arrow takes the system allocator from its first buffer (it reads
 # this when first imported). mimalloc keeps memory per thread; the system allocator gives it back
@@ -36,6 +36,7 @@ from .source import utc_moment
 EXIT_LOAD_FAILED = 1
 EXIT_BAD_CONFIG = 2
 EXIT_DRIFT = 3  # verify: the table differs from what the API says
+EXIT_SOME_FAILED = 4  # load: some accounts failed, every other one loaded
 REPORT = Path("agent-runs-report.html")
 
 
@@ -144,6 +145,14 @@ def cli() -> None:
     "(1: one walk). Default: a long range is walked at once (windows, or pages) once its first page shows it is "
     "long, as fast as the API's rate limit allows.",
 )
+@click.option(
+    "--json",
+    "json_out",
+    type=click.File("w"),
+    default=None,
+    help="Also write the load's summary as JSON to this file (`-`: standard output, the text summary then goes "
+    "to standard error): per account, runs loaded, open runs refreshed and followed, status and error.",
+)
 @PROGRESS_OPTION
 def load(
     providers: tuple[str, ...],
@@ -155,9 +164,13 @@ def load(
     open_runs_max_age_days: float | None,
     lag_minutes: float,
     workers: int | None,
+    json_out: TextIO | None,
     progress: bool,
 ) -> None:
-    """Load runs created since the last load (the whole history the first time)."""
+    """Load runs created since the last load (the whole history the first time).
+
+    Exit 0: every account is current; 4: some accounts failed (named), the others loaded; 1:
+    nothing could be loaded; 2: bad configuration."""
     checked_options(since, until, destination, progress)
     summary = run_load(
         lambda: load_runs(
@@ -173,7 +186,13 @@ def load(
             progress=progress,
         )
     )
-    click.echo(summary)
+    if json_out is not None:
+        json_out.write(summary.as_json() + "\n")
+    click.echo(summary, err=json_out is not None and json_out.name == "<stdout>")
+    if summary.nothing_loaded:
+        sys.exit(EXIT_LOAD_FAILED)
+    if summary.failed:
+        sys.exit(EXIT_SOME_FAILED)
 
 
 @cli.command()

@@ -21,6 +21,7 @@ from .accounts import Account
 from .client import key_works, server_now
 from .confirm import confirm_open
 from .errors import ApiKeyRejected
+from .isolation import isolated
 from .lister import Lister
 from .providers import RunList
 from .schema import into_runs_table, is_open, parse_timestamp
@@ -51,7 +52,9 @@ def runs_resource(
             created-at windows at a time, planned by probing (or a frozen window's pages at once).
         lag: how far behind the newest loaded run each load lists again (runs visible late).
     """
-    resource = into_runs_table(list_runs, f"{account.resource_prefix(run_list)}_runs")
+    name = f"{account.resource_prefix(run_list)}_runs"
+    where = f"{account.provider.display_name} (account {account.name}) listing {run_list.runs_path}"
+    resource = into_runs_table(isolated(list_runs, name, name, where), name)
     created_at = dlt.sources.incremental[datetime](
         "created_at",
         initial_value=since,

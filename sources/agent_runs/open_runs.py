@@ -24,6 +24,7 @@ from .client import fetched_by_id, key_works
 from .compare import changed_rows
 from .confirm import confirm_open, confirmed_columns, overlay
 from .errors import ApiKeyRejected
+from .isolation import REFRESH_KEY, isolated
 from .lister import Lister
 from .listing import RecentRuns
 from .loaded import LoadedRuns
@@ -41,8 +42,10 @@ def open_runs_resource(account: Account, run_list: RunList, max_age: timedelta |
         run_list: which of the provider's run lists (most providers have one).
         max_age: stop following runs open this long before the newest; None: until they end.
     """
-    resource = into_runs_table(refresh_open_runs, f"{account.resource_prefix(run_list)}_open_runs")
-    return resource(account, run_list, max_age)
+    name = f"{account.resource_prefix(run_list)}_open_runs"
+    where = f"{account.provider.display_name} (account {account.name}) refreshing open runs of {run_list.runs_path}"
+    refresh = isolated(refresh_open_runs, name, f"{account.resource_prefix(run_list)}_runs", where, (REFRESH_KEY,))
+    return into_runs_table(refresh, name)(account, run_list, max_age)
 
 
 def refresh_open_runs(account: Account, run_list: RunList, max_age: timedelta | None = None) -> Iterator[pa.Table]:
@@ -66,7 +69,7 @@ def refresh_open_runs(account: Account, run_list: RunList, max_age: timedelta | 
                 settling = sorted(set(ended) - set(followed["run_id"].to_pylist()))
             yield from refreshed(account, run_list, followed, loaded, report, settling)
     report["still_open"] = report["open"] - report["ended"] - report["missing"]
-    recent.state["last_refresh"] = report
+    recent.state[REFRESH_KEY] = report
 
 
 def refreshed(

@@ -5,6 +5,7 @@ an interrupted load first, and the analytics views beside `runs`."""
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import sys
 import time
@@ -26,7 +27,9 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.pipeline import Pipeline
 from filelock import FileLock, Timeout
 
+from .accounts import owner_of
 from .errors import LoadAlreadyRunning, NoRunsLoaded
+from .isolation import FAILURES_KEY, REFRESH_KEY
 from .loaded import writes_files
 from .providers import PROVIDERS
 from .settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, DLT_PROGRESS_EVERY_S, GC_THRESHOLD, SOURCE_NAME, TABLE_NAME
@@ -35,6 +38,24 @@ from .views import VIEWS, view_statements
 
 DEFAULT_FILESYSTEM_DIR = "agent-runs-files"
 logger = logging.getLogger(SOURCE_NAME)
+
+
+@dataclass
+class AccountOutcome:
+    """What a load did for one run list of one account: runs written, open runs refreshed and still
+    followed, and what failed (nothing: `status` ok)."""
+
+    provider: str
+    account: str
+    run_family: str
+    runs_loaded: int = 0
+    open_runs_refreshed: int = 0
+    open_runs_following: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)  # {where, error, at}
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.failures else "ok"
 
 
 @dataclass
@@ -50,10 +71,43 @@ class LoadSummary:
     load_ids: list[str] = field(default_factory=list)
     finished_interrupted: list[str] = field(default_factory=list)  # load ids a killed load had left
     open_runs_refresh: dict[str, dict[str, int]] = field(default_factory=dict)  # per account, see open_runs.py
+    accounts: list[AccountOutcome] = field(default_factory=list)  # per account and run list
 
     @property
     def total_runs(self) -> int:
         return sum(self.runs_by_provider.values())
+
+    @property
+    def failed(self) -> list[AccountOutcome]:
+        return [outcome for outcome in self.accounts if outcome.failures]
+
+    @property
+    def nothing_loaded(self) -> bool:
+        """Every account failed: nothing of any could be loaded."""
+        failed = {(outcome.provider, outcome.account) for outcome in self.failed}
+        return bool(failed) and failed == {(outcome.provider, outcome.account) for outcome in self.accounts}
+
+    def as_json(self) -> str:
+        """The summary for monitors: totals, and per account and run list what it did or why it failed."""
+        return json.dumps(
+            {
+                "status": "failed" if self.nothing_loaded else "partial" if self.failed else "ok",
+                "runs_loaded": self.total_runs,
+                "seconds": round(self.seconds, 3),
+                "destination": self.destination,
+                "dataset": self.dataset_name,
+                "load_ids": self.load_ids,
+                "accounts": [
+                    {
+                        **{key: value for key, value in vars(outcome).items() if key != "failures"},
+                        "status": outcome.status,
+                        "errors": outcome.failures,
+                    }
+                    for outcome in self.accounts
+                ],
+            },
+            indent=2,
+        )
 
     def __str__(self) -> str:
         per_provider = ", ".join(f"{name} {count:,}" for name, count in self.runs_by_provider.items())
@@ -78,6 +132,14 @@ class LoadSummary:
                     f"id, {report.get('missing', 0):,} gone from the API{given_up}; "
                     f"following {report['following']:,} open runs until they end"
                 )
+        for outcome in self.failed:
+            for failure in outcome.failures:
+                lines.append(f"FAILED: {failure['where']}: {failure['error']}")
+        if self.failed:
+            lines.append(
+                "The accounts that failed keep their rows and cursors as they were; the next load that reaches "
+                "them catches up."
+            )
         return "\n".join(lines)
 
 
@@ -166,9 +228,13 @@ def load_runs(
         finished = finish_interrupted_load(pipeline)
         load_info = pipeline.run(source, refresh="drop_sources" if full_refresh else None)
     load_ids = [*finished, *load_info.loads_ids]
-    runs_by_provider = runs_loaded(pipeline, load_ids, providers_of(source))
+    by_list = runs_loaded(pipeline, load_ids)
+    runs_by_provider = dict.fromkeys(providers_of(source), 0)
+    for (provider, _, _), count in by_list.items():
+        runs_by_provider[provider] = runs_by_provider.get(provider, 0) + count
     create_views(pipeline, only_if_missing=not full_refresh and not any(runs_by_provider.values()))
     seconds = time.monotonic() - started
+    reports = open_runs_reports(pipeline, source)
     return LoadSummary(
         runs_by_provider=runs_by_provider,
         seconds=seconds,
@@ -178,7 +244,8 @@ def load_runs(
         location=location,
         load_ids=load_ids,
         finished_interrupted=finished,
-        open_runs_refresh=open_runs_reports(pipeline, source),
+        open_runs_refresh=reports,
+        accounts=account_outcomes(pipeline, source, by_list),
     )
 
 
@@ -291,11 +358,36 @@ def open_runs_reports(pipeline: Pipeline, source: DltSource) -> dict[str, dict[s
     reports = {}
     for name in listing_resources(source):
         state = resources.get(name, {})
-        report = dict(state.get("last_refresh", {}))
+        report = dict(state.get(REFRESH_KEY, {}))
         # still open of the runs followed before, and the open runs this load listed first
         report["following"] = report.get("still_open", 0) + state.get("listed_open", 0)
         reports[name.removesuffix("_runs")] = report
     return reports
+
+
+def account_outcomes(
+    pipeline: Pipeline, source: DltSource, by_list: dict[tuple[str, str, str], int]
+) -> list[AccountOutcome]:
+    """What the load did for each account's run list: from its listing's state (the refresh's
+    report, the failures of the last load) and the rows it wrote."""
+    resources = pipeline.state.get("sources", {}).get(SOURCE_NAME, {}).get("resources", {})
+    outcomes = []
+    for name in listing_resources(source):
+        owner = owner_of(name)
+        if owner is None:
+            continue
+        state = resources.get(name, {})
+        report = state.get(REFRESH_KEY, {})
+        outcomes.append(
+            AccountOutcome(
+                *owner,
+                runs_loaded=by_list.get(owner, 0),
+                open_runs_refreshed=report.get("open", 0),
+                open_runs_following=report.get("still_open", 0) + state.get("listed_open", 0),
+                failures=list(state.get(FAILURES_KEY, {}).values()),
+            )
+        )
+    return outcomes
 
 
 def listing_resources(source: DltSource) -> list[str]:
@@ -307,25 +399,27 @@ def providers_of(source: DltSource) -> list[str]:
     return [name for name in PROVIDERS if any(resource.startswith(f"{name}_") for resource in listed)]
 
 
-def runs_loaded(pipeline: Pipeline, load_ids: Sequence[str], providers: Sequence[str]) -> dict[str, int]:
-    """Rows each provider added or updated in these loads, read back from the destination (both
-    providers share one table, so dlt's per-table metrics cannot tell them apart)."""
-    counts = dict.fromkeys(providers, 0)
-    if not load_ids:
+def runs_loaded(pipeline: Pipeline, load_ids: Sequence[str]) -> dict[tuple[str, str, str], int]:
+    """Rows each provider's account and run list added or updated in these loads, read back from
+    the destination (they share one table, so dlt's per-table metrics cannot tell them apart)."""
+    counts: dict[tuple[str, str, str], int] = {}
+    if not load_ids or not has_runs_table(pipeline):  # every account failed before any run
         return counts
     if writes_files(pipeline):  # read the Delta table itself
         from dlt.common.libs.deltalake import get_delta_tables  # deltalake costs 20 MiB: only where used
 
-        table = get_delta_tables(pipeline, TABLE_NAME)[TABLE_NAME].to_pyarrow_table(
-            columns=["provider", "_dlt_load_id"]
-        )
+        keys = ["provider", "account", "run_family"]
+        table = get_delta_tables(pipeline, TABLE_NAME)[TABLE_NAME].to_pyarrow_table(columns=[*keys, "_dlt_load_id"])
         loaded = table.filter(pc.is_in(table["_dlt_load_id"], pa.array(list(load_ids))))
-        rows = loaded.group_by("provider").aggregate([("provider", "count")]).to_pylist()
-        counts.update({row["provider"]: row["provider_count"] for row in rows})
+        for row in loaded.group_by(keys).aggregate([("provider", "count")]).to_pylist():
+            counts[row["provider"], row["account"], row["run_family"]] = row["provider_count"]
         return counts
     quoted = ", ".join(f"'{load_id}'" for load_id in load_ids)
-    query = f"SELECT provider, count(*) FROM {TABLE_NAME} WHERE _dlt_load_id IN ({quoted}) GROUP BY provider"
+    query = (
+        f"SELECT provider, account, run_family, count(*) FROM {TABLE_NAME} WHERE _dlt_load_id IN ({quoted}) "
+        "GROUP BY provider, account, run_family"
+    )
     with pipeline.sql_client() as client:
-        for provider, count in client.execute_sql(query):
-            counts[provider] = int(count)
+        for provider, account, run_family, count in client.execute_sql(query):
+            counts[provider, account, run_family] = int(count)
     return counts

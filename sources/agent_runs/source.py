@@ -139,8 +139,8 @@ def configured_accounts(
             f"No API key configured. Set {variables} (or add them under "
             "[sources.agent_runs] in .dlt/secrets.toml), or try `agent-runs demo`, which needs none."
         )
-    for provider in skipped:
-        logger.warning("Skipping %s: no API key (set %s to load it).", provider.display_name, provider.api_key_variable)
+    for provider in skipped:  # not configured is a choice, not a fault: said at INFO (-v), not every hour
+        logger.info("Skipping %s: no API key (set %s to load it).", provider.display_name, provider.api_key_variable)
     return chosen
 
 
