@@ -5,7 +5,9 @@ A seeded random walk drives every provider's simulator and the command together.
 runs arrive (bursts, ties on created_at, quiet spells; or during a load, while its pages are
 read), time passes (minutes to weeks: runs
 start, pause and end), a run open for weeks ends, runs become visible late, runs disappear (404),
-pages fail (429 with Retry-After, 5xx, or so often that the load fails), the API is slow and
+pages fail (429 with Retry-After, 5xx, or so often that the account fails), one provider's
+account stays broken for a few loads (its key revoked, or its API down) while the others change
+(each such load exits 4 and the others' rows must equal their API), the API is slow and
 rate-limited (a long range is walked as windows, paced by 429s) or refuses requests whatever
 the pace (a busy gateway), a Skyvern task ends while its list keeps showing it open, a Skyvern run
 is named by newer runs a search for it finds first, then ends, `verify`
@@ -163,8 +165,10 @@ class Walk:
     loaded_ok: int = 0
     killed: int = 0
     failed: int = 0
-    faults_ahead: bool = False  # injected faults the next load meets
     verified: int = 0  # verify runs checked (drift found and repaired, or none)
+    broken: dict[str, tuple[str, int]] = field(default_factory=dict)  # provider -> (how, loads left broken)
+    faulty: set[str] = field(default_factory=set)  # providers whose faults the next load meets
+    loads_with_one_broken: int = 0  # loads that met a broken account (and exited 4)
     transformed: int = 0  # dbt builds of the package checked after a load
 
     @property
@@ -278,7 +282,7 @@ def a_busy_gateway(walk: Walk) -> None:
     name, simulator = walk.any_simulator()
     simulator.refuse_every, simulator.unavailable_every = walk.rng.choice((3, 5)), 7
     simulator.gateway_retry_after = "0"
-    walk.faults_ahead = True
+    walk.faulty.add(name)
     walk.log.append(f"{name}: every {simulator.refuse_every}th request refused, every 7th unavailable")
     try:
         load(walk, kill=None)
@@ -344,8 +348,42 @@ def pages_fail(walk: Walk) -> None:
         faults += [None] * walk.rng.randint(0, 4)
         faults.append(walk.rng.choice((Fault(429, retry_after="0"), Fault(500), Fault(503), Fault(0))))
     simulator.faults.extend(faults)
-    walk.faults_ahead = True
+    walk.faulty.add(name)
     walk.log.append(f"{name}: {sum(fault is not None for fault in faults)} faults ahead")
+
+
+def an_account_breaks_for_a_while(walk: Walk) -> None:
+    """One provider's API stays broken for a few loads, its key revoked or the API down (500 to
+    everything), while the others change: every load of them exits 4, the others' rows equal
+    their API after each; once it recovers, a load that exits 0 makes its rows equal too."""
+    name, _ = walk.any_simulator()
+    if walk.broken:
+        return
+    how = walk.rng.choice(("revoked key", "outage"))
+    walk.broken[name] = (how, walk.rng.randint(1, 3))
+    walk.log.append(f"{name}: {how} for {walk.broken[name][1]} load(s)")
+
+
+def break_accounts(walk: Walk) -> None:
+    """Before a load: what is broken stays broken (an outage's faults are armed again)."""
+    for name, (how, _) in walk.broken.items():
+        simulator = walk.simulators[name]
+        if how == "revoked key":
+            simulator.api_key = "revoked"
+        else:
+            simulator.faults[:] = [Fault(500)] * 10_000
+
+
+def mend_accounts(walk: Walk, all_of_them: bool = False) -> None:
+    """After a load: a broken account is one load nearer to recovering."""
+    for name, (how, left) in list(walk.broken.items()):
+        if left > 1 and not all_of_them:
+            walk.broken[name] = (how, left - 1)
+            continue
+        del walk.broken[name]
+        walk.simulators[name].api_key = walk.env[PROVIDERS[name].api_key_variable]
+        walk.simulators[name].faults.clear()
+        walk.log.append(f"{name}: recovered")
 
 
 def runs_arrive_during_a_load(walk: Walk) -> None:
@@ -400,18 +438,13 @@ def a_load_is_killed(walk: Walk) -> None:
 
 
 def a_load_fails(walk: Walk) -> None:
-    """An API that keeps failing: the load exits 1 and leaves nothing half-done behind."""
+    """An API that keeps failing: its account fails alone (exit 4) and the others load; the
+    failed one leaves nothing half-done behind (the next good load makes it exact)."""
     name, simulator = walk.any_simulator()
     simulator.faults.extend([None] * walk.rng.randint(0, 6) + [Fault(500)] * 10)
-    walk.last_load_us = walk.now_us
-    code = run_load(walk.workdir, walk.env, kill=None)
-    for each in walk.simulators.values():
-        each.faults.clear()
-    assert code in (0, 1), f"a failing API must exit 1, got {code}"
-    walk.failed += code == 1
-    walk.log.append(f"load with {name} failing: exit {code}")
-    if code == 0:  # the faults fell on requests it did not need
-        check_the_promise(walk)
+    walk.faulty.add(name)
+    walk.log.append(f"{name} failing")
+    load(walk, kill=None)
 
 
 RULES: list[tuple[Callable[[Walk], None], int]] = [
@@ -426,6 +459,7 @@ RULES: list[tuple[Callable[[Walk], None], int]] = [
     (a_busy_gateway, 1),
     (a_judge_rules_after_runs_ended, 1),
     (a_search_finds_newer_runs_first, 1),
+    (an_account_breaks_for_a_while, 1),
     (the_table_is_verified, 1),
     (the_contract_tests_pass, 1),
     (a_load_completes, 4),
@@ -437,18 +471,31 @@ RULES: list[tuple[Callable[[Walk], None], int]] = [
 
 def load(walk: Walk, kill: tuple[tuple[str, str, str, str], int] | None, may_lack: set[str] | None = None) -> None:
     walk.last_load_us = walk.now_us
-    code = run_load(walk.workdir, walk.env, kill)
+    report = walk.workdir / "last-load.json"
+    report.unlink(missing_ok=True)
+    break_accounts(walk)
+    code = run_load(walk.workdir, walk.env, kill, ("load", "--json", str(report)))
     for simulator in walk.simulators.values():
         simulator.faults.clear()  # faults not met by this load are not carried to the next
     what = "load" if kill is None else f"load killed at call {kill[1]} of {kill[0][1]}.{kill[0][2]} ({kill[0][3]})"
     walk.log.append(f"{what}: exit {code}")
     # Faults are fewer than a request's retries, but concurrent requests share them: one request
-    # may meet more than its share and the load exit 1 (it must not exit anything else).
-    faults_ahead, walk.faults_ahead = walk.faults_ahead, False
-    if code == 1 and faults_ahead and "after retries" in (walk.workdir / "last-load.log").read_text():
+    # may meet more than its share and its account fail (exit 4, or 1 if it was the only one).
+    faulty, walk.faulty = walk.faulty | set(walk.broken), set()
+    broken = set(walk.broken)
+    mend_accounts(walk)
+    if code in (1, 4) and faulty and report.exists():
+        failed = {outcome["provider"] for outcome in json.loads(report.read_text())["accounts"] if outcome["errors"]}
+        assert failed and failed <= faulty, f"{what}: {failed} failed, only {faulty} had faults"
+        assert broken <= failed, f"{what}: {broken} were broken and did not fail"
+        assert (code == 1) == (failed == set(walk.simulators)), f"{what} exited {code} with {failed} failed"
         walk.failed += 1
+        walk.loads_with_one_broken += bool(broken)
+        if code == 4:  # the others are current all the same
+            check_the_promise(walk, may_lack or set(), failed)
         return
     assert code in (0, -9), f"{what} exited {code}"
+    assert not broken or code == -9, f"{what} exited {code} while {broken} was broken"
     if code == 0:
         walk.loaded_ok += 1
         check_the_promise(walk, may_lack or set())
@@ -457,13 +504,20 @@ def load(walk: Walk, kill: tuple[tuple[str, str, str, str], int] | None, may_lac
 
 
 # --- the invariant ----------------------------------------------------------------------------
-def check_the_promise(walk: Walk, may_lack: set[str] = frozenset()) -> None:  # type: ignore[assignment]
-    """After exit 0: every run the API knows is a row equal to the API's view, field for field; a
-    row the API no longer has is a run it forgot (flagged if it was open when last seen); no row
-    twice; the state holds only the re-read window's ids, not one entry per open run."""
+def check_the_promise(
+    walk: Walk,
+    may_lack: set[str] = frozenset(),  # type: ignore[assignment]
+    failed: set[str] = frozenset(),  # type: ignore[assignment]
+) -> None:
+    """After exit 0 (or 4, for the accounts that did not fail): every run the API knows is a row
+    equal to the API's view, field for field; a row the API no longer has is a run it forgot
+    (flagged if it was open when last seen); no row twice; the state holds only the re-read
+    window's ids, not one entry per open run."""
     rows = read_runs(walk.workdir / "agent-runs.duckdb")  # fails on a duplicate key
     state = dlt.attach(PIPELINE).state["sources"]["agent_runs"]["resources"]
     for provider, simulator in walk.simulators.items():
+        if provider in failed:
+            continue
         truth = simulator.current_truth()
         mine = {run_id: row for (name, run_id), row in rows.items() if name == provider}
         missing = set(truth) - set(mine) - may_lack
@@ -550,6 +604,7 @@ def test_after_every_load_that_exits_0_the_table_equals_the_api(world: Walk, req
         (a_load_meets_a_slow_rate_limited_api if world.rng.random() < 0.5 else a_load_completes)(world)
         for _ in range(steps):
             world.rng.choices(rules, weights)[0](world)
+        mend_accounts(world, all_of_them=True)
         a_load_completes(world)  # whatever the walk left, one load makes the table current
     except AssertionError as error:
         trail = "\n  ".join(world.log[-25:])
@@ -561,5 +616,6 @@ def test_after_every_load_that_exits_0_the_table_equals_the_api(world: Walk, req
     assert world.loaded_ok >= 2
     print(
         f"seed {world.seed}: {steps} steps, {world.loaded_ok} loads checked, {world.killed} killed, "
-        f"{world.failed} failed on faults, {world.verified} verified, {world.transformed} transformed"
+        f"{world.failed} failed on faults ({world.loads_with_one_broken} with an account broken), {world.verified} "
+        f"verified, {world.transformed} transformed"
     )

@@ -3,7 +3,8 @@
     dagster dev -m agent_runs.dagster_assets
 
 One asset per dlt resource (each provider's listing and its open-runs refresh), all materialising
-the unified `runs` table; the analytics views are refreshed after each run. An asset check,
+the unified `runs` table; the analytics views are refreshed after each run. An account that fails
+(a revoked key, an outage) fails the run, naming it, after every other account was loaded. An asset check,
 `table_equals_api`, runs `verify_runs` (the table compared with what the APIs say now). A last
 step, `agent_runs_dbt`, builds the dbt package after them (`agent-runs transform`; needs the
 `[dbt]` extra). Keys and the destination's credentials come from the environment or `.dlt/`, as
@@ -19,7 +20,7 @@ import dlt
 from dagster import AssetExecutionContext
 from dagster_dlt import DagsterDltResource, dlt_assets
 
-from .pipeline import create_views, finish_interrupted_load, make_pipeline
+from .pipeline import account_outcomes, create_views, finish_interrupted_load, make_pipeline
 from .settings import DATASET_NAME
 from .source import agent_runs_source
 from .transform import transform_runs
@@ -37,8 +38,13 @@ def agent_runs_assets(destination: str = "duckdb", dataset_name: str = DATASET_N
         dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True  # as `agent-runs load` does
         finish_interrupted_load(pipeline)  # else dlt would load only what a killed run left, and stop
         # A fresh source each run: a dlt source object is spent once it has been extracted.
-        yield from dlt_resource.run(context=context, dlt_source=agent_runs_source())
+        source = agent_runs_source()
+        yield from dlt_resource.run(context=context, dlt_source=source)
         create_views(pipeline)
+        failed = [outcome for outcome in account_outcomes(pipeline, source, {}) if outcome.failures]
+        if failed:  # the others were loaded and committed; the run fails, naming what did not load
+            causes = [f"{failure['where']}: {failure['error']}" for outcome in failed for failure in outcome.failures]
+            raise dg.Failure(description="\n".join(causes), metadata={"failed accounts": len(failed)})
 
     return assets
 
