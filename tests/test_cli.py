@@ -155,7 +155,7 @@ def test_an_api_out_of_reach_is_named_with_what_to_check_and_leaves_no_database(
     env = {"TINYFISH_API_KEY": TINYFISH_KEY, "TINYFISH_BASE_URL": f"http://127.0.0.1:{port}"}
     result = agent_runs(workdir, "load", env=env | {"RUNTIME__REQUEST_MAX_ATTEMPTS": "2"})
     assert result.returncode == 1
-    message = result.stderr.strip().splitlines()[-1]
+    (message,) = [line for line in result.stderr.splitlines() if line.startswith("FAILED: TinyFish (account default)")]
     assert f"TinyFish: could not reach 127.0.0.1:{port} (nothing accepts connections there" in message
     assert "TINYFISH_BASE_URL" in message and "Traceback" not in result.stderr
     assert not (workdir / "agent-runs.duckdb").exists()

@@ -30,6 +30,20 @@ def test_assets_materialise_the_runs_table_and_keep_it_current(
             simulator.clock.advance(40 * 60)
 
 
+def test_an_account_that_fails_fails_the_run_after_the_others_loaded(
+    provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path
+) -> None:
+    simulators["tinyfish"].api_key = "revoked"
+    result = dg.materialize(
+        [agent_runs_assets()], resources={"dlt_resource": DagsterDltResource()}, raise_on_error=False
+    )
+    assert not result.success
+    (failure,) = [event for event in result.all_events if event.is_step_failure]
+    assert "TinyFish (account default) listing /v1/runs" in str(failure.step_failure_data.error)
+    for provider in ("browserbase", "browser_use", "skyvern"):
+        assert_table_equals_api(workdir, provider, simulators[provider])
+
+
 def test_the_dbt_step_builds_the_package_after_the_load(
     provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path
 ) -> None:
@@ -56,7 +70,8 @@ def test_the_asset_check_runs_verify(provider_env: dict[str, str], simulators: d
     result = dg.materialize(
         [check], resources={"dlt_resource": DagsterDltResource()}, selection=dg.AssetSelection.all_asset_checks()
     )
-    assert not any(evaluation.passed for evaluation in result.get_asset_check_evaluations())
+    evaluations = result.get_asset_check_evaluations()
+    assert evaluations and not any(evaluation.passed for evaluation in evaluations)
 
 
 def test_daily_schedule_and_definitions_load(provider_env: dict[str, str], workdir: Path) -> None:

@@ -40,7 +40,7 @@ def failure_of(summary: LoadSummary, provider: str) -> str:
     """The one failure of the provider's account in a load, as its summary says it."""
     (failed,) = [outcome for outcome in summary.failed if outcome.provider == provider]
     (failure,) = failed.failures
-    return f"{failure['where']}: {failure['error']}"
+    return f"{failure['where']}: {failure['reason']}"
 
 
 @pytest.mark.parametrize("fault", list(MALFORMED))

@@ -57,7 +57,7 @@ def test_one_account_failing_holds_back_no_other(
     assert summary["status"] == "partial" and outcomes["browserbase"]["status"] == "ok"
     assert outcomes["browserbase"]["runs_loaded"] > 0 and outcomes["browserbase"]["open_runs_refreshed"] > 0
     assert outcomes["tinyfish"]["status"] == "failed" and outcomes["tinyfish"]["runs_loaded"] == 0
-    errors = " ".join(error["error"] for error in outcomes["tinyfish"]["errors"])
+    errors = " ".join(error["reason"] for error in outcomes["tinyfish"]["errors"])
     assert ("401" in errors) if how == "revoked key" else ("500" in errors)
     assert (
         "FAILED: TinyFish (account default) listing /v1/runs" in failed.stderr

@@ -132,7 +132,7 @@ def test_a_load_that_fails_part_way_forgets_no_open_run(
     monkeypatch.setenv("RUNTIME__REQUEST_MAX_ATTEMPTS", "2")
     simulator.faults.extend([None, None, None] + [Fault(500)] * 40)  # a few requests succeed, then all fail
     summary = load_runs(providers=[provider])
-    assert summary.nothing_loaded and all("HTTP 500" in f["error"] for o in summary.failed for f in o.failures)
+    assert summary.nothing_loaded and all("HTTP 500" in f["reason"] for o in summary.failed for f in o.failures)
     simulator.faults.clear()
     load_runs(providers=[provider])
     assert_table_equals_api(workdir, provider, simulator)

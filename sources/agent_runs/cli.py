@@ -189,6 +189,8 @@ def load(
     if json_out is not None:
         json_out.write(summary.as_json() + "\n")
     click.echo(summary, err=json_out is not None and json_out.name == "<stdout>")
+    for line in summary.failure_lines():
+        click.echo(line, err=True)
     if summary.nothing_loaded:
         sys.exit(EXIT_LOAD_FAILED)
     if summary.failed:

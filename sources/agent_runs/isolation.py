@@ -63,9 +63,9 @@ def isolated(
         except Exception as error:  # the account's API, whatever went wrong with it
             for key in [key for key in {*state, *saved} if owned(key)]:
                 put_back(state, key, saved)
-            failure = {"where": where, "error": message_of(error), "at": datetime.now(UTC).isoformat()}
+            failure = {"where": where, "reason": message_of(error), "at": datetime.now(UTC).isoformat()}
             state.setdefault(FAILURES_KEY, {})[resource] = failure
-            logger.error("%s failed; the other accounts go on: %s", where, failure["error"])
+            logger.error("%s failed; the other accounts go on: %s", where, failure["reason"])
             return
         state.get(FAILURES_KEY, {}).pop(resource, None)
 

@@ -9,7 +9,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -51,7 +51,7 @@ class AccountOutcome:
     runs_loaded: int = 0
     open_runs_refreshed: int = 0
     open_runs_following: int = 0
-    failures: list[dict[str, str]] = field(default_factory=list)  # {where, error, at}
+    failures: list[dict[str, str]] = field(default_factory=list)  # {where, reason, at}
 
     @property
     def status(self) -> str:
@@ -132,15 +132,14 @@ class LoadSummary:
                     f"id, {report.get('missing', 0):,} gone from the API{given_up}; "
                     f"following {report['following']:,} open runs until they end"
                 )
-        for outcome in self.failed:
-            for failure in outcome.failures:
-                lines.append(f"FAILED: {failure['where']}: {failure['error']}")
-        if self.failed:
-            lines.append(
-                "The accounts that failed keep their rows and cursors as they were; the next load that reaches "
-                "them catches up."
-            )
         return "\n".join(lines)
+
+    def failure_lines(self) -> list[str]:
+        """Each failure of an account in this load, in a line (none: every account is current)."""
+        lines = [f"FAILED: {failure['where']}: {failure['reason']}" for o in self.failed for failure in o.failures]
+        if lines:
+            lines.append("The accounts that failed keep their cursors; the next load that reaches them catches up.")
+        return lines
 
 
 def destination_for(name: str) -> tuple[Destination[Any, Any] | str, str]:
@@ -224,11 +223,14 @@ def load_runs(
     started = time.monotonic()
     if writes_files(pipeline):
         as_delta_tables(source)
-    with only_load_of(pipeline), fewer_gc_passes(), no_empty_database_left(location):
+    with only_load_of(pipeline), fewer_gc_passes(), no_empty_database_left(location) as leave_nothing:
         finished = finish_interrupted_load(pipeline)
         load_info = pipeline.run(source, refresh="drop_sources" if full_refresh else None)
-    load_ids = [*finished, *load_info.loads_ids]
-    by_list = runs_loaded(pipeline, load_ids)
+        load_ids = [*finished, *load_info.loads_ids]
+        by_list = runs_loaded(pipeline, load_ids)
+        outcomes = account_outcomes(pipeline, source, by_list)
+        if outcomes and all(outcome.failures for outcome in outcomes):
+            leave_nothing(pipeline)
     runs_by_provider = dict.fromkeys(providers_of(source), 0)
     for (provider, _, _), count in by_list.items():
         runs_by_provider[provider] = runs_by_provider.get(provider, 0) + count
@@ -245,7 +247,7 @@ def load_runs(
         load_ids=load_ids,
         finished_interrupted=finished,
         open_runs_refresh=reports,
-        accounts=account_outcomes(pipeline, source, by_list),
+        accounts=outcomes,
     )
 
 
@@ -326,17 +328,27 @@ def only_load_of(pipeline: Pipeline) -> Iterator[None]:
 
 
 @contextmanager
-def no_empty_database_left(location: str) -> Iterator[None]:
-    """A first load that fails before it extracted anything (a key rejected, an API out of reach)
-    leaves no DuckDB file behind: dlt creates it when it first looks for state there."""
+def no_empty_database_left(location: str) -> Iterator[Callable[[Pipeline], None]]:
+    """A first load that fails before it extracted anything (a key rejected, an API out of reach,
+    for every account) leaves no DuckDB file behind: dlt creates it when it first looks for state
+    there. Gives what to call when every account failed: then nothing is kept of the first load."""
     database = Path(location)
     was_there = database.suffix != ".duckdb" or database.exists()
+
+    def remove() -> None:
+        for leftover in (database, database.with_name(database.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+
+    def leave_nothing(pipeline: Pipeline) -> None:
+        if not was_there:
+            remove()
+            pipeline.drop()  # its local state: as if this load had never run
+
     try:
-        yield
+        yield leave_nothing
     except PipelineStepFailed as error:
         if not was_there and error.step in ("sync", "extract"):
-            for leftover in (database, database.with_name(database.name + ".wal")):
-                leftover.unlink(missing_ok=True)
+            remove()
         raise
 
 
