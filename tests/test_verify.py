@@ -101,6 +101,7 @@ def test_drift_on_both_sides_is_named_then_repaired(
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
     again = agent_runs(workdir, "verify", "--provider", provider, env=provider_env)
     assert again.returncode == 0, again.stdout
+    assert "Warning" not in found.stderr + repaired.stderr + again.stderr  # nothing but what concerns the user
     rows = read_runs(workdir / "agent-runs.duckdb")  # fails on a duplicate key
     for run_id, want in simulator.current_truth().items():  # the simulation's own view, not verify's
         assert {column: rows[provider, run_id][column] for column in want} == want, run_id

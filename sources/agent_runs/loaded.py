@@ -130,8 +130,9 @@ class LoadedRuns:
         )
         if dialect == "duckdb" and columns:  # straight to Arrow: no Python object a value, a whole history fits
             sql, all_params = self.sql_query(query, *params)
-            result = self.sql_client().native_connection.execute(sql.replace("%s", "?"), all_params)
-            table = (getattr(result, "to_arrow_table", None) or result.fetch_arrow_table)()  # DuckDB 2 renamed it
+            # A relation, not a cursor's result: its rows go to Arrow once (a DB-API result copies them).
+            relation = self.sql_client().native_connection.sql(sql.replace("%s", "?"), params=all_params)
+            table = (getattr(relation, "to_arrow_table", None) or relation.arrow)()  # DuckDB 2 renamed it
             table = table.rename_columns(columns)
             for name in RUNS_ARROW_SCHEMA.names:
                 if name not in columns:  # as an earlier version loaded it
