@@ -386,12 +386,22 @@ def transform_section(runs: int, root: Path) -> list[tuple[str, str, Measured, s
     ]
 
 
-def several_accounts(runs: int, latency: float, root: Path) -> list[tuple[str, str, Measured, str]]:
-    """One, two and four TinyFish accounts (each its own simulator), configured as named accounts."""
+def several_accounts(
+    runs: int, latency: float, root: Path, counts: tuple[int, ...] = (1, 2, 4), rate: float | None = None
+) -> list[tuple[str, str, Measured, str]]:
+    """`counts` TinyFish accounts (each its own simulator, `rate` requests a second per key), configured
+    as named accounts, loaded at once: the wall time and peak RSS against one account's alone (every
+    account the same size and speed limit, so one alone is the slowest account's time)."""
     rows = []
-    label = f"{runs:,} TinyFish runs an account, {latency * 1000:.0f} ms a page"
-    for count in (1, 2, 4):
-        simulators = [Simulators(runs, latency, seed=100 + index) for index in range(count)]
+    label = f"{runs:,} TinyFish runs an account, {latency * 1000:.0f} ms a page" + (
+        f", {rate:g} req/s a key" if rate else ""
+    )
+    alone: Measured | None = None
+    for count in counts:
+        simulators = [
+            Simulators(runs, latency, seed=100 + index, providers=("tinyfish",), rate_limit=rate)
+            for index in range(count)
+        ]
         try:
             work = fresh_dir(root, f"accounts-{count}")
             (work / ".dlt").mkdir()
@@ -403,14 +413,17 @@ def several_accounts(runs: int, latency: float, root: Path) -> list[tuple[str, s
                 )
             )
             measured = measure([AGENT_RUNS, "load", "--provider", "tinyfish"], load_env(work), work)
+            alone = alone or measured
+            ratios = f"wall {measured.wall_s / alone.wall_s:.2f}x one account's, RSS {measured.peak_rss_mib / alone.peak_rss_mib:.2f}x"
             rows.append(
                 (
                     label,
                     f"agent-runs load, {count} account{'s' * (count > 1)}",
                     measured,
-                    f"{count_rows(work / 'agent-runs.duckdb'):,} rows",
+                    f"{count_rows(work / 'agent-runs.duckdb'):,} rows, {ratios}",
                 )
             )
+            print(rows[-1], file=sys.stderr)
         finally:
             for simulator in simulators:
                 simulator.stop()
@@ -426,6 +439,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--accounts-runs", type=int, default=3000, help="runs per account (several accounts)")
     parser.add_argument("--accounts-latency", type=float, default=0.05)
+    parser.add_argument(
+        "--accounts",
+        type=lambda text: tuple(int(part) for part in text.split(",")),
+        default=(1, 2, 4),
+        help="how many accounts to load at once, e.g. 1,8,32 (the first is the reference)",
+    )
+    parser.add_argument(
+        "--accounts-rate", type=float, default=None, help="requests a second each account's key may make"
+    )
     parser.add_argument("--provider-runs", type=int, default=10_000, help="runs of each provider loaded alone")
     parser.add_argument("--provider-latency", type=float, default=0.05)
     parser.add_argument("--rate-limited-runs", type=int, default=50_000, help="runs per provider, rate-limited API")
@@ -471,7 +493,7 @@ def main() -> None:
         if "backfill" in sections:
             rows += parallel_backfill(args.latency_runs, args.latency, args.workers, root)
         if "accounts" in sections:
-            rows += several_accounts(args.accounts_runs, args.accounts_latency, root)
+            rows += several_accounts(args.accounts_runs, args.accounts_latency, root, args.accounts, args.accounts_rate)
         if "providers" in sections:
             rows += per_provider(args.provider_runs, args.provider_latency, root)
         for latency, rate in args.rate_limits if "rate-limited" in sections else ():

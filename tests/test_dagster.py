@@ -3,16 +3,25 @@ simulators (and again, incrementally, after runs finish), and the daily schedule
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pytest
 from dagster_dlt import DagsterDltResource
 
 from agent_runs.dagster_assets import DAILY_AT, agent_runs_assets, daily_schedule, dbt_step, defs, verify_check
+from agent_runs.pipeline import make_pipeline
 from agent_runs.providers import PROVIDERS
 from agent_runs.views import VIEWS
-from tests.utils import assert_table_equals_api, resource_names
+from tests.utils import assert_table_equals_api, cli_env, resource_names
+
+POSTGRES = os.environ.get("AGENT_RUNS_TEST_POSTGRES")
 
 
 def test_assets_materialise_the_runs_table_and_keep_it_current(
@@ -81,3 +90,61 @@ def test_daily_schedule_and_definitions_load(provider_env: dict[str, str], workd
     materialised = [key for key in definitions.resolve_all_asset_keys() if key.path[-1].startswith("dlt_agent_runs_")]
     assert len(materialised) == sum(len(resource_names(provider)) for provider in PROVIDERS)
     assert dg.AssetKey("agent_runs_dbt") in definitions.resolve_all_asset_keys()
+
+
+@pytest.mark.skipif(not POSTGRES, reason="AGENT_RUNS_TEST_POSTGRES is not set (.ci/run starts a PostgreSQL server)")
+def test_accounts_load_as_partitions_at_once_into_one_table(
+    provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each account is a partition: four Dagster runs, each its own process, merge into one
+    PostgreSQL table at the same time (each its own pipeline and staging dataset); the table then
+    equals every API, and a partition whose key was revoked fails alone."""
+    dataset = f"agent_runs_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", POSTGRES or "")
+    env = cli_env(
+        {**provider_env, "DESTINATION__POSTGRES__CREDENTIALS": POSTGRES or "", "DAGSTER_HOME": str(workdir)}, workdir
+    )
+    (workdir / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    simulators["skyvern"].api_key = "revoked"
+    config = json.dumps({"ops": {"agent_runs_account": {"config": {"destination": "postgres", "dataset": dataset}}}})
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    # The instance's own storage is made once, before the runs share it.
+    subprocess.run([dagster, "instance", "migrate"], cwd=workdir, env=env, check=True, capture_output=True)
+    runs = {
+        key: subprocess.Popen(
+            [dagster, "asset", "materialize", "-m", "agent_runs.dagster_partitions", "--select", "agent_runs_account",
+             "--partition", key, "--config-json", config],
+            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for key in (f"{provider}.default" for provider in PROVIDERS)
+    }  # fmt: skip
+    outputs = {key: run.communicate(timeout=600)[0] for key, run in runs.items()}
+    failed = {key for key, run in runs.items() if run.returncode != 0}
+    assert failed == {"skyvern.default"}, {key: outputs[key][-2000:] for key in failed}
+    assert "Skyvern (account default) listing" in outputs["skyvern.default"]
+    try:
+        rows = postgres_runs(dataset)
+        for provider in ("tinyfish", "browserbase", "browser_use"):
+            truth = simulators[provider].current_truth()
+            mine = {run_id: row for (name, run_id), row in rows.items() if name == provider}
+            assert set(mine) == set(truth) and truth, provider
+            assert all(mine[run_id]["status"] == want["status"] for run_id, want in truth.items()), provider
+        assert not [key for key in rows if key[0] == "skyvern"]
+    finally:
+        pipeline, _ = make_pipeline("postgres", dataset)
+        with pipeline.sql_client() as client:
+            client.drop_dataset()
+            for provider in PROVIDERS:
+                client.execute_sql(f"DROP SCHEMA IF EXISTS {dataset}_staging_{provider}_default CASCADE")
+
+
+def postgres_runs(dataset: str) -> dict[tuple[str, str], dict[str, Any]]:
+    import psycopg2
+
+    with psycopg2.connect(POSTGRES) as connection, connection.cursor() as cursor:
+        cursor.execute(f"SELECT provider, run_id, status FROM {dataset}.runs")
+        keyed = {}
+        for provider, run_id, status in cursor.fetchall():
+            assert (provider, run_id) not in keyed, "a run twice"
+            keyed[provider, run_id] = {"status": status}
+    return keyed

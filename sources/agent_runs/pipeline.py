@@ -158,11 +158,19 @@ def destination_for(name: str) -> tuple[Destination[Any, Any] | str, str]:
 
 
 def make_pipeline(
-    destination: str, dataset_name: str, pipeline_name: str | None = None, progress: bool = False
+    destination: str,
+    dataset_name: str,
+    pipeline_name: str | None = None,
+    progress: bool = False,
+    staging_layout: str | None = None,
 ) -> tuple[Pipeline, str]:
     """One pipeline (so one incremental state) per destination and dataset: loading a second
-    destination starts from the beginning instead of inheriting the first one's cursor."""
+    destination starts from the beginning instead of inheriting the first one's cursor.
+    `staging_layout`: the warehouse's staging dataset for merges (dlt's `%s_staging` by default),
+    so that pipelines merging into one table at once never share one."""
     dest, location = destination_for(destination)
+    if staging_layout is not None and isinstance(dest, str):
+        dest = Destination.from_reference(dest, staging_dataset_name_layout=staging_layout)
     pipeline = dlt.pipeline(
         pipeline_name=pipeline_name or f"agent_runs_{destination}_{dataset_name}",
         destination=dest,
@@ -186,6 +194,8 @@ def load_runs(
     progress: bool = False,
     workers: int | None = None,
     lag_minutes: float | None = None,
+    staging_layout: str | None = None,
+    views: bool = True,
 ) -> LoadSummary:
     """Load new runs and bring open ones up to date, after finishing what an interrupted load left;
     then (re)create the analytics views. What `agent-runs load` runs; its arguments are the
@@ -204,6 +214,9 @@ def load_runs(
         progress: report progress on stderr every few seconds.
         workers: concurrent created-at windows per run list for a long history (default: automatic).
         lag_minutes: the re-read window behind the newest loaded run (default 10).
+        staging_layout: the staging dataset of the merge (see make_pipeline), for loads into one
+            table at once (a load partitioned by account).
+        views: (re)create the analytics views after the load (a partitioned load leaves them to one step).
     """
     source = source or agent_runs_source(
         providers=providers,
@@ -213,7 +226,7 @@ def load_runs(
         workers=workers,
         **({} if lag_minutes is None else {"lag_minutes": lag_minutes}),
     )
-    pipeline, location = make_pipeline(destination, dataset_name, pipeline_name, progress)
+    pipeline, location = make_pipeline(destination, dataset_name, pipeline_name, progress, staging_layout)
     # Arrow's default allocator (mimalloc) keeps what each page-fetching thread freed for that
     # thread to reuse; the system allocator hands it back at once, for the same CPU. The command
     # sets ARROW_DEFAULT_MEMORY_POOL=system before Arrow starts, which does this fully.
@@ -234,7 +247,8 @@ def load_runs(
     runs_by_provider = dict.fromkeys(providers_of(source), 0)
     for (provider, _, _), count in by_list.items():
         runs_by_provider[provider] = runs_by_provider.get(provider, 0) + count
-    create_views(pipeline, only_if_missing=not full_refresh and not any(runs_by_provider.values()))
+    if views:
+        create_views(pipeline, only_if_missing=not full_refresh and not any(runs_by_provider.values()))
     seconds = time.monotonic() - started
     reports = open_runs_reports(pipeline, source)
     return LoadSummary(

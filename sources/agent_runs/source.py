@@ -68,6 +68,7 @@ def agent_runs_source(
     lag_minutes: float = RELIST_LAG.total_seconds() / 60,
     api_keys: Mapping[str, TSecretStrValue] | None = None,
     base_urls: Mapping[str, str] | None = None,
+    account_names: Sequence[str] | None = None,
 ) -> list[DltResource]:
     """Run history of every provider that has an API key (or of `providers` only).
 
@@ -91,6 +92,8 @@ def agent_runs_source(
             one, for runs that became visible in the API late (0: off).
         api_keys: keys of the default accounts by provider name, instead of the configured ones.
         base_urls: hosts by provider name (a proxy, a simulator), instead of the configured ones.
+        account_names: only these accounts (`default` for a provider's own key), e.g. one
+            partition of a load partitioned by account.
     """
     since, until = checked_range(since, until, workers, lag_minutes)
     quiet_json_text_warnings()
@@ -98,6 +101,8 @@ def agent_runs_source(
     lag = timedelta(minutes=lag_minutes)
     resources = []
     for account in configured_accounts(providers, accounts, api_keys, base_urls):
+        if account_names is not None and account.name not in account_names:
+            continue
         if workers is not None:  # a cap on the key's requests in flight too
             account.rate_limit.cap(workers)
         for run_list in account.provider.lists:
