@@ -12,11 +12,12 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from requests import Response
 
-from agent_runs import PROVIDERS, ApiKeyRejected
+from agent_runs import PROVIDERS, ApiKeyRejected, transport
 from agent_runs.lister import Lister
 from agent_runs.settings import MAX_CONCURRENCY
 from agent_runs.simulators import Fault, TinyFishSimulator
@@ -296,3 +297,24 @@ def test_a_slower_pace_is_kept_only_if_it_gets_more_answers_a_second() -> None:
             moment += 0.05 + refused
             pace.answered(moment, refused, moment - 0.05)
         assert pace.trial is None and (pace.concurrency == 4) is kept and (pace.given_back == 0) is kept
+
+
+def test_requests_in_flight_are_bounded_in_all_however_many_accounts(
+    tinyfish: TinyFishSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every account's key keeps its own pace, under one bound of requests in flight in all: 24
+    accounts asking at once never have more than that bound answered at a time."""
+    monkeypatch.setattr(transport, "IN_FLIGHT", threading.BoundedSemaphore(5))
+    tinyfish.latency_s = 0.05
+    clients = [runs_client(tinyfish.base_url, "X-API-Key", tinyfish.api_key, RateLimit()) for _ in range(24)]
+
+    def ask(client: Any) -> None:
+        for _ in range(3):
+            assert client.get("/v1/runs", params={"limit": 1}).ok
+
+    threads = [threading.Thread(target=ask, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert tinyfish.served == 72 and 1 < tinyfish.most_in_flight <= 5

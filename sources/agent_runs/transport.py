@@ -24,6 +24,7 @@ from .settings import (
     INITIAL_CONCURRENCY,
     LONG_HOLD_S,
     MAX_CONCURRENCY,
+    MAX_IN_FLIGHT,
     MAX_INTERVAL_S,
     MIN_INTERVAL_S,
     PACE_TRIAL_ANSWERS,
@@ -32,6 +33,7 @@ from .settings import (
 )
 
 logger = logging.getLogger(SOURCE_NAME)
+IN_FLIGHT = threading.BoundedSemaphore(MAX_IN_FLIGHT)
 
 
 @dataclass
@@ -247,7 +249,8 @@ class ProviderTransport(HTTPAdapter):
             started = self.rate_limit.acquire()
             status = 0
             try:
-                response = super().send(request, *args, **kwargs)
+                with IN_FLIGHT:  # every account's requests together, however many accounts
+                    response = super().send(request, *args, **kwargs)
                 status = response.status_code
                 seconds = wait_before_next(response)
                 if status == 429:
