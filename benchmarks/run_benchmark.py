@@ -58,8 +58,10 @@ class Simulators:
         providers: tuple[str, ...] = ("tinyfish", "browserbase"),
         rate_limit: float | None = None,
         gateway_every: tuple[int, int] | None = None,
+        accounts: int = 1,
     ) -> None:
         command = [PYTHON, "-m", "agent_runs.simulators", "--runs", str(runs), "--latency", str(latency)]
+        command += ["--accounts", str(accounts)]
         if gateway_every is not None:
             command += ["--refuse-every", str(gateway_every[0]), "--unavailable-every", str(gateway_every[1])]
         command += ["--seed", str(seed), "--providers", ",".join(providers)]
@@ -68,6 +70,7 @@ class Simulators:
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         ready = orjson.loads(self.process.stdout.readline())
+        self.served_by = ready  # each simulator's base URL and key, by name (`tinyfish`, `tinyfish_1`, …)
         self.env = {
             f"{name.upper()}_{key.upper()}": value
             for name, settings in ready.items()
@@ -389,8 +392,8 @@ def transform_section(runs: int, root: Path) -> list[tuple[str, str, Measured, s
 def several_accounts(
     runs: int, latency: float, root: Path, counts: tuple[int, ...] = (1, 2, 4), rate: float | None = None
 ) -> list[tuple[str, str, Measured, str]]:
-    """`counts` TinyFish accounts (each its own simulator, `rate` requests a second per key), configured
-    as named accounts, loaded at once: the wall time and peak RSS against one account's alone (every
+    """`counts` TinyFish accounts (each its own simulator and key, served from one process; `rate`
+    requests a second per key), configured as named accounts, loaded at once: the wall time and peak RSS against one account's alone (every
     account the same size and speed limit, so one alone is the slowest account's time)."""
     rows = []
     label = f"{runs:,} TinyFish runs an account, {latency * 1000:.0f} ms a page" + (

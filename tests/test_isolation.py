@@ -83,3 +83,12 @@ def test_every_account_failing_exits_1_and_python_callers_get_the_failures(
     assert failed.returncode == 1 and "TinyFish (account default) listing /v1/runs failed" in failed.stderr
     summary = load_runs(providers=["tinyfish"])
     assert summary.nothing_loaded and [outcome.provider for outcome in summary.failed] == ["tinyfish"]
+
+
+def test_a_provider_without_a_key_is_not_a_warning_every_hour(
+    provider_env: dict[str, str], tinyfish: TinyFishSimulator, workdir: Path
+) -> None:
+    env = {key: value for key, value in provider_env.items() if "TINYFISH" in key}
+    quiet = agent_runs(workdir, "load", env=env)
+    assert quiet.returncode == 0 and "Skipping" not in quiet.stderr and "WARNING" not in quiet.stderr
+    assert "Skipping Browserbase: no API key" in agent_runs(workdir, "-v", "load", env=env).stderr  # said with -v

@@ -36,6 +36,12 @@ def main() -> None:
     parser.add_argument(
         "--providers", default=",".join(PROVIDERS), help="which to serve (comma-separated; default all)"
     )
+    parser.add_argument(
+        "--accounts",
+        type=int,
+        default=1,
+        help="accounts of each provider: `<name>`, then `<name>_1`, … each its own key",
+    )
     args = parser.parse_args()
     wanted = [name for name in args.providers.split(",") if name]
     unknown = sorted(set(wanted) - set(PROVIDERS))
@@ -50,9 +56,15 @@ def main() -> None:
         "unavailable_every": args.unavailable_every,
     }
     simulators = {
-        name: simulator_class(name)(api_key=f"{name}-sim-key", runs=args.runs, seed=args.seed + index, **shared)
+        f"{name}_{copy}" if copy else name: simulator_class(name)(
+            api_key=f"{name}-sim-key-{copy}" if copy else f"{name}-sim-key",
+            runs=args.runs,
+            seed=args.seed + index + 100 * copy,
+            **shared,
+        )
         for index, name in enumerate(PROVIDERS)
         if name in wanted
+        for copy in range(args.accounts)
     }
     for simulator in simulators.values():
         simulator.start()
