@@ -17,7 +17,6 @@ from tests.utils import cli_env
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
-NEEDS = {"airflow_helper": 'needs Apache Airflow (`pip install "dlt[airflow]"`), which the tests do not install'}
 
 
 def test_the_readme_has_python_blocks_that_use_the_source() -> None:
@@ -28,9 +27,6 @@ def test_the_readme_has_python_blocks_that_use_the_source() -> None:
     "block", [block for block in BLOCKS if "agent_runs" in block], ids=lambda block: block.split("\n")[-2][:40]
 )
 def test_a_readme_block_runs_as_written(block: str, provider_env: dict[str, str], workdir: Path) -> None:
-    for marker, reason in NEEDS.items():
-        if marker in block:
-            pytest.skip(reason)
     result = subprocess.run(
         [sys.executable, "-c", block],
         cwd=workdir,
