@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 
 from .. import settings
 from ..lister import Lister
-from .first_page import first_page
+from .first_page import first_page_of
 from .window import Window
 from .windows import walk_windows
 
@@ -23,7 +23,7 @@ def walk_ahead(lister: Lister, start: datetime | None, workers: int) -> Iterator
     paced by the key's shared rate limit. No probes: the first page says where the runs begin,
     and its `Date` header where they end (the API's clock)."""
     first_window = Window(start, None)
-    first = first_page(lister, lister.params(*first_window))
+    first = yield from first_page_of(lister, lister.params(*first_window))
     ahead_from = pc.max(first.runs["created_at"]).as_py() if first.runs.num_rows else None
     until = first.now
     if (

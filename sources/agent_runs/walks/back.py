@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from .. import settings
 from ..lister import Lister
-from .first_page import first_page
+from .first_page import first_page_of
 from .window import Window
 from .windows import walk_windows
 
@@ -25,7 +25,7 @@ def walk_back(lister: Lister, start: datetime | None, workers: int) -> Iterator[
     the one after it (older runs are sparser, or none), down to `start` (or, on a first load, to
     EARLIEST_RUN_PROBE, the last window open). Each window is walked whole, so they load every run
     once whatever the real order; the first page is read again by them (one request). No probes."""
-    first = first_page(lister, lister.params(start, None))
+    first = yield from first_page_of(lister, lister.params(start, None))
     created = first.runs["created_at"]
     newest_first = first.full and bool(pc.all(pc.greater_equal(created[:-1], created[1:])).as_py())
     if not newest_first or not first.pays():

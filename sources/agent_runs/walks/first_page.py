@@ -1,7 +1,8 @@
 """The opening every default walk shares: read the first page alone, and let what it says decide
 how the rest is walked; if walking at once does not pay, go on as one walk."""
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -48,3 +49,15 @@ def first_page(lister: Lister, params: Params) -> FirstPage:
         page.now,
         page.total,
     )
+
+
+def first_page_of(lister: Lister, params: Params) -> Generator[None, None, FirstPage]:
+    """first_page, read in a thread of its own while the walk yields None (dlt's signal to go on
+    with other resources): the first pages of many accounts are then on their way at once."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{lister.run_list.provider.name}-first") as pool:
+        future = pool.submit(first_page, lister, params)
+        while True:
+            try:
+                return future.result(timeout=settings.PAGE_WAIT_S)
+            except TimeoutError:
+                yield None

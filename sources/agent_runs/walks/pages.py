@@ -15,7 +15,7 @@ from ..lister import Lister
 from ..paging import asked_page_size
 from ..providers import PageNumberPaging
 from ..providers.base import Params
-from .first_page import first_page
+from .first_page import first_page_of
 from .progress import Progress
 from .window import Window
 
@@ -29,7 +29,7 @@ def walk_pages(lister: Lister, window: Window, workers: int, if_slow: bool = Tru
     paging = lister.run_list.paging
     assert isinstance(paging, PageNumberPaging)
     params = lister.params(*window)
-    first = first_page(lister, params)
+    first = yield from first_page_of(lister, params)
     total, size = first.total, asked_page_size(lister.run_list, params)
     last = paging.first_page + math.ceil(total / size) - 1 if isinstance(total, int) and total > 0 else 0
     if paging.max_page is not None:
