@@ -58,9 +58,8 @@ PROBE_RESOLUTION = timedelta(hours=1)
 # pages or more (a cut costs about two requests).
 WINDOWS_WORTH_WAIT_S = 0.04
 WORTH_CUTTING_PAGES = 4
-PAGE_WAIT_S = (
-    0.001  # how long a walk waits for a page before saying none is ready (each waiting account costs it a turn)
-)
+# How long a walk waits for a page before saying none is ready: each waiting account costs the others a turn.
+PAGE_WAIT_S = 0.001
 RECENT_PAGES = 4  # pages of run ids a walk remembers to drop repeats (runs arriving push rows down)
 WALK_PROGRESS_EVERY_S = 10.0  # how often a walk at once says how far it is (INFO)
 DLT_PROGRESS_EVERY_S = 5.0  # how often dlt's progress (`--progress`) is written to stderr
