@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from agent_runs.demo import DEMO_PLATFORMS
 from agent_runs.providers import PROVIDERS
 from agent_runs.simulators import BrowserbaseSimulator, Fault, TinyFishSimulator
 from tests.utils import BROWSERBASE_KEY, TINYFISH_KEY, agent_runs, assert_table_equals_api, read_runs
@@ -100,12 +101,20 @@ def test_keys_appear_nowhere_after_a_load(
 
 
 def test_demo_needs_no_keys_and_prints_a_summary_and_a_query(workdir: Path) -> None:
-    result = agent_runs(workdir, "demo", "--runs", "200")
+    result = agent_runs(workdir, "demo", "--runs", "400")
     assert result.returncode == 0, result.stderr
-    per_provider = ", ".join(f"{name} 200" for name in PROVIDERS)
-    assert f"Loaded {200 * len(PROVIDERS)} runs ({per_provider})" in result.stdout
+    volumes = {name: int(400 * share) for name, (share, _, _) in zip(PROVIDERS, DEMO_PLATFORMS, strict=True)}
+    per_provider = ", ".join(f"{name} {count}" for name, count in volumes.items())
+    assert f"Loaded {sum(volumes.values()):,} runs ({per_provider})" in result.stdout
     assert "SELECT * FROM agent_runs_demo.runs LIMIT 5" in result.stdout
-    assert len(read_runs(workdir / "agent-runs.duckdb", dataset="agent_runs_demo")) == 200 * len(PROVIDERS)
+    rows = read_runs(workdir / "agent-runs.duckdb", dataset="agent_runs_demo")
+    assert len(rows) == sum(volumes.values())
+    # The providers differ as real ones do: volumes, and the share of runs that failed.
+    failed = {
+        name: sum(row["status"] == "failed" for (p, _), row in rows.items() if p == name) / volumes[name]
+        for name in PROVIDERS
+    }
+    assert len(set(volumes.values())) == len(PROVIDERS) and max(failed.values()) > 2 * min(failed.values())
 
     # The report rebuilds from the demo's data, with no options or naming the demo's dataset.
     (workdir / "agent-runs-report.html").unlink()

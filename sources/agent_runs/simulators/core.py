@@ -154,6 +154,20 @@ class SimulatedClock:
             self._now_us = now_us
 
 
+@dataclass(frozen=True)
+class Character:
+    """How a platform's runs tend to go: the shares that fail, are cancelled and time out, and how
+    long a run works at most (the demo gives each provider its own, so they differ as real ones do)."""
+
+    failed: float = 0.13
+    cancelled: float = 0.05
+    timed_out: float = 0.04
+    longest_work_s: float = 1800.0
+
+
+TYPICAL = Character()
+
+
 def make_run(
     rng: random.Random,
     index: int,
@@ -164,26 +178,30 @@ def make_run(
     with_pauses: bool,
     new_fields: bool,
     open_share: float | None = None,
+    character: Character = TYPICAL,
 ) -> SimRun:
-    """One run's whole life from the random stream: it starts within 30 s, works 5 s to 30 min and
-    ends in one of the outcomes (2 % never end: zombies, stuck open; `open_share` sets that share)."""
+    """One run's whole life from the random stream: it starts within 30 s, works 5 s to
+    `character.longest_work_s` and ends in one of the outcomes, in the character's shares (2 %
+    never end: zombies, stuck open; `open_share` sets that share)."""
     quantum = QUANTUM_US[time_format]
     roll = rng.random()
     if open_share is not None:
         roll = 0.0 if rng.random() < open_share else 0.02 + roll * 0.98
     started: int | None = created + int(rng.uniform(0.2, 30) * MICROS)
-    finished: int | None = started + int(rng.uniform(5, 1800) * MICROS)
+    finished: int | None = started + int(rng.uniform(5, character.longest_work_s) * MICROS)
     outcome = "completed"
+    failed_below = 0.02 + character.failed
+    cancelled_below = failed_below + character.cancelled
     if roll < 0.02:
         finished = None  # a zombie: stays open until end_run()
-    elif roll < 0.15:
+    elif roll < failed_below:
         outcome = "failed"
-    elif roll < 0.20:
+    elif roll < cancelled_below:
         outcome = "cancelled"
         if rng.random() < 0.5:
             started = None  # cancelled while still queued
             finished = created + int(rng.uniform(1, 120) * MICROS)
-    elif roll < 0.24:
+    elif roll < cancelled_below + character.timed_out:
         outcome = "timed_out"
         finished = started + 3600 * MICROS
     paused = resumed = None
@@ -220,6 +238,7 @@ def generate_runs(
     new_fields: bool,
     mean_gap_s: float = 60.0,
     open_share: float | None = None,
+    character: Character = TYPICAL,
 ) -> tuple[list[SimRun], int]:
     """The history (sorted by created time, then run id) and the clock's start: just after the
     last of the first `runs` runs, so the `future_runs` appear as the clock moves on."""
@@ -243,6 +262,7 @@ def generate_runs(
                 with_pauses=with_pauses,
                 new_fields=new_fields,
                 open_share=open_share,
+                character=character,
             )
         )
     history.sort(key=lambda run: (run.created_us, run.run_id))
@@ -323,6 +343,7 @@ class SimulatorBase:
     rate_limit_headers: bool = False
     new_fields: bool = False  # runs carry fields the published API does not have (yet)
     open_share: float | None = None  # the share of runs that never end (default: 2 %)
+    character: Character = TYPICAL  # how its runs tend to go (outcome shares, how long they work)
     clock: SimulatedClock | None = None
     host: str = "127.0.0.1"
     port: int = 0
@@ -355,6 +376,7 @@ class SimulatorBase:
             with_pauses=self.with_pauses,
             new_fields=self.new_fields,
             open_share=self.open_share,
+            character=self.character,
         )
         for run in self.history:
             self.adopt(run)
@@ -409,6 +431,7 @@ class SimulatorBase:
                     with_pauses=self.with_pauses,
                     new_fields=self.new_fields,
                     open_share=self.open_share,
+                    character=self.character,
                 )
                 if visible_after_s:
                     run.visible_us = created + int(visible_after_s * MICROS)
