@@ -58,6 +58,9 @@ def isolated(
         saved = copy.deepcopy({key: value for key, value in state.items() if owned(key)})
         try:
             yield from generator(*args, **kwargs)
+        except GeneratorExit:  # dlt closed it early (past `until`): it did not fail
+            state.get(FAILURES_KEY, {}).pop(resource, None)
+            raise
         except NOT_THE_ACCOUNTS:
             raise
         except Exception as error:  # the account's API, whatever went wrong with it
