@@ -3,13 +3,12 @@ shows them (a batch read, a search, or one by id), their authoritative read wher
 can lag, whether a key works, and the API's clock."""
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 from dlt.sources.helpers.rest_client import RESTClient
 from requests import ConnectionError as RequestsConnectionError
@@ -20,6 +19,8 @@ from .paging import clock_of, json_body, require_runs
 from .providers import PageNumberPaging, Provider, RunList
 from .providers.base import Params
 from .settings import REFRESH_WORKERS, ROWS_PER_YIELD
+
+Answer = TypeVar("Answer")
 
 
 @dataclass
@@ -41,27 +42,19 @@ class Fetched:
 
 def fetched_by_id(run_list: RunList, new_client: Callable[[], RESTClient], run_ids: list[str]) -> Iterator[Fetched]:
     """These runs read by id, ROWS_PER_YIELD at a time: a batch read of up to its `max_ids` a
-    request where the API has one, else one request a run, REFRESH_WORKERS at once."""
+    request where the API has one, else one request a run, REFRESH_WORKERS at once. `new_client`
+    gives the calling thread its client (`Lister.per_thread`)."""
     if run_list.batch_read is not None:
         client = new_client()
         size = run_list.batch_read.max_ids
         for start in range(0, len(run_ids), size):
             yield fetch_batch(run_list, client, run_ids[start : start + size])
         return
-    clients = threading.local()
-
-    def fetch(run_id: str) -> tuple[str, dict[str, Any]] | None:
-        if not hasattr(clients, "client"):
-            clients.client = new_client()
-        return fetch_run(run_list, clients.client, run_id)
-
-    with ThreadPoolExecutor(max_workers=REFRESH_WORKERS) as pool:
-        answers = zip(run_ids, pool.map(fetch, run_ids), strict=True)
-        while chunk := list(islice(answers, ROWS_PER_YIELD)):
-            fetched = Fetched()
-            for run_id, found in chunk:
-                fetched.add(run_id, found)
-            yield fetched
+    for chunk in answered_each(lambda run_id: fetch_run(run_list, new_client(), run_id), run_ids):
+        fetched = Fetched()
+        for run_id, found in chunk:
+            fetched.add(run_id, found)
+        yield fetched
 
 
 def fetch_batch(run_list: RunList, client: RESTClient, run_ids: list[str]) -> Fetched:
@@ -137,18 +130,25 @@ def without_detail(run_list: RunList, record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def answered_each(fetch: Callable[[str], Answer], run_ids: list[str]) -> Iterator[list[tuple[str, Answer]]]:
+    """These runs asked for one by one, REFRESH_WORKERS at a time: (run id, answer) pairs,
+    ROWS_PER_YIELD at a time."""
+    with ThreadPoolExecutor(max_workers=REFRESH_WORKERS) as pool:
+        answers = zip(run_ids, pool.map(fetch, run_ids), strict=True)
+        while chunk := list(islice(answers, ROWS_PER_YIELD)):
+            yield chunk
+
+
 def fetched_each(
     fetch: Callable[[str], dict[str, Any] | None], run_ids: list[str]
 ) -> Iterator[tuple[list[dict[str, Any]], list[str]]]:
-    """These runs fetched one by one, REFRESH_WORKERS at a time, in batches of ROWS_PER_YIELD: the
-    records found, and the ids the API no longer knows."""
-    with ThreadPoolExecutor(max_workers=REFRESH_WORKERS) as pool:
-        fetched = zip(run_ids, pool.map(fetch, run_ids), strict=True)
-        while batch := list(islice(fetched, ROWS_PER_YIELD)):
-            yield (
-                [record for _, record in batch if record is not None],
-                [run_id for run_id, record in batch if record is None],
-            )
+    """These runs fetched one by one (answered_each): the records found, and the ids the API no
+    longer knows."""
+    for chunk in answered_each(fetch, run_ids):
+        yield (
+            [record for _, record in chunk if record is not None],
+            [run_id for run_id, record in chunk if record is None],
+        )
 
 
 def fetch_confirmation(run_list: RunList, client: RESTClient, run_id: str) -> dict[str, Any] | None:

@@ -20,7 +20,7 @@ import dlt
 from dagster import AssetExecutionContext
 from dagster_dlt import DagsterDltResource, dlt_assets
 
-from .pipeline import LoadSummary, account_outcomes, create_views, finish_interrupted_load, make_pipeline
+from .pipeline import account_outcomes, create_views, failure_lines, finish_interrupted_load, make_pipeline
 from .settings import DATASET_NAME
 from .source import agent_runs_source
 from .transform import transform_runs
@@ -41,9 +41,9 @@ def agent_runs_assets(destination: str = "duckdb", dataset_name: str = DATASET_N
         source = agent_runs_source()
         yield from dlt_resource.run(context=context, dlt_source=source)
         create_views(pipeline)
-        summary = LoadSummary({}, 0, "", "", "", "", accounts=account_outcomes(pipeline, source, {}))
-        if summary.failed:  # the others were loaded and committed; the run fails, naming what did not load
-            raise dg.Failure(description="\n".join(summary.failure_lines()), metadata={"accounts": len(summary.failed)})
+        failed = [outcome for outcome in account_outcomes(pipeline, source, {}) if outcome.failures]
+        if failed:  # the others were loaded and committed; the run fails, naming what did not load
+            raise dg.Failure(description="\n".join(failure_lines(failed)), metadata={"accounts": len(failed)})
 
     return assets
 

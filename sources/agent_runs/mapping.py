@@ -254,7 +254,7 @@ def to_table(
     for record in records:
         if not isinstance(record, dict):
             raise InvalidRecord(f"expected a run object, got {type(record).__name__}: {_preview(record)}")
-    verdict_paths = {who: path for who, path in derived.verdicts}
+    verdict_paths = dict(derived.verdicts)
     page = PageFields(
         records, {**fields, **{f"verdict:{who}": path for who, path in verdict_paths.items()}}, secret_fields
     )

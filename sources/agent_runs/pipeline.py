@@ -83,9 +83,7 @@ class LoadSummary:
 
     @property
     def nothing_loaded(self) -> bool:
-        """Every account failed: nothing of any could be loaded."""
-        failed = {(outcome.provider, outcome.account) for outcome in self.failed}
-        return bool(failed) and failed == {(outcome.provider, outcome.account) for outcome in self.accounts}
+        return nothing_loaded(self.accounts)
 
     def as_json(self) -> str:
         """The summary for monitors: totals, and per account and run list what it did or why it failed."""
@@ -135,11 +133,21 @@ class LoadSummary:
         return "\n".join(lines)
 
     def failure_lines(self) -> list[str]:
-        """Each failure of an account in this load, in a line (none: every account is current)."""
-        lines = [f"FAILED: {failure['where']}: {failure['reason']}" for o in self.failed for failure in o.failures]
-        if lines:
-            lines.append("The accounts that failed keep their cursors; the next load that reaches them catches up.")
-        return lines
+        return failure_lines(self.accounts)
+
+
+def nothing_loaded(outcomes: Sequence[AccountOutcome]) -> bool:
+    """Every account failed (in one of its run lists at least)."""
+    failed = {(outcome.provider, outcome.account) for outcome in outcomes if outcome.failures}
+    return bool(failed) and failed == {(outcome.provider, outcome.account) for outcome in outcomes}
+
+
+def failure_lines(outcomes: Sequence[AccountOutcome]) -> list[str]:
+    """Each failure of an account in a load, in a line (none: every account is current)."""
+    lines = [f"FAILED: {failure['where']}: {failure['reason']}" for o in outcomes for failure in o.failures]
+    if lines:
+        lines.append("The accounts that failed keep their cursors; the next load that reaches them catches up.")
+    return lines
 
 
 def destination_for(name: str) -> tuple[Destination[Any, Any] | str, str]:
@@ -241,8 +249,9 @@ def load_runs(
         load_info = pipeline.run(source, refresh="drop_sources" if full_refresh else None)
         load_ids = [*finished, *load_info.loads_ids]
         by_list = runs_loaded(pipeline, load_ids)
-        outcomes = account_outcomes(pipeline, source, by_list)
-        if outcomes and all(outcome.failures for outcome in outcomes):
+        reports = open_runs_reports(pipeline, source)
+        outcomes = account_outcomes(pipeline, source, by_list, reports)
+        if outcomes and all(outcome.failures for outcome in outcomes):  # not a run list loaded
             leave_nothing(pipeline)
     runs_by_provider = dict.fromkeys(providers_of(source), 0)
     for (provider, _, _), count in by_list.items():
@@ -250,7 +259,6 @@ def load_runs(
     if views:
         create_views(pipeline, only_if_missing=not full_refresh and not any(runs_by_provider.values()))
     seconds = time.monotonic() - started
-    reports = open_runs_reports(pipeline, source)
     return LoadSummary(
         runs_by_provider=runs_by_provider,
         seconds=seconds,
@@ -392,25 +400,29 @@ def open_runs_reports(pipeline: Pipeline, source: DltSource) -> dict[str, dict[s
 
 
 def account_outcomes(
-    pipeline: Pipeline, source: DltSource, by_list: dict[tuple[str, str, str], int]
+    pipeline: Pipeline,
+    source: DltSource,
+    by_list: dict[tuple[str, str, str], int],
+    reports: dict[str, dict[str, int]] | None = None,
 ) -> list[AccountOutcome]:
-    """What the load did for each account's run list: from its listing's state (the refresh's
-    report, the failures of the last load) and the rows it wrote."""
+    """What the load did for each account's run list: the rows it wrote (`by_list`), its open-runs
+    refresh (`reports`, open_runs_reports: read from the state if not given) and the failures its
+    listing's state keeps."""
     resources = pipeline.state.get("sources", {}).get(SOURCE_NAME, {}).get("resources", {})
+    reports = open_runs_reports(pipeline, source) if reports is None else reports
     outcomes = []
     for name in listing_resources(source):
         owner = owner_of(name)
         if owner is None:
             continue
-        state = resources.get(name, {})
-        report = state.get(REFRESH_KEY, {})
+        report = reports[name.removesuffix("_runs")]
         outcomes.append(
             AccountOutcome(
                 *owner,
                 runs_loaded=by_list.get(owner, 0),
                 open_runs_refreshed=report.get("open", 0),
-                open_runs_following=report.get("still_open", 0) + state.get("listed_open", 0),
-                failures=list(state.get(FAILURES_KEY, {}).values()),
+                open_runs_following=report["following"],
+                failures=list(resources.get(name, {}).get(FAILURES_KEY, {}).values()),
             )
         )
     return outcomes

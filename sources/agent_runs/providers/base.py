@@ -87,7 +87,7 @@ class RunList:
     # Columns summed from several of the record's counters (each counter also kept in `extra`).
     summed_fields: Mapping[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
     # Who judged whether the run reached its goal, most trusted first: (who, path); `goal_achieved`
-    # takes the first verdict given, `goal_judged_by` says whose it is.
+    # takes the first verdict given, `goal_verdict_by` says whose it is.
     verdicts: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # Text fields that hold JSON (an API that sends structured output as a string): decoded when the
     # text is a JSON object or array, kept as text otherwise.

@@ -14,9 +14,9 @@ One run as the list shows it: the list searched for its id (`search_key`), page 
 the search also matches newer runs that name it; a run beyond the search's reach is read by
 `GET /v1/runs/{run_id}` (`wr_`, `tsk_` or `tsk_v2_` ids; another shape: its status, times, error
 and session are taken, `credits` stays as last listed), and only that read's 404 says the run is
-gone. `/v1/runs`' status is a best-effort copy
-that can stay open after the run ended: its open rows are confirmed by `GET /v1/runs/{run_id}`
-(status and times taken from it, the rest as listed), one request per open task run per load.
+gone. `/v1/runs`' status is a best-effort copy that can stay open after the run ended: its open
+rows are confirmed by `GET /v1/runs/{run_id}` (status and times taken from it, the rest as
+listed), one request per open task run per load.
 Request headers, webhook and TOTP settings and the CDP address a run carries are never stored.
 `credits` is both counters billed (`credits_used` + `cached_credits_used`)."""
 

@@ -203,20 +203,21 @@ class BrowserUseSimulator(SimulatorBase):
         return RUN_STATUSES.get(phase) or RUN_ENDED[phase]
 
     @staticmethod
-    def judged_at(run: SimRun, status: str) -> int | None:
-        """When the judge of a v4 run rules (one terminal run in JUDGED_EVERY), if it does."""
+    def ruled_at(run: SimRun, status: str, now_us: int) -> int | None:
+        """When the judge of a v4 run ruled (one terminal run in JUDGED_EVERY), if it has by now."""
         if status not in ("completed", "failed") or run.index % JUDGED_EVERY != 1 or run.finished_us is None:
             return None
-        return run.finished_us + JUDGE_DELAY_S * MICROS
+        ruled = run.finished_us + JUDGE_DELAY_S * MICROS
+        return ruled if ruled <= now_us else None
 
     def run_updated_us(self, run: SimRun, status: str, now_us: int) -> int:
         """`updatedAt`: the last change, the judge's ruling included."""
-        judged_at = self.judged_at(run, status)
-        return judged_at if judged_at is not None and judged_at <= now_us else run.updated_us(now_us)
+        ruled = self.ruled_at(run, status, now_us)
+        return run.updated_us(now_us) if ruled is None else ruled
 
     def render_run(self, run: SimRun, now_us: int) -> dict[str, Any]:
         status = self.run_status(run, now_us)
-        judged = self.run_updated_us(run, status, now_us) == self.judged_at(run, status)
+        judged = self.ruled_at(run, status, now_us) is not None
         steps = run.steps_at(now_us)
         cost = Decimal(str(RUN_MODELS[run.index % len(RUN_MODELS)][1])) * steps + (JUDGE_COST_USD if judged else 0)
         record: dict[str, Any] = {

@@ -410,6 +410,7 @@ class SimulatorBase:
         self.created = [run.created_us for run in self.history]
         self.keys = [(run.created_us, run.run_id) for run in self.history]  # what cursors point at
         self.by_id = {run.run_id: run for run in self.history}
+        self.by_index = {run.index: run for run in self.history}
         self.position = {run.run_id: position for position, run in enumerate(self.history)}
 
     # --- changing the history, as life does (tests drive these) -------------------------------

@@ -293,14 +293,9 @@ class SkyvernSimulator(SimulatorBase):
             return True
         named = self.names.get(run.run_id)
         if named is None and 0 < run.index % CHAIN <= CHAIN_NAMING:
-            head = self.by_index().get(run.index - run.index % CHAIN)
+            head = self.by_index.get(run.index - run.index % CHAIN)
             named = head.run_id if head is not None else None
         return named is not None and search in named
-
-    def by_index(self) -> dict[int, SimRun]:
-        if len(getattr(self, "_by_index", ())) != len(self.history):
-            self._by_index = {run.index: run for run in self.history}
-        return self._by_index
 
     def newest_first(self, wanted: Any, statuses: tuple[str, ...], search: str | None, now_us: int) -> list[SimRun]:
         """created_at DESC; runs sharing a creation time in the order the database happens to keep;

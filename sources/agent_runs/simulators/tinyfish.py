@@ -193,8 +193,9 @@ class TinyFishSimulator(SimulatorBase):
         if len(run_ids) > MAX_BATCH:
             raise bad_request(f"run_ids must hold at most {MAX_BATCH} ids")
         now_us = self.clock.now_us
-        found = [run for run in map(self.get_run, dict.fromkeys(run_ids)) if run is not None]
-        missing = [run_id for run_id in dict.fromkeys(run_ids) if self.get_run(run_id) is None]
+        runs = {run_id: self.get_run(run_id) for run_id in run_ids}
+        found = [run for run in runs.values() if run is not None]
+        missing = [run_id for run_id, run in runs.items() if run is None]
         body = {
             "data": [self.render_full(run, now_us, payload.get("screenshots") != "none") for run in found],
             "not_found": missing or None,
