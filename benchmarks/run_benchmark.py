@@ -78,14 +78,22 @@ class Simulators:
         }
 
     def requests_served(self) -> int:
-        assert self.process.stdout is not None
-        self.process.send_signal(signal.SIGUSR1)
-        return sum(orjson.loads(self.process.stdout.readline()).values())
+        return sum(self.served_each().values())
 
     def requests_refused(self) -> int:
+        return sum(self.refused_each().values())
+
+    def served_each(self) -> dict[str, int]:
+        """Requests each simulator (each account) has answered so far, by name."""
+        assert self.process.stdout is not None
+        self.process.send_signal(signal.SIGUSR1)
+        return orjson.loads(self.process.stdout.readline())
+
+    def refused_each(self) -> dict[str, int]:
+        """Requests each simulator has refused so far (429s, gateway faults), by name."""
         assert self.process.stdout is not None
         self.process.send_signal(signal.SIGUSR2)
-        return sum(orjson.loads(self.process.stdout.readline()).values())
+        return orjson.loads(self.process.stdout.readline())
 
     def stop(self) -> None:
         self.process.terminate()
@@ -393,31 +401,37 @@ def several_accounts(
     runs: int, latency: float, root: Path, counts: tuple[int, ...] = (1, 2, 4), rate: float | None = None
 ) -> list[tuple[str, str, Measured, str]]:
     """`counts` TinyFish accounts (each its own simulator and key, served from one process; `rate`
-    requests a second per key), configured as named accounts, loaded at once: the wall time and peak RSS against one account's alone (every
-    account the same size and speed limit, so one alone is the slowest account's time)."""
+    requests a second per key), configured as named accounts, loaded at once: the wall time against
+    the slowest account's speed limit (the requests it needed answered, at `rate` a second) and
+    against one account's load alone, and the peak RSS against one account's."""
     rows = []
     label = f"{runs:,} TinyFish runs an account, {latency * 1000:.0f} ms a page" + (
         f", {rate:g} req/s a key" if rate else ""
     )
     alone: Measured | None = None
     for count in counts:
-        simulators = [
-            Simulators(runs, latency, seed=100 + index, providers=("tinyfish",), rate_limit=rate)
-            for index in range(count)
-        ]
+        simulators = Simulators(runs, latency, seed=100, providers=("tinyfish",), rate_limit=rate, accounts=count)
         try:
             work = fresh_dir(root, f"accounts-{count}")
             (work / ".dlt").mkdir()
             (work / ".dlt" / "secrets.toml").write_text(
                 "".join(
                     f'[sources.agent_runs.accounts.account_{index}]\nprovider = "tinyfish"\n'
-                    f'api_key = "{sim.env["TINYFISH_API_KEY"]}"\nbase_url = "{sim.env["TINYFISH_BASE_URL"]}"\n'
-                    for index, sim in enumerate(simulators)
+                    f'api_key = "{served["api_key"]}"\nbase_url = "{served["base_url"]}"\n'
+                    for index, served in enumerate(simulators.served_by.values())
                 )
             )
             measured = measure([AGENT_RUNS, "load", "--provider", "tinyfish"], load_env(work), work)
+            refused = simulators.refused_each()
+            answered = {name: served - refused[name] for name, served in simulators.served_each().items()}
             alone = alone or measured
             ratios = f"wall {measured.wall_s / alone.wall_s:.2f}x one account's, RSS {measured.peak_rss_mib / alone.peak_rss_mib:.2f}x"
+            if rate:
+                limit_s = max(answered.values()) / rate
+                ratios = (
+                    f"wall {measured.wall_s / limit_s:.2f}x the slowest account's speed limit ({limit_s:.1f} s), "
+                    + ratios
+                )
             rows.append(
                 (
                     label,
@@ -428,8 +442,7 @@ def several_accounts(
             )
             print(rows[-1], file=sys.stderr)
         finally:
-            for simulator in simulators:
-                simulator.stop()
+            simulators.stop()
     return rows
 
 

@@ -111,14 +111,14 @@ def test_windows_cover_the_span_that_holds_runs(simulators: dict[str, Any]) -> N
     provider = PROVIDERS["browserbase"].lists[0]
     rate_limit = RateLimit()
 
-    def new_client() -> Any:
+    def client_of_thread() -> Any:
         return runs_client(simulator.base_url, provider.provider.api_key_header, simulator.api_key, rate_limit)
 
     runs = simulator.current_runs()
     oldest = min(datetime.fromisoformat(record["createdAt"]) for record in runs)
     newest = max(datetime.fromisoformat(record["createdAt"]) for record in runs)
     now = datetime.now(UTC)  # months after the simulated history: the windows must not spread to here
-    lister = Lister(provider, new_client, "default")
+    lister = Lister(provider, client_of_thread, "default")
     span = history_span(lister, None, now, workers=4)
     assert span is not None
     assert oldest - timedelta(hours=1) <= span[0] <= oldest and newest <= span[1] <= newest + timedelta(hours=1)
@@ -143,13 +143,13 @@ def test_an_idle_worker_takes_half_of_the_window_with_the_most_runs_ahead(monkey
         run_list = PROVIDERS["tinyfish"].lists[0]
         rate_limit = RateLimit()
 
-        def new_client() -> Any:
+        def client_of_thread() -> Any:
             return runs_client(simulator.base_url, run_list.provider.api_key_header, simulator.api_key, rate_limit)
 
         start = datetime.fromtimestamp(first / MICROS, UTC)
         short = Window(start, start + timedelta(seconds=2))
         long = Window(start + timedelta(seconds=2), start + timedelta(seconds=700))  # bounded: only those are cut
-        pages = walk_windows(Lister(run_list, new_client, "default"), [short, long], workers=2)
+        pages = walk_windows(Lister(run_list, client_of_thread, "default"), [short, long], workers=2)
         listed = [run_id for page in pages if page is not None for run_id in page["run_id"].to_pylist()]
 
     assert sorted(listed) == sorted(run.run_id for run in simulator.visible_runs())  # each once
@@ -223,6 +223,25 @@ def test_by_default_a_long_first_load_is_cut_into_windows_and_an_hourly_load_sta
         request for request in tinyfish.requests if request.path == "/v1/runs" and "status" not in request.params
     ]
     assert all("created_before" not in request.params for request in listing)  # one walk
+
+
+def test_a_short_history_is_one_walk_even_when_pages_keep_us_waiting(
+    provider_env: dict[str, str], workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three pages of runs over days, each page slow: windows would cost a request each for a page
+    or less of runs, so the history is read as one walk, page by page (one account of hundreds)."""
+    small_pages(monkeypatch, "tinyfish", 50)
+    with TinyFishSimulator(api_key="k", runs=0, seed=3) as simulator:
+        days_ago = simulator.clock.now_us - 3 * 86_400 * MICROS
+        simulator.add_runs([days_ago + index * 1_700 * MICROS for index in range(140)])
+        simulator.latency_s = 0.08
+        monkeypatch.setenv("TINYFISH_API_KEY", "k")
+        monkeypatch.setenv("TINYFISH_BASE_URL", simulator.base_url)
+        load_runs(providers=["tinyfish"])
+        assert_table_equals_api(workdir, "tinyfish", simulator)
+        listing = [request for request in simulator.requests if request.path == "/v1/runs"]
+    assert all("created_before" not in request.params for request in listing)  # no windows
+    assert len(listing) == 3
 
 
 def test_a_long_walk_says_how_far_it_is_and_how_long_it_will_take(

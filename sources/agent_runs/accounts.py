@@ -15,7 +15,7 @@ from dlt.sources.helpers.rest_client import RESTClient
 from .errors import NoProviderConfigured
 from .providers import PROVIDERS, Provider, RunList
 from .schema import DEFAULT_ACCOUNT
-from .transport import RateLimit, runs_client
+from .transport import KeyClients, RateLimit
 
 ACCOUNT_NAME = re.compile(r"[a-z0-9_]{1,40}")
 SECTION = "sources.agent_runs"
@@ -37,9 +37,16 @@ class Account:
         prefix = self.provider.name if self.name == DEFAULT_ACCOUNT else f"{self.provider.name}_{self.name}"
         return prefix if len(self.provider.lists) == 1 else f"{prefix}_{run_list.name}"
 
+    clients: KeyClients = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        clients = KeyClients(self.base_url, self.provider.api_key_header, self.api_key, self.rate_limit)
+        object.__setattr__(self, "clients", clients)  # frozen: set once, here
+
     def client(self) -> RESTClient:
-        """A client of the account's key: its requests share the key's rate limit and concurrency."""
-        return runs_client(self.base_url, self.provider.api_key_header, self.api_key, self.rate_limit)
+        """The calling thread's client of the account's key: its requests share the key's
+        connections, rate limit and concurrency."""
+        return self.clients()
 
 
 def owner_of(resource_name: str) -> tuple[str, str, str] | None:

@@ -40,17 +40,19 @@ class Fetched:
             (self.listed if found[0] == "listed" else self.confirmed).append(found[1])
 
 
-def fetched_by_id(run_list: RunList, new_client: Callable[[], RESTClient], run_ids: list[str]) -> Iterator[Fetched]:
+def fetched_by_id(
+    run_list: RunList, client_of_thread: Callable[[], RESTClient], run_ids: list[str]
+) -> Iterator[Fetched]:
     """These runs read by id, ROWS_PER_YIELD at a time: a batch read of up to its `max_ids` a
-    request where the API has one, else one request a run, REFRESH_WORKERS at once. `new_client`
-    gives the calling thread its client (`Lister.per_thread`)."""
+    request where the API has one, else one request a run, REFRESH_WORKERS at once, each with its
+    thread's client (`Account.client`)."""
     if run_list.batch_read is not None:
-        client = new_client()
+        client = client_of_thread()
         size = run_list.batch_read.max_ids
         for start in range(0, len(run_ids), size):
             yield fetch_batch(run_list, client, run_ids[start : start + size])
         return
-    for chunk in answered_each(lambda run_id: fetch_run(run_list, new_client(), run_id), run_ids):
+    for chunk in answered_each(lambda run_id: fetch_run(run_list, client_of_thread(), run_id), run_ids):
         fetched = Fetched()
         for run_id, found in chunk:
             fetched.add(run_id, found)

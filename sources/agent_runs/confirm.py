@@ -4,7 +4,7 @@ row still says it is open is written as ended. Only the columns the read is trus
 and times) are taken from it; every other column stays as the list has it, so a row's shape does
 not depend on whether it was confirmed."""
 
-from functools import partial
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,7 +32,10 @@ def confirm_open(lister: Lister, table: pa.Table) -> pa.Table:
     run_ids = table.filter(is_open(table))["run_id"].to_pylist()
     if not run_ids:
         return table
-    fetch = partial(fetch_confirmation, run_list, lister.new_client())
+
+    def fetch(run_id: str) -> dict[str, Any] | None:
+        return fetch_confirmation(run_list, lister.client(), run_id)  # each thread its own client
+
     records = [record for found, _ in fetched_each(fetch, run_ids) for record in found]
     if not records:
         return table

@@ -1,7 +1,6 @@
 """One account's run list and how to reach it: what every walk of it needs, carried in one object
 (instead of the run list, the client factory and the account name through every layer)."""
 
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,16 +13,16 @@ from .providers import RunList
 from .providers.base import Params
 from .rows import page_rows, rows_of_pages
 
-NewClient = Callable[[], RESTClient]
+ClientOfThread = Callable[[], RESTClient]
 
 
 @dataclass(frozen=True)
 class Lister:
-    """An account's run list: its declaration, a factory of clients of the account's key (every
-    client shares the key's rate limit; one a thread), and the `account` column's value."""
+    """An account's run list: its declaration, the calling thread's client of the account's key
+    (`Account.client`: every client shares the key's rate limit), and the `account` column's value."""
 
     run_list: RunList
-    new_client: NewClient
+    client: ClientOfThread
     account: str
 
     @property
@@ -38,21 +37,10 @@ class Lister:
         self, params: Params, min_runs: int | Callable[[], int] = 1, client: RESTClient | None = None
     ) -> Iterator[pa.Table]:
         """Every page of the list for these parameters as `runs` rows (rows.rows_of_pages)."""
-        pages = read_pages(self.run_list, client or self.new_client(), params)
+        pages = read_pages(self.run_list, client or self.client(), params)
         return rows_of_pages(self.run_list, pages, self.account, min_runs)
 
     def page(self, params: Params, client: RESTClient | None = None) -> pa.Table:
         """One page (its page number or size among the parameters) as `runs` rows."""
-        page = read_page(self.run_list, client or self.new_client(), params)
+        page = read_page(self.run_list, client or self.client(), params)
         return page_rows(self.run_list, page.records, page.url, self.account)
-
-    def per_thread(self) -> NewClient:
-        """A client for each thread that asks (a requests session is not shared between threads)."""
-        clients = threading.local()
-
-        def client() -> RESTClient:
-            if not hasattr(clients, "client"):
-                clients.client = self.new_client()
-            return clients.client
-
-        return client

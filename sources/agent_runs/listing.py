@@ -8,7 +8,7 @@ at run time; as a string it is not recognised, and the cursor is not kept betwee
 """
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -84,8 +84,9 @@ def list_runs(
     logger.info(
         "%s (account %s): listing created from %s; %s", lister.name, account.name, start or "the start", chosen.reason
     )
+    listed = 0
     try:
-        yield from new_rows(lister, rows, recent.loaded_since(start), recent, lag)
+        listed = yield from new_rows(lister, rows, recent.loaded_since(start), recent, lag)
     except ApiKeyRejected as refused:
         if not (run_list.optional and key_works(account.provider.lists[0], account.client())):
             raise
@@ -99,7 +100,10 @@ def list_runs(
             account.provider.lists[0].runs_path,
         )
     recent.forget_before(lag)
-    pa.default_memory_pool().release_unused()  # Arrow keeps freed pages for reuse; the load step needs them more
+    if listed >= ROWS_PER_TABLE:
+        # Arrow keeps freed pages for reuse; the load step needs them more. Not after a short
+        # listing: handing memory back walks the whole heap, a cost paid again for every account.
+        pa.default_memory_pool().release_unused()
 
 
 def walk_history(
@@ -127,11 +131,11 @@ def walk_history(
 
 def new_rows(
     lister: Lister, pages: Iterator[pa.Table | None], loaded_before: pa.Array, recent: "RecentRuns", lag: timedelta
-) -> Iterator[pa.Table | None]:
+) -> Generator[pa.Table | None, None, int]:
     """The walk's rows without the runs loaded before, their open rows confirmed where the list's
     status can lag, handed to dlt a few thousand at a time (its cost is per item); the state notes
-    the newest run and the re-read window's ids as they pass."""
-    tables, rows, listed_open = [], 0, 0
+    the newest run and the re-read window's ids as they pass. Returns how many rows it handed on."""
+    tables, rows, listed_open, listed = [], 0, 0, 0
     for table in pages:
         if table is None:  # still on its way: dlt serves the other accounts' resources meanwhile
             yield None
@@ -143,6 +147,7 @@ def new_rows(
         listed_open += pc.sum(is_open(table)).as_py() or 0
         tables.append(table)
         rows += table.num_rows
+        listed += table.num_rows
         if rows >= ROWS_PER_TABLE:
             yield pa.concat_tables(tables)
             tables, rows = [], 0
@@ -150,6 +155,7 @@ def new_rows(
     if rows:
         yield pa.concat_tables(tables)
     recent.state["listed_open"] = listed_open  # new open runs, followed from the next load on
+    return listed
 
 
 def without(table: pa.Table, run_ids: pa.Array) -> pa.Table:

@@ -117,7 +117,7 @@ def refreshed(
     by_id = sorted(unseen, key=created.__getitem__)  # ended since the last load, or gone
     key_checked = False
     for runs, settle in ((by_id, False), (list(settling), True)):  # settling: ended, late fields may change
-        for fetched in fetched_by_id(run_list, lister.per_thread(), runs):
+        for fetched in fetched_by_id(run_list, lister.client, runs):
             report["settling" if settle else "by_id"] += (
                 len(fetched.listed) + len(fetched.confirmed) + len(fetched.gone)
             )

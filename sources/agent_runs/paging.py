@@ -9,11 +9,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from dlt.common.jsonpath import compile_path
+from dlt.common.jsonpath import TJsonPath, compile_path
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.paginators import BasePaginator, JSONResponseCursorPaginator, PageNumberPaginator
 from requests import Response
@@ -55,7 +56,7 @@ def read_pages(run_list: RunList, client: RESTClient, params: Params) -> Iterato
     """Every page of the list for these query parameters, in the list's order."""
     params = query(run_list, params)
     total_path = run_list.paging.total_path if isinstance(run_list.paging, PageNumberPaging) else None
-    records_path = compile_path(run_list.records_path or "$")  # compiled once: dlt would parse it every page
+    records_path = compiled(run_list.records_path or "$")
     with provider_errors(run_list, client.base_url):
         for page in client.paginate(
             run_list.runs_path,
@@ -77,6 +78,13 @@ def read_page(run_list: RunList, client: RESTClient, params: Params) -> Page:
         )
         records = require_runs(run_list, response.json(), response.url)
         return Page(records, response.url, response.headers.get("Date"), response.elapsed.total_seconds())
+
+
+@cache
+def compiled(path: str) -> TJsonPath:
+    """A body path parsed once a process: dlt parses a path given as text each time it meets it
+    (every page, every paginator), and a parse costs more than reading a page's cursor."""
+    return compile_path(path)
 
 
 def json_body(response: Response) -> Any:
@@ -115,7 +123,9 @@ class StrictCursorPaginator(JSONResponseCursorPaginator):
 
     def __init__(self, run_list: RunList, paging: CursorPaging) -> None:
         super().__init__(
-            cursor_path=paging.cursor_path, cursor_param=paging.cursor_param, has_more_path=paging.has_more_path
+            cursor_path=compiled(paging.cursor_path),
+            cursor_param=paging.cursor_param,
+            has_more_path=None if paging.has_more_path is None else compiled(paging.has_more_path),
         )
         self.run_list = run_list
         self.provider = run_list.provider.display_name

@@ -27,6 +27,9 @@ MAX_CONCURRENCY = 8
 # Requests in flight in all, whatever the number of accounts loaded at once: each key keeps its own
 # pace under this bound, so hundreds of accounts hold no more sockets and pages than a few.
 MAX_IN_FLIGHT = 32
+# Threads the walks of every account share (walks/tasks.py): a walk's thread waits for a request
+# slot or for dlt to take its pages, so a few more than the requests in flight.
+WALK_THREADS = 256
 # After a 429 requests of the key are paced: never closer than MIN_INTERVAL_S apart from then on
 # (creeping down from there), never further than MAX_INTERVAL_S. A slower pace is kept only if the
 # next PACE_TRIAL_ANSWERS answers at it came faster than as many before it, Retry-Afters included

@@ -15,6 +15,9 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from dlt.common.configuration import resolve_configuration
+from dlt.common.configuration.specs import RuntimeConfiguration
+from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth
 from requests import PreparedRequest, Response
@@ -270,12 +273,45 @@ class ProviderTransport(HTTPAdapter):
             response.close()
 
 
+class KeyClients:
+    """The clients of one API key, one a thread (a requests session is not shared between
+    threads), made when a thread first asks and kept for its next walks: all of them send through
+    one transport (the key's connections, kept alive between requests, and its rate limit) and
+    take dlt's `[runtime]` settings read once, not once a client."""
+
+    def __init__(self, base_url: str, api_key_header: str, api_key: str, rate_limit: RateLimit | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.auth = APIKeyAuth(name=api_key_header, api_key=api_key, location="header")
+        self.transport = ProviderTransport(self.base_url, api_key_header, rate_limit or RateLimit())
+        self.runtime: RuntimeConfiguration | None = None
+        self.of_thread = threading.local()
+
+    def __call__(self) -> RESTClient:
+        """The calling thread's client."""
+        client: RESTClient | None = getattr(self.of_thread, "client", None)
+        if client is None:
+            client = self.of_thread.client = self.new()
+        return client
+
+    def new(self) -> RESTClient:
+        """A client whose requests go through dlt's retrying session (5xx, connection errors; limits
+        under `[runtime]` in config.toml) and the key's transport."""
+        if self.runtime is None:
+            self.runtime = resolve_configuration(RuntimeConfiguration())
+        runtime = self.runtime
+        retrying = Client(
+            raise_for_status=False,
+            request_timeout=runtime.request_timeout,
+            request_max_attempts=runtime.request_max_attempts,
+            request_backoff_factor=runtime.request_backoff_factor,
+            request_max_retry_delay=runtime.request_max_retry_delay,
+        )
+        client = RESTClient(base_url=self.base_url, auth=self.auth, session=retrying.session, config=runtime)
+        client.session.mount("http://", self.transport)
+        client.session.mount("https://", self.transport)
+        return client
+
+
 def runs_client(base_url: str, api_key_header: str, api_key: str, rate_limit: RateLimit | None = None) -> RESTClient:
-    """A client whose requests go through dlt's retrying session (5xx, connection errors; limits
-    under `[runtime]` in config.toml) and the provider's transport."""
-    base_url = base_url.rstrip("/")
-    client = RESTClient(base_url=base_url, auth=APIKeyAuth(name=api_key_header, api_key=api_key, location="header"))
-    transport = ProviderTransport(base_url, api_key_header, rate_limit or RateLimit())
-    client.session.mount("http://", transport)
-    client.session.mount("https://", transport)
-    return client
+    """One client of a key (KeyClients, for a caller that needs one)."""
+    return KeyClients(base_url, api_key_header, api_key, rate_limit).new()

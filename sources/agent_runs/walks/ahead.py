@@ -34,13 +34,29 @@ def walk_ahead(lister: Lister, start: datetime | None, workers: int) -> Iterator
     ):
         yield from first.alone(first_window)
         return
+    count = min(
+        workers * settings.WINDOWS_PER_WORKER,
+        int((until - ahead_from) / settings.MIN_BACKFILL_WINDOW),
+        int(pages_ahead(first.runs, until) / settings.WORTH_CUTTING_PAGES),  # a window costs about two requests
+    )
+    if count < 2:
+        yield from first.alone(first_window)
+        return
     first.rest.close()
     # The first page's runs before its last creation time are done; that time's ties, and all after
     # it, are the windows' (so a run on the boundary is loaded once).
     yield Window(start, ahead_from).trim(first.runs)
-    count = min(workers * settings.WINDOWS_PER_WORKER, int((until - ahead_from) / settings.MIN_BACKFILL_WINDOW))
     step = (until - ahead_from) / count
     bounds: list[datetime | None] = [ahead_from + step * index for index in range(count)] + [until, None]
     windows = [Window(low, high) for low, high in pairwise(bounds)]
     logger.info("%s: %d created-at windows ahead, %d at a time", lister.name, len(windows), workers)
     yield from walk_windows(lister, windows, workers)
+
+
+def pages_ahead(first: pa.Table, until: datetime) -> float:
+    """About how many pages of runs lie between a full first page of an oldest-first list and
+    `until`, if they come as densely as on that page (any number, if its runs share one moment)."""
+    oldest, newest = pc.min(first["created_at"]).as_py(), pc.max(first["created_at"]).as_py()
+    if newest <= oldest:
+        return float("inf")
+    return (until - newest) / (newest - oldest)

@@ -2,7 +2,6 @@
 how the rest is walked; if walking at once does not pay, go on as one walk."""
 
 from collections.abc import Generator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -13,6 +12,7 @@ from ..lister import Lister
 from ..paging import Page, asked_page_size, read_pages
 from ..providers.base import Params
 from ..rows import page_rows, rows_of_pages
+from .tasks import Tasks, in_background
 from .window import Window
 
 
@@ -30,16 +30,17 @@ class FirstPage(NamedTuple):
         """Whether walking at once pays: the page kept us waiting longer than mapping it takes."""
         return self.waited >= settings.WINDOWS_WORTH_WAIT_S
 
-    def alone(self, window: Window | None = None) -> Iterator[pa.Table]:
-        """The rest as one walk: this page (trimmed to `window`), then the next pages."""
+    def alone(self, window: Window | None = None) -> Iterator[pa.Table | None]:
+        """The rest as one walk: this page (trimmed to `window`), then the next pages, read in the
+        background (None while the next is on its way)."""
         yield self.runs if window is None else window.trim(self.runs)
-        yield from self.rest
+        yield from in_background(self.rest)
 
 
 def first_page(lister: Lister, params: Params) -> FirstPage:
     """The first page of a walk with these parameters, alone; the rest joined as a walk joins them."""
     run_list = lister.run_list
-    pages = read_pages(run_list, lister.new_client(), params)
+    pages = read_pages(run_list, lister.client(), params)
     page = next(pages, None) or Page([], run_list.runs_path, None, 0.0)
     return FirstPage(
         page_rows(run_list, page.records, page.url, lister.account),
@@ -52,10 +53,10 @@ def first_page(lister: Lister, params: Params) -> FirstPage:
 
 
 def first_page_of(lister: Lister, params: Params) -> Generator[None, None, FirstPage]:
-    """first_page, read in a thread of its own while the walk yields None (dlt's signal to go on
+    """first_page, read in the walks' shared pool while the walk yields None (dlt's signal to go on
     with other resources): the first pages of many accounts are then on their way at once."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{lister.run_list.provider.name}-first") as pool:
-        future = pool.submit(first_page, lister, params)
+    with Tasks() as tasks:
+        future = tasks.submit(first_page, lister, params)
         while True:
             try:
                 return future.result(timeout=settings.PAGE_WAIT_S)

@@ -4,7 +4,7 @@ pages asked for at once."""
 import logging
 import math
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from itertools import islice
 
 import pyarrow as pa
@@ -17,6 +17,7 @@ from ..providers import PageNumberPaging
 from ..providers.base import Params
 from .first_page import first_page_of
 from .progress import Progress
+from .tasks import Tasks
 from .window import Window
 
 logger = logging.getLogger(settings.SOURCE_NAME)
@@ -52,28 +53,24 @@ def fetch_pages(
     run a page shares with its neighbour (the list shifted by a run removed meanwhile) is passed on once."""
     paging = lister.run_list.paging
     assert isinstance(paging, PageNumberPaging)
-    client = lister.per_thread()
 
     def fetch(number: int) -> tuple[int, pa.Table]:
-        return number, lister.page({**params, paging.page_param: number}, client())
+        return number, lister.page({**params, paging.page_param: number})
 
     to_ask, taken = iter(numbers), [0]
     progress = Progress(lister.name, lambda: taken[0] / len(numbers), "pages")
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{lister.run_list.provider.name}-pages")
-    try:
-        pending = {pool.submit(fetch, number) for number in islice(to_ask, 2 * workers)}
+    with Tasks() as tasks:
+        pending = {tasks.submit(fetch, number) for number in islice(to_ask, 2 * workers)}
         while pending:
             done, pending = wait(pending, timeout=settings.PAGE_WAIT_S, return_when=FIRST_COMPLETED)
             if not done:
                 yield None
             for future in done:
                 number, page = future.result()  # a page that failed fails the load
-                pending |= {pool.submit(fetch, more) for more in islice(to_ask, 1)}
+                pending |= {tasks.submit(fetch, more) for more in islice(to_ask, 1)}
                 taken[0] += 1
                 yield neighbours.first_seen(number, page)
             progress.report()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 class NeighbourPages:

@@ -19,6 +19,7 @@ from .. import settings
 from ..lister import Lister
 from ..paging import asked_page_size
 from .progress import Progress
+from .tasks import Tasks
 from .window import Window
 
 logger = logging.getLogger(settings.SOURCE_NAME)
@@ -49,11 +50,10 @@ def history_span(
     """Moments around the oldest and the newest run in [start, until], within PROBE_RESOLUTION;
     None when there is none. Found by one-run pages, `workers` at a time for each end."""
     floor = start or settings.EARLIEST_RUN_PROBE
-    client = lister.per_thread()
 
     def any_run(low: datetime, high: datetime) -> bool:
         params = {**lister.params(low, high), lister.run_list.page_size_param: 1}
-        return lister.page(params, client()).num_rows > 0
+        return lister.page(params).num_rows > 0
 
     with ThreadPoolExecutor(max_workers=2 * workers + 2) as pool:  # two searches and their probes
 
@@ -107,8 +107,8 @@ def walk_windows(lister: Lister, windows: list[Window], workers: int) -> Iterato
                 break
         walks.done(window)
 
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{run_list.provider.name}-backfill")
-    pending: set[Future[None]] = {pool.submit(walk, window) for window in walks.walks}
+    tasks = Tasks()
+    pending: set[Future[None]] = {tasks.submit(walk, window) for window in walks.walks}
     try:
         while pending or not pages.empty():
             try:
@@ -120,11 +120,11 @@ def walk_windows(lister: Lister, windows: list[Window], workers: int) -> Iterato
                 pending.discard(future)
                 future.result()  # a window that failed fails the load
             if len(pending) < workers and (taken := walks.cut_largest()) is not None:
-                pending.add(pool.submit(walk, taken))
+                pending.add(tasks.submit(walk, taken))
             progress.report()
     finally:
         stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
+        tasks.close()
 
 
 class WindowWalk:
