@@ -167,3 +167,26 @@ def test_the_wheel_holds_the_single_package_agent_runs_and_its_command_works(tmp
     result = from_the_wheel("transform")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
     assert f"Built {len(VIEWS)} models" in result.stdout
+
+
+# Error bodies as each API sends them (its OpenAPI error schemas and SDK errors), and what a user is told.
+ERROR_BODIES = [
+    ("tinyfish", {"error": {"code": "UNAUTHORIZED", "message": "Invalid API key"}}, "Invalid API key"),
+    ("browserbase", {"statusCode": 429, "error": "Too Many Requests", "message": "Rate limit"}, "Rate limit"),
+    ("browser_use", {"detail": "Task not found"}, "Task not found"),
+    ("browser_use", {"detail": {"message": "Account not found"}}, "Account not found"),
+    (
+        "browser_use",
+        {"detail": [{"loc": ["query", "after"], "msg": "invalid datetime", "type": "x"}]},
+        "invalid datetime",
+    ),
+    ("skyvern", {"detail": "Run not found"}, "Run not found"),
+    ("skyvern", {"detail": [{"loc": ["query", "page"], "msg": "must be >= 1", "type": "x"}]}, "must be >= 1"),
+    ("tinyfish", {"error": "a string, not the documented object"}, None),
+    ("skyvern", ["not", "an", "object"], None),
+]
+
+
+@pytest.mark.parametrize(("provider", "body", "message"), ERROR_BODIES)
+def test_an_error_body_is_read_at_the_declared_paths(provider: str, body: object, message: str | None) -> None:
+    assert PROVIDERS[provider].error_message(body) == message

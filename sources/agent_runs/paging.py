@@ -9,19 +9,17 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from dlt.common.jsonpath import TJsonPath, compile_path
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.paginators import BasePaginator, JSONResponseCursorPaginator, PageNumberPaginator
 from requests import Response
 
 from .errors import MalformedPage, provider_errors
 from .providers import CursorPaging, PageNumberPaging, RunList
-from .providers.base import Params
+from .providers.base import Params, compiled
 from .settings import SOURCE_NAME
 
 logger = logging.getLogger(SOURCE_NAME)
@@ -78,13 +76,6 @@ def read_page(run_list: RunList, client: RESTClient, params: Params) -> Page:
         )
         records = require_runs(run_list, response.json(), response.url)
         return Page(records, response.url, response.headers.get("Date"), response.elapsed.total_seconds())
-
-
-@cache
-def compiled(path: str) -> TJsonPath:
-    """A body path parsed once a process: dlt parses a path given as text each time it meets it
-    (every page, every paginator), and a parse costs more than reading a page's cursor."""
-    return compile_path(path)
 
 
 def json_body(response: Response) -> Any:
@@ -184,11 +175,9 @@ def paginator_for(run_list: RunList, params: Params) -> BasePaginator:
 
 
 def body_value(body: Any, path: str) -> Any:
-    """The value at a dotted path of a decoded body; None where there is none."""
-    value: Any = body
-    for key in path.split("."):
-        value = value.get(key) if isinstance(value, Mapping) else None
-    return value
+    """The value at a JSON path of a decoded body (dlt's jsonpath); None where there is none."""
+    found = compiled(path).find(body)
+    return found[0].value if found else None
 
 
 def clock_of(date: str | None) -> datetime:

@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, Literal
 from urllib.parse import quote
+
+from dlt.common.jsonpath import JSONPath, compile_path
 
 FieldMap = Mapping[str, tuple[str, ...]]  # unified column -> path in the API's record
 Params = dict[str, Any]  # query parameters; a list value repeats the parameter
@@ -127,7 +130,8 @@ class Provider:
     default_base_url: str
     api_key_header: str
     lists: tuple[RunList, ...]
-    error_message: Callable[[Any], str | None]  # the readable part of an error body (decoded JSON)
+    # Where an error body says what went wrong: the first of these JSON paths that holds a string.
+    error_paths: tuple[str, ...]
     key_rejected_statuses: tuple[int, ...] = (401, 403)  # what a wrong or missing key is answered with
     # Error messages of a 404 that is about the key's account, not the run asked for: never read
     # as "this run is gone".
@@ -136,6 +140,15 @@ class Provider:
     def __post_init__(self) -> None:
         object.__setattr__(self, "lists", tuple(replace(run_list, provider=self) for run_list in self.lists))
 
+    def error_message(self, body: Any) -> str | None:
+        """The readable part of an error body (decoded JSON), at the first of `error_paths` that
+        holds a string."""
+        for path in self.error_paths:
+            found = [match.value for match in compiled(path).find(body) if isinstance(match.value, str)]
+            if found:
+                return found[0]
+        return None
+
     @property
     def api_key_variable(self) -> str:
         return f"{self.name.upper()}_API_KEY"
@@ -143,6 +156,13 @@ class Provider:
     @property
     def base_url_variable(self) -> str:
         return f"{self.name.upper()}_BASE_URL"
+
+
+@cache
+def compiled(path: str) -> JSONPath:
+    """A JSON path of a body, parsed once a process (dlt's jsonpath: it parses a path given as text
+    each time it meets it, and a parse costs more than reading a page)."""
+    return compile_path(path)
 
 
 def isoformat(moment: datetime) -> str:

@@ -15,7 +15,6 @@ Timestamps may come without an offset ("naive UTC" in the spec): read as UTC."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from .base import CursorPaging, FieldMap, PageNumberPaging, Params, Provider, RunList, isoformat
 
@@ -86,21 +85,12 @@ def run_window(start: datetime | None, end: datetime | None) -> Params:
     return {}  # no time filter: newest first, the walk stops past `start`
 
 
-def error_message(body: Any) -> str | None:
-    detail = body.get("detail") if isinstance(body, dict) else None
-    if isinstance(detail, dict):
-        detail = detail.get("message")
-    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
-        detail = detail[0].get("msg")
-    return detail if isinstance(detail, str) else None
-
-
 BROWSER_USE = Provider(
     name="browser_use",
     display_name="Browser Use",
     default_base_url="https://api.browser-use.com",
     api_key_header="X-Browser-Use-API-Key",
-    error_message=error_message,
+    error_paths=("detail", "detail.message", "detail[0].msg"),  # FastAPI, and its typed errors
     key_rejected_statuses=(401, 403),
     account_not_found_messages=("Account not found",),  # `AccountNotFoundError`, a 404
     lists=(

@@ -6,7 +6,6 @@ end); created-at window `startAt` / `endAt`, both inclusive; one status a reques
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from .base import CursorPaging, FieldMap, Params, Provider, RunList, isoformat
 
@@ -49,17 +48,12 @@ def window_params(start: datetime | None, end: datetime | None) -> Params:
     return params
 
 
-def error_message(body: Any) -> str | None:
-    message = body.get("message") if isinstance(body, dict) else None
-    return message if isinstance(message, str) else None
-
-
 BROWSERBASE = Provider(
     name="browserbase",
     display_name="Browserbase",
     default_base_url="https://api.browserbase.com",
     api_key_header="X-BB-API-Key",
-    error_message=error_message,
+    error_paths=("message",),
     lists=(
         RunList(
             name="agent_runs",

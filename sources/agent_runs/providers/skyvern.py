@@ -23,7 +23,6 @@ Request headers, webhook and TOTP settings and the CDP address a run carries are
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from .base import FieldMap, PageNumberPaging, Params, Provider, RunList
 
@@ -111,19 +110,12 @@ def search(run_id: str) -> Params:
 SEARCH_PAGES = 10
 
 
-def error_message(body: Any) -> str | None:
-    detail = body.get("detail") if isinstance(body, dict) else None
-    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
-        detail = detail[0].get("msg")
-    return detail if isinstance(detail, str) else None
-
-
 SKYVERN = Provider(
     name="skyvern",
     display_name="Skyvern",
     default_base_url="https://api.skyvern.com",
     api_key_header="x-api-key",
-    error_message=error_message,
+    error_paths=("detail", "detail[0].msg"),  # FastAPI: a message, or the first validation error
     key_rejected_statuses=(401, 403),
     lists=(
         RunList(

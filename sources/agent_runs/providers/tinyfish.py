@@ -10,7 +10,6 @@ neither is kept. `schema_validation` (whether the result matched the schema aske
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from .base import BatchRead, CursorPaging, FieldMap, Params, Provider, RunList, isoformat
 
@@ -59,17 +58,12 @@ def window_params(start: datetime | None, end: datetime | None) -> Params:
     return params
 
 
-def error_message(body: Any) -> str | None:
-    error = body.get("error") if isinstance(body, dict) else None
-    return error.get("message") if isinstance(error, dict) else None
-
-
 TINYFISH = Provider(
     name="tinyfish",
     display_name="TinyFish",
     default_base_url="https://agent.tinyfish.ai",
     api_key_header="X-API-Key",
-    error_message=error_message,
+    error_paths=("error.message",),
     lists=(
         RunList(
             name="runs",
