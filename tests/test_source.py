@@ -5,6 +5,9 @@ and --since/--until narrow a load exactly."""
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -15,9 +18,10 @@ import pyarrow as pa
 import pytest
 
 from agent_runs import agent_runs_source, utc_moment
-from agent_runs.pipeline import GC_THRESHOLD, LoadSummary, load_runs, make_pipeline
+from agent_runs.pipeline import GC_THRESHOLD, load_runs, make_pipeline
 from agent_runs.settings import RELIST_LAG
 from agent_runs.simulators import BrowserbaseSimulator, Fault
+from agent_runs.summary import LoadSummary
 from tests.utils import ID_FIELD, assert_table_equals_api, read_runs, small_pages
 
 PROVIDERS = ["tinyfish", "browserbase"]
@@ -138,9 +142,18 @@ def duckdb_memory_and_threads(summary: LoadSummary) -> tuple[str, int]:
 
 
 def test_the_default_duckdb_file_is_loaded_with_little_memory(provider_env: dict[str, str], workdir: Path) -> None:
+    pool = pa.default_memory_pool().backend_name
     summary = load_runs(providers=["browserbase"])
     assert duckdb_memory_and_threads(summary) == ("61.0 MiB", 1)  # DuckDB spells 64MB (decimal) in MiB
-    assert pa.default_memory_pool().backend_name == "system"  # gives freed Arrow buffers back at once
+    assert pa.default_memory_pool().backend_name == pool  # a library call leaves the process's allocator alone
+
+
+def test_the_command_gives_freed_arrow_buffers_back_at_once() -> None:
+    """The command's process is its own: it takes the system allocator before Arrow starts."""
+    code = "import agent_runs.cli, pyarrow; print(pyarrow.default_memory_pool().backend_name)"
+    env = {name: value for name, value in os.environ.items() if name != "ARROW_DEFAULT_MEMORY_POOL"}
+    answer = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert answer.stdout.strip() == "system"
 
 
 def test_the_default_duckdb_file_takes_the_configured_memory_limit(

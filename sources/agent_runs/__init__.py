@@ -29,7 +29,7 @@ EXPORTS = {
     "ProviderError": "errors",
     "runs_resource": "listing",
     "open_runs_resource": "open_runs",
-    "LoadSummary": "pipeline",
+    "LoadSummary": "summary",
     "create_views": "pipeline",
     "finish_interrupted_load": "pipeline",
     "load_runs": "pipeline",
@@ -88,11 +88,12 @@ if TYPE_CHECKING:
     )
     from .listing import runs_resource
     from .open_runs import open_runs_resource
-    from .pipeline import LoadSummary, create_views, finish_interrupted_load, load_runs
+    from .pipeline import create_views, finish_interrupted_load, load_runs
     from .providers import PROVIDERS, Provider
     from .schema import RUNS_COLUMNS, TERMINAL_STATUSES, UNIFIED_STATUSES
     from .settings import SOURCE_NAME
     from .source import agent_runs_source, utc_moment
+    from .summary import LoadSummary
     from .transform import TransformReport, transform_runs
     from .verify import VerifyReport, verify_runs
 

@@ -20,9 +20,10 @@ import dlt
 from dagster import AssetExecutionContext
 from dagster_dlt import DagsterDltResource, dlt_assets
 
-from .pipeline import account_outcomes, create_views, failure_lines, finish_interrupted_load, make_pipeline
+from .pipeline import create_views, finish_interrupted_load, make_pipeline
 from .settings import DATASET_NAME
 from .source import agent_runs_source
+from .summary import account_outcomes, failure_lines
 from .transform import transform_runs
 from .verify import verify_runs
 

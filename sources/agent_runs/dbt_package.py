@@ -70,6 +70,17 @@ def _select(name: str, dialect: str) -> str:
 def sources_yml() -> dict:
     """The `runs` table with every column's description and the contract's tests, and dlt's loads
     table with the freshness check."""
+    source = {
+        "name": SOURCE,
+        "description": "What `agent-runs load` writes: the unified `runs` table and dlt's loads.",
+        "schema": f"{{{{ var('agent_runs_schema', var('source_dataset_name', '{DATASET_NAME}')) }}}}",
+        "tables": [runs_source_table(), loads_source_table()],
+    }
+    return {"version": 2, "sources": [source]}
+
+
+def runs_source_table() -> dict:
+    """`runs` as a dbt source: each column described, the contract's tests."""
     columns = []
     for name, column in RUNS_COLUMNS.items():
         tests: list = []
@@ -108,6 +119,11 @@ def sources_yml() -> dict:
         ],
         "columns": columns,
     }
+    return runs
+
+
+def loads_source_table() -> dict:
+    """dlt's loads table as a dbt source, with the freshness check."""
     hours = {
         threshold: {"count": f"{{{{ var('agent_runs_{threshold}_hours') | int }}}}", "period": "hour"}
         for threshold in ("warn_after", "error_after")
@@ -124,13 +140,7 @@ def sources_yml() -> dict:
             {"agent_runs_loaded_within": {"name": "newest_load_is_recent", "arguments": {"column": "inserted_at"}}}
         ],
     }
-    source = {
-        "name": SOURCE,
-        "description": "What `agent-runs load` writes: the unified `runs` table and dlt's loads.",
-        "schema": f"{{{{ var('agent_runs_schema', var('source_dataset_name', '{DATASET_NAME}')) }}}}",
-        "tables": [runs, loads],
-    }
-    return {"version": 2, "sources": [source]}
+    return loads
 
 
 def models_yml() -> dict:

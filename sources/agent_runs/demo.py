@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
-from .pipeline import LoadSummary, load_runs, make_pipeline
+from .pipeline import load_runs, make_pipeline
 from .providers import PROVIDERS
 from .settings import TABLE_NAME
 from .simulators import simulator_class
 from .simulators.core import Character
 from .source import agent_runs_source
+from .summary import LoadSummary
 
 DEMO_RUNS_PER_PROVIDER = 3000
 DEMO_DATASET = "agent_runs_demo"

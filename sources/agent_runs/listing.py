@@ -172,8 +172,6 @@ class RecentRuns:
     def __init__(self, state: dict[str, Any]) -> None:
         self.state = state
         self.ids: dict[str, str] = state.setdefault("recent_runs", {})  # run_id -> created_at
-        for earlier in ("open_runs", "created_per_hour"):  # what earlier versions kept
-            state.pop(earlier, None)
 
     @property
     def newest_created(self) -> datetime | None:

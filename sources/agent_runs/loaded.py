@@ -190,7 +190,7 @@ class LoadedRuns:
 
     def delta_rows(self, columns: list[str]) -> pa.Table:
         """The account's rows of the Delta table (these columns); none when there is no table yet."""
-        from dlt.common.libs.deltalake import get_delta_tables  # deltalake costs 20 MiB: only where used
+        from dlt.common.libs.deltalake import get_delta_tables  # deltalake is heavy to import: only where used
 
         try:
             table = get_delta_tables(self.pipeline, TABLE_NAME)[TABLE_NAME]

@@ -1,5 +1,5 @@
-"""Where an API's records become `runs` rows (rows.py calls it for every page): each provider
-module gives a field map (unified column -> path in the API's record) and a status map. A value
+"""The field and status maps applied: a list of API records as `runs` columns (rows.py decides
+which records go together). Each provider module gives a field map (unified column -> path in the API's record) and a status map. A value
 that is missing becomes null; a value of the wrong type becomes null in its column and is kept,
 as sent, in `extra` together with every field the map does not know - so no field the API sends
 is ever dropped. Columns are built whole, in Arrow; one odd value sends only its column through
@@ -258,33 +258,15 @@ def to_table(
     page = PageFields(
         records, {**fields, **{f"verdict:{who}": path for who, path in verdict_paths.items()}}, secret_fields
     )
-    arrays: dict[str, pa.Array] = {}
-    rejected_by_row: dict[int, set[str]] = {}
-    for column, path in page.fields.items():
-        data_type = "bool" if column.startswith("verdict:") else RUNS_COLUMNS[column]["data_type"]
-        values = page.values(path)
-        if column in derived.json_text_fields:
-            values = list(map(decoded_json_text, values))
-        arrays[column], rejected = _column_array(data_type, values)
-        for position in rejected:
-            rejected_by_row.setdefault(position, set()).add(column)
-    for column, paths in derived.summed_fields.items():  # the counters themselves stay in `extra`
-        data_type = RUNS_COLUMNS[column]["data_type"]
-        arrays[column] = summed([_column_array(data_type, page.values(path))[0] for path in paths])
-    if verdict_paths:
-        arrays["goal_achieved"], arrays["goal_verdict_by"] = first_verdict(
-            [(who, arrays.pop(f"verdict:{who}")) for who in verdict_paths]
-        )
+    arrays, rejected_by_row = mapped_columns(page, derived)
     for column in REQUIRED_COLUMNS:
         if arrays[column].null_count:
             record = records[arrays[column].is_null().index(True).as_py()]
             raise InvalidRecord(f"run without a valid `{'.'.join(fields[column])}`: {_preview(record)}")
-
     extras: list[str | None] = [None] * len(records)  # the common case: every field has its column
     for position in page.with_unknown_fields().union(rejected_by_row):
         leftover = page.leftover(position, rejected_by_row.get(position, ()))
         extras[position] = None if leftover is None else json_text(leftover)
-
     count = len(records)
     arrays["provider"] = pa.array([provider] * count, pa.string())
     arrays["account"] = pa.array([account] * count, pa.string())
@@ -299,6 +281,29 @@ def to_table(
         for name in RUNS_ARROW_SCHEMA.names
     ]
     return pa.Table.from_arrays(columns, schema=RUNS_ARROW_SCHEMA)
+
+
+def mapped_columns(page: PageFields, derived: Derived) -> tuple[dict[str, pa.Array], dict[int, set[str]]]:
+    """The page's mapped columns (summed and judged ones too), and per row the columns whose value
+    did not fit its type (kept in `extra` instead)."""
+    arrays: dict[str, pa.Array] = {}
+    rejected_by_row: dict[int, set[str]] = {}
+    for column, path in page.fields.items():
+        data_type = "bool" if column.startswith("verdict:") else RUNS_COLUMNS[column]["data_type"]
+        values = page.values(path)
+        if column in derived.json_text_fields:
+            values = list(map(decoded_json_text, values))
+        arrays[column], rejected = _column_array(data_type, values)
+        for position in rejected:
+            rejected_by_row.setdefault(position, set()).add(column)
+    for column, paths in derived.summed_fields.items():  # the counters themselves stay in `extra`
+        data_type = RUNS_COLUMNS[column]["data_type"]
+        arrays[column] = summed([_column_array(data_type, page.values(path))[0] for path in paths])
+    if derived.verdicts:
+        arrays["goal_achieved"], arrays["goal_verdict_by"] = first_verdict(
+            [(who, arrays.pop(f"verdict:{who}")) for who in dict(derived.verdicts)]
+        )
+    return arrays, rejected_by_row
 
 
 def decoded_json_text(value: Any) -> Any:

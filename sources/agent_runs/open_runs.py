@@ -11,7 +11,7 @@ none of those listings has ended (or paused, or moved on between two requests) a
 id; one the API no longer knows (404) keeps its row as loaded, flagged. Only runs whose row
 changed are written again (compared with the row loaded before)."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import dlt
@@ -115,6 +115,21 @@ def refreshed(
                 yield changed(pending)
 
     by_id = sorted(unseen, key=created.__getitem__)  # ended since the last load, or gone
+    yield from read_again(lister, loaded, report, by_id, settling, changed)
+
+
+def read_again(
+    lister: Lister,
+    loaded: LoadedRuns,
+    report: dict[str, int],
+    by_id: list[str],
+    settling: Sequence[str],
+    changed: Callable[[list[pa.Table]], pa.Table],
+) -> Iterator[pa.Table]:
+    """The rows of runs the list no longer shows open (`by_id`: ended since the last load, or gone)
+    and of the `settling` runs, read by id: changed rows, rows confirmed beyond the list's search,
+    and rows flagged gone (a 404, while the key still works)."""
+    run_list, account = lister.run_list, lister.account
     key_checked = False
     for runs, settle in ((by_id, False), (list(settling), True)):  # settling: ended, late fields may change
         for fetched in fetched_by_id(run_list, lister.client, runs):
@@ -122,14 +137,14 @@ def refreshed(
                 len(fetched.listed) + len(fetched.confirmed) + len(fetched.gone)
             )
             if fetched.listed:
-                table = page_rows(run_list, fetched.listed, "of runs by id", account.name)
+                table = page_rows(run_list, fetched.listed, "of runs by id", account)
                 yield changed_rows(table, loaded.rows(table["run_id"].to_pylist())) if settle else changed([table])
             if fetched.confirmed:  # beyond the reach of the list's search: status and times from the by-id read
-                confirmed = page_rows(run_list, fetched.confirmed, "of runs read by id", account.name, True)
+                confirmed = page_rows(run_list, fetched.confirmed, "of runs read by id", account, True)
                 before = loaded.rows(confirmed["run_id"].to_pylist())
                 yield changed_rows(overlay(before, confirmed, confirmed_columns(run_list)), before)
             if fetched.gone:  # 404: gone from the API, unless the key itself no longer works
-                if not key_checked and not key_works(run_list, client):
+                if not key_checked and not key_works(run_list, lister.client()):
                     raise ApiKeyRejected(
                         f"{run_list.provider.display_name}: runs answered 404 while the key is refused: "
                         "not flagging them as gone; check the key"

@@ -5,13 +5,11 @@ an interrupted load first, and the analytics views beside `runs`."""
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -27,127 +25,15 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.pipeline import Pipeline
 from filelock import FileLock, Timeout
 
-from .accounts import owner_of
 from .errors import LoadAlreadyRunning, NoRunsLoaded
-from .isolation import FAILURES_KEY, REFRESH_KEY
 from .loaded import writes_files
-from .providers import PROVIDERS
 from .settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, DLT_PROGRESS_EVERY_S, GC_THRESHOLD, SOURCE_NAME, TABLE_NAME
 from .source import agent_runs_source
+from .summary import LoadSummary, account_outcomes, open_runs_reports, runs_by_provider
 from .views import VIEWS, view_statements
 
 DEFAULT_FILESYSTEM_DIR = "agent-runs-files"
 logger = logging.getLogger(SOURCE_NAME)
-
-
-@dataclass
-class AccountOutcome:
-    """What a load did for one run list of one account: runs written, open runs refreshed and still
-    followed, and what failed (nothing: `status` ok)."""
-
-    provider: str
-    account: str
-    run_family: str
-    runs_loaded: int = 0
-    open_runs_refreshed: int = 0
-    open_runs_following: int = 0
-    failures: list[dict[str, str]] = field(default_factory=list)  # {where, reason, at}
-
-    @property
-    def status(self) -> str:
-        return "failed" if self.failures else "ok"
-
-
-@dataclass
-class LoadSummary:
-    """What a load did, for the command's summary and for callers that check it."""
-
-    runs_by_provider: dict[str, int]
-    seconds: float
-    destination: str
-    dataset_name: str
-    pipeline_name: str
-    location: str
-    load_ids: list[str] = field(default_factory=list)
-    finished_interrupted: list[str] = field(default_factory=list)  # load ids a killed load had left
-    open_runs_refresh: dict[str, dict[str, int]] = field(default_factory=dict)  # per account, see open_runs.py
-    accounts: list[AccountOutcome] = field(default_factory=list)  # per account and run list
-
-    @property
-    def total_runs(self) -> int:
-        return sum(self.runs_by_provider.values())
-
-    @property
-    def failed(self) -> list[AccountOutcome]:
-        return [outcome for outcome in self.accounts if outcome.failures]
-
-    @property
-    def nothing_loaded(self) -> bool:
-        return nothing_loaded(self.accounts)
-
-    def as_json(self) -> str:
-        """The summary for monitors: totals, and per account and run list what it did or why it failed."""
-        return json.dumps(
-            {
-                "status": "failed" if self.nothing_loaded else "partial" if self.failed else "ok",
-                "runs_loaded": self.total_runs,
-                "seconds": round(self.seconds, 3),
-                "destination": self.destination,
-                "dataset": self.dataset_name,
-                "load_ids": self.load_ids,
-                "accounts": [
-                    {
-                        **{key: value for key, value in vars(outcome).items() if key != "failures"},
-                        "status": outcome.status,
-                        "errors": outcome.failures,
-                    }
-                    for outcome in self.accounts
-                ],
-            },
-            indent=2,
-        )
-
-    def __str__(self) -> str:
-        per_provider = ", ".join(f"{name} {count:,}" for name, count in self.runs_by_provider.items())
-        lines = []
-        if self.finished_interrupted:
-            lines.append(
-                f"Finished {len(self.finished_interrupted)} load package(s) an interrupted load had left "
-                f"({', '.join(self.finished_interrupted)}), then loaded what is new."
-            )
-        lines += [
-            f"Loaded {self.total_runs:,} runs ({per_provider}) into {self.destination} "
-            f"{self.location} dataset {self.dataset_name}, table {TABLE_NAME}, in {self.seconds:.1f} s"
-        ]
-        for name, report in self.open_runs_refresh.items():
-            if report.get("open") or report.get("following"):
-                given_up = f", {report['given_up']:,} past the age limit" if report.get("given_up") else ""
-                if report.get("settling"):
-                    given_up += f", {report['settling']:,} ended lately read again (late fields)"
-                lines.append(
-                    f"  {name}: refreshed {report.get('open', 0):,} open runs: {report.get('by_listing', 0):,} by "
-                    f"re-listing ({report.get('listing_pages', 0):,} pages), {report.get('by_id', 0):,} fetched by "
-                    f"id, {report.get('missing', 0):,} gone from the API{given_up}; "
-                    f"following {report['following']:,} open runs until they end"
-                )
-        return "\n".join(lines)
-
-    def failure_lines(self) -> list[str]:
-        return failure_lines(self.accounts)
-
-
-def nothing_loaded(outcomes: Sequence[AccountOutcome]) -> bool:
-    """Every account failed (in one of its run lists at least)."""
-    failed = {(outcome.provider, outcome.account) for outcome in outcomes if outcome.failures}
-    return bool(failed) and failed == {(outcome.provider, outcome.account) for outcome in outcomes}
-
-
-def failure_lines(outcomes: Sequence[AccountOutcome]) -> list[str]:
-    """Each failure of an account in a load, in a line (none: every account is current)."""
-    lines = [f"FAILED: {failure['where']}: {failure['reason']}" for o in outcomes for failure in o.failures]
-    if lines:
-        lines.append("The accounts that failed keep their cursors; the next load that reaches them catches up.")
-    return lines
 
 
 def destination_for(name: str) -> tuple[Destination[Any, Any] | str, str]:
@@ -179,6 +65,8 @@ def make_pipeline(
     dest, location = destination_for(destination)
     if staging_layout is not None and isinstance(dest, str):
         dest = Destination.from_reference(dest, staging_dataset_name_layout=staging_layout)
+    # The source hands dlt Arrow tables; stamp them with the load id, as dlt does for rows.
+    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
     pipeline = dlt.pipeline(
         pipeline_name=pipeline_name or f"agent_runs_{destination}_{dataset_name}",
         destination=dest,
@@ -205,14 +93,12 @@ def load_runs(
     staging_layout: str | None = None,
     views: bool = True,
 ) -> LoadSummary:
-    """Load new runs and bring open ones up to date, after finishing what an interrupted load left;
-    then (re)create the analytics views. What `agent-runs load` runs; its arguments are the
-    command's options.
+    """What `agent-runs load` runs (its arguments are the command's options): finish what an
+    interrupted load left, load new runs, bring open ones up to date, (re)create the views.
 
     Args:
         providers: load only these providers (default: every provider with a key).
-        destination: a dlt destination name; duckdb writes ./agent-runs.duckdb, filesystem a Delta
-            table under ./agent-runs-files, unless configured otherwise.
+        destination: a dlt destination name (duckdb: ./agent-runs.duckdb; filesystem: Delta tables in ./agent-runs-files).
         dataset_name: the dataset (schema) to load into.
         since / until: the created-at range of a first load or a backfill (see agent_runs_source).
         full_refresh: drop the loaded runs and the cursors, and load the whole history again.
@@ -222,25 +108,14 @@ def load_runs(
         progress: report progress on stderr every few seconds.
         workers: concurrent created-at windows per run list for a long history (default: automatic).
         lag_minutes: the re-read window behind the newest loaded run (default 10).
-        staging_layout: the staging dataset of the merge (see make_pipeline), for loads into one
-            table at once (a load partitioned by account).
+        staging_layout: the merge's staging dataset (make_pipeline), for loads into one table at once.
         views: (re)create the analytics views after the load (a partitioned load leaves them to one step).
     """
     source = source or agent_runs_source(
-        providers=providers,
-        since=since,
-        until=until,
-        open_runs_max_age_days=open_runs_max_age_days,
-        workers=workers,
-        **({} if lag_minutes is None else {"lag_minutes": lag_minutes}),
-    )
+        providers=providers, since=since, until=until, open_runs_max_age_days=open_runs_max_age_days,
+        workers=workers, **({} if lag_minutes is None else {"lag_minutes": lag_minutes}),
+    )  # fmt: skip
     pipeline, location = make_pipeline(destination, dataset_name, pipeline_name, progress, staging_layout)
-    # Arrow's default allocator (mimalloc) keeps what each page-fetching thread freed for that
-    # thread to reuse; the system allocator hands it back at once, for the same CPU. The command
-    # sets ARROW_DEFAULT_MEMORY_POOL=system before Arrow starts, which does this fully.
-    pa.set_memory_pool(pa.system_memory_pool())
-    # The source hands dlt Arrow tables; stamp them with the load id, as dlt does for rows.
-    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
     started = time.monotonic()
     if writes_files(pipeline):
         as_delta_tables(source)
@@ -253,24 +128,13 @@ def load_runs(
         outcomes = account_outcomes(pipeline, source, by_list, reports)
         if outcomes and all(outcome.failures for outcome in outcomes):  # not a run list loaded
             leave_nothing(pipeline)
-    runs_by_provider = dict.fromkeys(providers_of(source), 0)
-    for (provider, _, _), count in by_list.items():
-        runs_by_provider[provider] = runs_by_provider.get(provider, 0) + count
+    by_provider = runs_by_provider(source, by_list)
     if views:
-        create_views(pipeline, only_if_missing=not full_refresh and not any(runs_by_provider.values()))
-    seconds = time.monotonic() - started
+        create_views(pipeline, only_if_missing=not full_refresh and not any(by_provider.values()))
     return LoadSummary(
-        runs_by_provider=runs_by_provider,
-        seconds=seconds,
-        destination=destination,
-        dataset_name=dataset_name,
-        pipeline_name=pipeline.pipeline_name,
-        location=location,
-        load_ids=load_ids,
-        finished_interrupted=finished,
-        open_runs_refresh=reports,
-        accounts=outcomes,
-    )
+        by_provider, time.monotonic() - started, destination, dataset_name, pipeline.pipeline_name, location,
+        load_ids, finished, reports, outcomes,
+    )  # fmt: skip
 
 
 def finish_interrupted_load(pipeline: Pipeline) -> list[str]:
@@ -309,7 +173,7 @@ def as_delta_tables(source: DltSource) -> None:
 def create_views(pipeline: Pipeline, only_if_missing: bool = False) -> None:
     """(Re)create the analytics views (views.py) beside `runs`, in the destination's dialect; file
     destinations have no views, and neither does a dataset that has no `runs` table yet. A load
-    that changed no row only creates the views that are missing (translating them costs ≈ 0.2 s)."""
+    that changed no row only creates the views that are missing (translating them takes a while)."""
     dialect = pipeline.destination.capabilities().sqlglot_dialect
     if writes_files(pipeline) or dialect is None or not has_runs_table(pipeline):
         return
@@ -385,58 +249,6 @@ def fewer_gc_passes() -> Iterator[None]:
         gc.set_threshold(*thresholds)
 
 
-def open_runs_reports(pipeline: Pipeline, source: DltSource) -> dict[str, dict[str, int]]:
-    """What each account's open-runs refresh did in this load (kept in its listing resource's
-    state), by `<provider>` for the default account and `<provider>_<account>` for named ones."""
-    resources = pipeline.state.get("sources", {}).get(SOURCE_NAME, {}).get("resources", {})
-    reports = {}
-    for name in listing_resources(source):
-        state = resources.get(name, {})
-        report = dict(state.get(REFRESH_KEY, {}))
-        # still open of the runs followed before, and the open runs this load listed first
-        report["following"] = report.get("still_open", 0) + state.get("listed_open", 0)
-        reports[name.removesuffix("_runs")] = report
-    return reports
-
-
-def account_outcomes(
-    pipeline: Pipeline,
-    source: DltSource,
-    by_list: dict[tuple[str, str, str], int],
-    reports: dict[str, dict[str, int]] | None = None,
-) -> list[AccountOutcome]:
-    """What the load did for each account's run list: the rows it wrote (`by_list`), its open-runs
-    refresh (`reports`, open_runs_reports: read from the state if not given) and the failures its
-    listing's state keeps."""
-    resources = pipeline.state.get("sources", {}).get(SOURCE_NAME, {}).get("resources", {})
-    reports = open_runs_reports(pipeline, source) if reports is None else reports
-    outcomes = []
-    for name in listing_resources(source):
-        owner = owner_of(name)
-        if owner is None:
-            continue
-        report = reports[name.removesuffix("_runs")]
-        outcomes.append(
-            AccountOutcome(
-                *owner,
-                runs_loaded=by_list.get(owner, 0),
-                open_runs_refreshed=report.get("open", 0),
-                open_runs_following=report["following"],
-                failures=list(resources.get(name, {}).get(FAILURES_KEY, {}).values()),
-            )
-        )
-    return outcomes
-
-
-def listing_resources(source: DltSource) -> list[str]:
-    return [name for name in source.selected_resources if not name.endswith("_open_runs")]
-
-
-def providers_of(source: DltSource) -> list[str]:
-    listed = listing_resources(source)
-    return [name for name in PROVIDERS if any(resource.startswith(f"{name}_") for resource in listed)]
-
-
 def runs_loaded(pipeline: Pipeline, load_ids: Sequence[str]) -> dict[tuple[str, str, str], int]:
     """Rows each provider's account and run list added or updated in these loads, read back from
     the destination (they share one table, so dlt's per-table metrics cannot tell them apart)."""
@@ -444,7 +256,7 @@ def runs_loaded(pipeline: Pipeline, load_ids: Sequence[str]) -> dict[tuple[str, 
     if not load_ids or not has_runs_table(pipeline):  # every account failed before any run
         return counts
     if writes_files(pipeline):  # read the Delta table itself
-        from dlt.common.libs.deltalake import get_delta_tables  # deltalake costs 20 MiB: only where used
+        from dlt.common.libs.deltalake import get_delta_tables  # deltalake is heavy to import: only where used
 
         keys = ["provider", "account", "run_family"]
         table = get_delta_tables(pipeline, TABLE_NAME)[TABLE_NAME].to_pyarrow_table(columns=[*keys, "_dlt_load_id"])

@@ -72,23 +72,71 @@ def plain(value: Any) -> Any:
 
 
 def charts(pipeline: Pipeline, dataset: str) -> tuple[dict[str, Any], list[Chart]]:
-    def view(name: str) -> str:
-        return f"{dataset}.{name}"
-
+    """The report's totals and its charts of runs: per day, success rate, durations, failure
+    causes, open runs by age."""
     totals = query(
         pipeline,
         f"SELECT COUNT(*) AS runs, COUNT(DISTINCT provider) AS providers, MIN(created_at) AS first_run, "
         f"MAX(created_at) AS last_run FROM {dataset}.{TABLE_NAME}",
     )[0]
-    totals["open_runs"] = query(pipeline, f"SELECT COUNT(*) AS n FROM {view('open_runs')}")[0]["n"]
-    daily = query(pipeline, f"SELECT day, provider, status, runs FROM {view('runs_daily')}")
+    totals["open_runs"] = query(pipeline, f"SELECT COUNT(*) AS n FROM {dataset}.open_runs")[0]["n"]
+    return totals, [
+        runs_per_day(pipeline, dataset),
+        success_rate(pipeline, dataset),
+        duration_distribution(pipeline, dataset),
+        failure_causes(pipeline, dataset),
+        open_runs_by_age(pipeline, dataset, totals["last_run"]),
+    ]
+
+
+def runs_per_day(pipeline: Pipeline, dataset: str) -> Chart:
+    daily = query(pipeline, f"SELECT day, provider, status, runs FROM {dataset}.runs_daily")
+    status_scale = alt.Scale(domain=list(STATUS_COLOURS), range=list(STATUS_COLOURS.values()))
+    return Chart(
+        "Runs per day",
+        "by provider and status; days in UTC",
+        alt.Chart(alt.Data(values=daily))
+        .mark_bar()
+        .encode(
+            x=alt.X("yearmonthdate(day):O", title="day (UTC)", axis=alt.Axis(format="%b %d", labelAngle=-45)),
+            y=alt.Y("sum(runs):Q", title="runs", axis=alt.Axis(tickCount=FEW_TICKS)),
+            color=alt.Color(
+                "status:N", scale=status_scale, title="status", legend=alt.Legend(orient="bottom", columns=4)
+            ),
+            row=alt.Row("provider:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
+        )
+        .properties(width=WIDTH, height=140),
+    )
+
+
+def success_rate(pipeline: Pipeline, dataset: str) -> Chart:
     outcomes = query(
         pipeline,
         f"SELECT day, provider, SUM(completed) AS completed, SUM(completed + failed + cancelled + timed_out) "
-        f"AS terminal FROM {view('run_outcomes')} GROUP BY day, provider",
+        f"AS terminal FROM {dataset}.run_outcomes GROUP BY day, provider",
     )
     for row in outcomes:
         row["success_rate"] = row["completed"] / row["terminal"] if row["terminal"] else None
+    return Chart(
+        "Success rate over time",
+        "completed ÷ terminal runs, one point per UTC day",
+        alt.Chart(alt.Data(values=outcomes))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("yearmonthdate(day):T", title="day (UTC)", axis=alt.Axis(format="%b %d", tickCount="day")),
+            y=alt.Y(
+                "success_rate:Q",
+                title="success rate",
+                axis=alt.Axis(format="%", tickCount=FEW_TICKS),
+                scale=alt.Scale(domain=[0, 1]),
+            ),
+            color=alt.Color("provider:N", title="provider"),
+        )
+        .properties(width=WIDTH, height=220),
+    )
+
+
+def duration_distribution(pipeline: Pipeline, dataset: str) -> Chart:
     durations = query(
         pipeline, f"SELECT provider, status, duration_s FROM {dataset}.{TABLE_NAME} WHERE duration_s IS NOT NULL"
     )
@@ -101,24 +149,7 @@ def charts(pipeline: Pipeline, dataset: str) -> tuple[dict[str, Any], list[Chart
     for line, row in enumerate(timeouts):
         row["label"] = f"{row['provider']}: {row['runs']:,} timed out at ≈ {row['duration_s']:,.0f} s"
         row["label_y"] = 8 + 14 * line  # pixels from the top: one line a provider, never on top of another
-    failures = query(
-        pipeline,
-        f"SELECT provider, COALESCE(error_code, error_category, status || ', no error code') AS cause, "
-        f"COUNT(*) AS runs FROM {dataset}.{TABLE_NAME} "
-        "WHERE status IN ('failed', 'timed_out') OR error_code IS NOT NULL GROUP BY 1, 2 ORDER BY runs DESC LIMIT 12",
-    )
-    # Ages at the newest run loaded, not at the wall clock: the data may end long before today.
-    as_of = datetime.fromisoformat(totals["last_run"]) if totals["last_run"] else None
-    open_runs = query(pipeline, f"SELECT provider, created_at FROM {view('open_runs')}")
-    for row in open_runs:
-        row["age_hours"] = (as_of - datetime.fromisoformat(row["created_at"])).total_seconds() / 3600 if as_of else 0
-    buckets = age_buckets([row["age_hours"] for row in open_runs])
-    for row in open_runs:
-        row["age"] = next(label for limit, label in buckets if limit is None or row["age_hours"] < limit)
-    as_of_text = f"{str(totals['last_run'])[:16].replace('T', ' ')} UTC" if as_of else "the last run"
-
-    status_scale = alt.Scale(domain=list(STATUS_COLOURS), range=list(STATUS_COLOURS.values()))
-    durations_chart = (
+    chart = (
         alt.Chart(alt.Data(values=durations))
         .mark_bar()
         .encode(
@@ -129,76 +160,63 @@ def charts(pipeline: Pipeline, dataset: str) -> tuple[dict[str, Any], list[Chart
     )
     if timeouts:
         marks = alt.Chart(alt.Data(values=timeouts))
-        durations_chart = (
-            durations_chart
+        chart = (
+            chart
             + marks.mark_rule(strokeDash=[4, 3], color="#333").encode(x=alt.X("duration_s:Q", title="duration (s)"))
             + marks.mark_text(align="right", dx=-4, baseline="top", color="#333").encode(
                 x=alt.X("duration_s:Q", title="duration (s)"), y=alt.Y("label_y:Q", scale=None), text="label:N"
             )
         )
-    return totals, [
-        Chart(
-            "Runs per day",
-            "by provider and status; days in UTC",
-            alt.Chart(alt.Data(values=daily))
-            .mark_bar()
-            .encode(
-                x=alt.X("yearmonthdate(day):O", title="day (UTC)", axis=alt.Axis(format="%b %d", labelAngle=-45)),
-                y=alt.Y("sum(runs):Q", title="runs", axis=alt.Axis(tickCount=FEW_TICKS)),
-                color=alt.Color(
-                    "status:N", scale=status_scale, title="status", legend=alt.Legend(orient="bottom", columns=4)
-                ),
-                row=alt.Row("provider:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
-            )
-            .properties(width=WIDTH, height=140),
-        ),
-        Chart(
-            "Success rate over time",
-            "completed ÷ terminal runs, one point per UTC day",
-            alt.Chart(alt.Data(values=outcomes))
-            .mark_line(point=True)
-            .encode(
-                x=alt.X("yearmonthdate(day):T", title="day (UTC)", axis=alt.Axis(format="%b %d", tickCount="day")),
-                y=alt.Y(
-                    "success_rate:Q",
-                    title="success rate",
-                    axis=alt.Axis(format="%", tickCount=FEW_TICKS),
-                    scale=alt.Scale(domain=[0, 1]),
-                ),
-                color=alt.Color("provider:N", title="provider"),
-            )
-            .properties(width=WIDTH, height=220),
-        ),
-        Chart(
-            "Duration distribution",
-            "finished runs, seconds from start to end, stacked by provider; dashed: where timed-out runs end",
-            durations_chart.properties(width=WIDTH, height=220),
-        ),
-        Chart(
-            "Top failure causes",
-            "failed and timed-out runs by error code (or by status where the API gives none)",
-            alt.Chart(alt.Data(values=failures))
-            .mark_bar()
-            .encode(
-                x=alt.X("runs:Q", title="runs", axis=alt.Axis(tickCount=FEW_TICKS, format="~s")),
-                y=alt.Y("cause:N", sort="-x", title="error code"),
-                color=alt.Color("provider:N", title="provider"),
-            )
-            .properties(width=WIDTH - 160, height=24 * max(1, len(failures))),
-        ),
-        Chart(
-            "Open runs by age",
-            f"runs not yet in a terminal status; age at the newest run loaded ({as_of_text})",
-            alt.Chart(alt.Data(values=open_runs or [{"provider": "none", "age": buckets[0][1]}]))
-            .mark_bar()
-            .encode(
-                x=alt.X("age:N", sort=[label for _, label in buckets], title="age", axis=alt.Axis(labelAngle=0)),
-                y=alt.Y("count():Q", title="open runs", axis=alt.Axis(tickCount=FEW_TICKS)),
-                color=alt.Color("provider:N", title="provider"),
-            )
-            .properties(width=WIDTH, height=220),
-        ),
-    ]
+    return Chart(
+        "Duration distribution",
+        "finished runs, seconds from start to end, stacked by provider; dashed: where timed-out runs end",
+        chart.properties(width=WIDTH, height=220),
+    )
+
+
+def failure_causes(pipeline: Pipeline, dataset: str) -> Chart:
+    failures = query(
+        pipeline,
+        f"SELECT provider, COALESCE(error_code, error_category, status || ', no error code') AS cause, "
+        f"COUNT(*) AS runs FROM {dataset}.{TABLE_NAME} "
+        "WHERE status IN ('failed', 'timed_out') OR error_code IS NOT NULL GROUP BY 1, 2 ORDER BY runs DESC LIMIT 12",
+    )
+    return Chart(
+        "Top failure causes",
+        "failed and timed-out runs by error code (or by status where the API gives none)",
+        alt.Chart(alt.Data(values=failures))
+        .mark_bar()
+        .encode(
+            x=alt.X("runs:Q", title="runs", axis=alt.Axis(tickCount=FEW_TICKS, format="~s")),
+            y=alt.Y("cause:N", sort="-x", title="error code"),
+            color=alt.Color("provider:N", title="provider"),
+        )
+        .properties(width=WIDTH - 160, height=24 * max(1, len(failures))),
+    )
+
+
+def open_runs_by_age(pipeline: Pipeline, dataset: str, last_run: Any) -> Chart:
+    # Ages at the newest run loaded, not at the wall clock: the data may end long before today.
+    as_of = datetime.fromisoformat(last_run) if last_run else None
+    open_runs = query(pipeline, f"SELECT provider, created_at FROM {dataset}.open_runs")
+    for row in open_runs:
+        row["age_hours"] = (as_of - datetime.fromisoformat(row["created_at"])).total_seconds() / 3600 if as_of else 0
+    buckets = age_buckets([row["age_hours"] for row in open_runs])
+    for row in open_runs:
+        row["age"] = next(label for limit, label in buckets if limit is None or row["age_hours"] < limit)
+    as_of_text = f"{str(last_run)[:16].replace('T', ' ')} UTC" if as_of else "the last run"
+    return Chart(
+        "Open runs by age",
+        f"runs not yet in a terminal status; age at the newest run loaded ({as_of_text})",
+        alt.Chart(alt.Data(values=open_runs or [{"provider": "none", "age": buckets[0][1]}]))
+        .mark_bar()
+        .encode(
+            x=alt.X("age:N", sort=[label for _, label in buckets], title="age", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("count():Q", title="open runs", axis=alt.Axis(tickCount=FEW_TICKS)),
+            color=alt.Color("provider:N", title="provider"),
+        )
+        .properties(width=WIDTH, height=220),
+    )
 
 
 def cost_charts(pipeline: Pipeline, dataset: str) -> list[Chart]:
@@ -208,13 +226,38 @@ def cost_charts(pipeline: Pipeline, dataset: str) -> list[Chart]:
         pipeline,
         f"SELECT provider, SUM(runs_with_cost) AS priced, SUM(credits) AS credits FROM {dataset}.run_costs GROUP BY provider",
     )
-    unpriced = sorted(row["provider"] for row in costs if not row["priced"])
-    credited = sorted(row["provider"] for row in costs if row["credits"])
+    return [
+        spend_over_time(pipeline, dataset, costs),
+        goal_rates(pipeline, dataset, costs),
+        cost_per_goal(pipeline, dataset),
+    ]
+
+
+def spend_over_time(pipeline: Pipeline, dataset: str, costs: list[dict[str, Any]]) -> Chart:
     spend = query(
         pipeline,
         f"SELECT day, provider, SUM(cost_usd) AS cost_usd FROM {dataset}.run_costs "
         "WHERE cost_usd IS NOT NULL GROUP BY day, provider",
     )
+    unpriced = sorted(row["provider"] for row in costs if not row["priced"])
+    credited = sorted(row["provider"] for row in costs if row["credits"])
+    no_cost = f"; no cost in USD reported by {', '.join(unpriced)}" if unpriced else ""
+    no_cost += f" ({', '.join(credited)} counts credits instead)" if credited else ""
+    return Chart(
+        "Spend over time",
+        f"US dollars a UTC day, as the platforms report them{no_cost}",
+        alt.Chart(alt.Data(values=spend))
+        .mark_bar()
+        .encode(
+            x=alt.X("yearmonthdate(day):O", title="day (UTC)", axis=alt.Axis(format="%b %d", labelAngle=-45)),
+            y=alt.Y("sum(cost_usd):Q", title="USD", axis=alt.Axis(tickCount=FEW_TICKS, format="$~s")),
+            color=alt.Color("provider:N", title="provider"),
+        )
+        .properties(width=WIDTH, height=220),
+    )
+
+
+def goal_rates(pipeline: Pipeline, dataset: str, costs: list[dict[str, Any]]) -> Chart:
     goals = query(
         pipeline,
         f"SELECT provider, model, completion_rate, goal_rate FROM {dataset}.run_goals WHERE goal_rate IS NOT NULL",
@@ -224,65 +267,46 @@ def cost_charts(pipeline: Pipeline, dataset: str) -> list[Chart]:
         for row in goals
         for kind, column in (("completed ÷ ended", "completion_rate"), ("goal reached ÷ judged", "goal_rate"))
     ]
+    no_verdict = sorted({row["provider"] for row in costs} - {row["provider"] for row in goals})
+    return Chart(
+        "Goal rate and completion rate by model",
+        "ended runs: the platform's verdict on the goal beside the share that completed"
+        + (f"; no verdict reported by {', '.join(no_verdict)}" if no_verdict else ""),
+        alt.Chart(alt.Data(values=rates))
+        .mark_bar()
+        .encode(
+            x=alt.X(
+                "value:Q", title="share", axis=alt.Axis(format="%", tickCount=FEW_TICKS), scale=alt.Scale(domain=[0, 1])
+            ),
+            y=alt.Y("rate:N", title="rate", axis=alt.Axis(labels=False, ticks=False)),
+            color=alt.Color("rate:N", title=None, legend=alt.Legend(orient="bottom")),
+            row=alt.Row("model:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
+        )
+        .properties(width=WIDTH - 200, height=40),
+    )
+
+
+def cost_per_goal(pipeline: Pipeline, dataset: str) -> Chart:
     per_goal = query(
         pipeline,
         f"SELECT provider, model, cost_per_goal_usd FROM {dataset}.cost_per_goal WHERE cost_per_goal_usd IS NOT NULL",
     )
     for row in per_goal:
         row["model"] = f"{row['provider']}: {row['model']}"
-    no_cost = f"; no cost in USD reported by {', '.join(unpriced)}" if unpriced else ""
-    no_cost += f" ({', '.join(credited)} counts credits instead)" if credited else ""
-    judged = {row["provider"] for row in goals}
-    no_verdict = sorted({row["provider"] for row in costs} - judged)
-    return [
-        Chart(
-            "Spend over time",
-            f"US dollars a UTC day, as the platforms report them{no_cost}",
-            alt.Chart(alt.Data(values=spend))
-            .mark_bar()
-            .encode(
-                x=alt.X("yearmonthdate(day):O", title="day (UTC)", axis=alt.Axis(format="%b %d", labelAngle=-45)),
-                y=alt.Y("sum(cost_usd):Q", title="USD", axis=alt.Axis(tickCount=FEW_TICKS, format="$~s")),
-                color=alt.Color("provider:N", title="provider"),
-            )
-            .properties(width=WIDTH, height=220),
-        ),
-        Chart(
-            "Goal rate and completion rate by model",
-            "ended runs: the platform's verdict on the goal beside the share that completed"
-            + (f"; no verdict reported by {', '.join(no_verdict)}" if no_verdict else ""),
-            alt.Chart(alt.Data(values=rates))
-            .mark_bar()
-            .encode(
-                x=alt.X(
-                    "value:Q",
-                    title="share",
-                    axis=alt.Axis(format="%", tickCount=FEW_TICKS),
-                    scale=alt.Scale(domain=[0, 1]),
-                ),
-                y=alt.Y("rate:N", title="rate", axis=alt.Axis(labels=False, ticks=False)),
-                color=alt.Color("rate:N", title=None, legend=alt.Legend(orient="bottom")),
-                row=alt.Row("model:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
-            )
-            .properties(width=WIDTH - 200, height=40),
-        ),
-        Chart(
-            "Cost per run that reached its goal",
-            "US dollars of runs with a cost and a verdict, divided by those that reached their goal",
-            alt.Chart(alt.Data(values=per_goal))
-            .mark_bar()
-            .encode(
-                x=alt.X(
-                    "cost_per_goal_usd:Q",
-                    title="USD per goal reached",
-                    axis=alt.Axis(tickCount=FEW_TICKS, format="$.3f"),
-                ),
-                y=alt.Y("model:N", sort="-x", title="provider: model"),
-                color=alt.Color("provider:N", title="provider"),
-            )
-            .properties(width=WIDTH - 200, height=28 * max(1, len(per_goal))),
-        ),
-    ]
+    return Chart(
+        "Cost per run that reached its goal",
+        "US dollars of runs with a cost and a verdict, divided by those that reached their goal",
+        alt.Chart(alt.Data(values=per_goal))
+        .mark_bar()
+        .encode(
+            x=alt.X(
+                "cost_per_goal_usd:Q", title="USD per goal reached", axis=alt.Axis(tickCount=FEW_TICKS, format="$.3f")
+            ),
+            y=alt.Y("model:N", sort="-x", title="provider: model"),
+            color=alt.Color("provider:N", title="provider"),
+        )
+        .properties(width=WIDTH - 200, height=28 * max(1, len(per_goal))),
+    )
 
 
 PAGE = """<!doctype html>

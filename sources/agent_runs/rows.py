@@ -1,6 +1,6 @@
 """Where pages become rows: the runs of one or more pages of a list mapped to `runs` rows, as one
-Arrow table (mapping.to_table). Mapping costs some forty Arrow calls whatever the number of runs,
-so a walk joins consecutive pages before mapping them."""
+Arrow table (mapping.to_table). Mapping costs a fixed number of Arrow calls whatever the number
+of runs, so a walk joins consecutive pages before mapping them."""
 
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any

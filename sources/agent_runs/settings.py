@@ -42,7 +42,7 @@ RATE_LIMITED_FOR_S = 600.0
 LONG_HOLD_S = 10.0  # a wait the rate-limit headers ask for that is worth a warning
 ROWS_PER_YIELD = 200  # refreshed-by-id rows handed to dlt at a time
 ROWS_PER_COMPARISON = 2000  # re-listed open runs compared with their loaded rows at a time (one query)
-ROWS_PER_TABLE = 10_000  # listed rows handed to dlt at a time, as one Arrow table (dlt spends ≈ 7 ms an item)
+ROWS_PER_TABLE = 10_000  # listed rows handed to dlt at a time, as one Arrow table (dlt's cost is per item)
 ROWS_PER_MAPPING = 500  # listed runs mapped to Arrow at a time (mapping costs per call; a page may hold 100)
 
 # Parallel backfill (`workers` > 1): the created-at range is cut into about this many windows per
