@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, Literal
 from urllib.parse import quote
@@ -18,6 +18,17 @@ from dlt.common.jsonpath import JSONPath, compile_path
 
 FieldMap = Mapping[str, tuple[str, ...]]  # unified column -> path in the API's record
 Params = dict[str, Any]  # query parameters; a list value repeats the parameter
+
+
+@dataclass(frozen=True)
+class CreatedFilter:
+    """How a list is asked for the runs created in a range: the query parameters of its bounds, and
+    how far each bound is widened (bounds that are exclusive, or compare coarser than a
+    microsecond). The runs beyond the range that this lets in are trimmed after."""
+
+    after_param: str
+    before_param: str
+    widen_by: timedelta = timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -69,8 +80,7 @@ class RunList:
     # "asc": oldest first, the cursor may move page by page; "desc": newest first, a walk stops past
     # the cursor; None: no promised order, every page of the window is read before the cursor moves.
     row_order: Literal["asc", "desc"] | None
-    window_params: Callable[[datetime | None, datetime | None], Params]  # a page of runs created in [start, end]
-    filters_created_at: bool  # whether window_params narrows by creation time (else: the newest first)
+    created_filter: CreatedFilter | None  # None: the list cannot be asked for a time range
     open_run_filters: tuple[Params, ...]  # listings that together hold every open run; () = fetch each by id
     fields: FieldMap
     status_map: Mapping[str, str]  # the API's status spellings -> unified (others: lower case if unified)
@@ -103,7 +113,24 @@ class RunList:
     late_fields: tuple[str, ...] = ()
     frozen_walk: bool = False  # page numbers over a time filter: the window's end is fixed at the server's now
     optional: bool = False  # a refusal (403) while the key works for the provider's first list: skipped
+    list_params: Params = field(default_factory=dict)  # asked with every listing (an order, a run type)
     provider: Provider = field(default=None, repr=False, compare=False)  # type: ignore[assignment]  # set by Provider
+
+    @property
+    def filters_created_at(self) -> bool:
+        return self.created_filter is not None
+
+    def window_params(self, start: datetime | None, end: datetime | None) -> Params:
+        """The query of the runs created in [start, end], widened as declared (a list without a
+        time filter: newest first, and the walk stops past `start`)."""
+        params = dict(self.list_params)
+        if self.created_filter is not None:
+            bounds = self.created_filter
+            if start is not None:
+                params[bounds.after_param] = isoformat(start - bounds.widen_by)
+            if end is not None:
+                params[bounds.before_param] = isoformat(end + bounds.widen_by)
+        return params
 
     @property
     def pages_at_once(self) -> bool:

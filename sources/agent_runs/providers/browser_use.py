@@ -14,9 +14,9 @@ Timestamps may come without an offset ("naive UTC" in the spec): read as UTC."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from .base import CursorPaging, FieldMap, PageNumberPaging, Params, Provider, RunList, isoformat
+from .base import CreatedFilter, CursorPaging, FieldMap, PageNumberPaging, Provider, RunList
 
 BOUND_OVERLAP = timedelta(milliseconds=1)  # `after` / `before` may be exclusive: ask a little wider
 
@@ -72,19 +72,6 @@ RUN_STATUSES = {
 }
 
 
-def task_window(start: datetime | None, end: datetime | None) -> Params:
-    params: Params = {}
-    if start is not None:
-        params["after"] = isoformat(start - BOUND_OVERLAP)
-    if end is not None:
-        params["before"] = isoformat(end + BOUND_OVERLAP)
-    return params
-
-
-def run_window(start: datetime | None, end: datetime | None) -> Params:
-    return {}  # no time filter: newest first, the walk stops past `start`
-
-
 BROWSER_USE = Provider(
     name="browser_use",
     display_name="Browser Use",
@@ -107,8 +94,7 @@ BROWSER_USE = Provider(
             page_size=100,  # the maximum
             page_size_param="pageSize",
             row_order=None,  # undocumented
-            window_params=task_window,
-            filters_created_at=True,
+            created_filter=CreatedFilter("after", "before", widen_by=BOUND_OVERLAP),
             frozen_walk=True,
             open_run_filters=({"filterBy": "created"}, {"filterBy": "started"}),  # one status a request
             fields=TASK_FIELDS,
@@ -124,8 +110,7 @@ BROWSER_USE = Provider(
             late_fields=RUN_LATE_FIELDS,
             page_size_param="limit",
             row_order="desc",
-            window_params=run_window,
-            filters_created_at=False,
+            created_filter=None,  # newest first, the walk stops past its start
             open_run_filters=(),  # no status filter: open runs are fetched by id
             fields=RUN_FIELDS,
             status_map=RUN_STATUSES,

@@ -5,9 +5,7 @@ end); created-at window `startAt` / `endAt`, both inclusive; one status a reques
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from .base import CursorPaging, FieldMap, Params, Provider, RunList, isoformat
+from .base import CreatedFilter, CursorPaging, FieldMap, Provider, RunList
 
 FIELDS: FieldMap = {
     "run_id": ("runId",),
@@ -38,16 +36,6 @@ STATUSES = {
 }
 
 
-def window_params(start: datetime | None, end: datetime | None) -> Params:
-    """Runs created in [start, end]: `startAt` and `endAt` are both inclusive."""
-    params: Params = {}
-    if start is not None:
-        params["startAt"] = isoformat(start)
-    if end is not None:
-        params["endAt"] = isoformat(end)
-    return params
-
-
 BROWSERBASE = Provider(
     name="browserbase",
     display_name="Browserbase",
@@ -64,8 +52,7 @@ BROWSERBASE = Provider(
             page_size=1000,  # the API's maximum
             page_size_param="limit",
             row_order=None,  # no promised order: read every page of the window before moving the cursor
-            window_params=window_params,
-            filters_created_at=True,
+            created_filter=CreatedFilter("startAt", "endAt"),  # both inclusive
             # One status a request; PAUSED is a filter value too (the SDK's `status` literal).
             open_run_filters=({"status": "PENDING"}, {"status": "RUNNING"}, {"status": "PAUSED"}),
             fields=FIELDS,

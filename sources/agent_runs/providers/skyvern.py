@@ -22,8 +22,6 @@ Request headers, webhook and TOTP settings and the CDP address a run carries are
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from .base import FieldMap, PageNumberPaging, Params, Provider, RunList
 
 TASK_MAX_PAGE = 100  # `/v1/runs`'s maximum: its reach is the newest 10,000 rows
@@ -93,14 +91,6 @@ WORKFLOW_READ_FIELDS: FieldMap = {
 }
 
 
-def workflow_window(start: datetime | None, end: datetime | None) -> Params:
-    return {}  # no time filter: newest first, the walk stops past `start`
-
-
-def task_window(start: datetime | None, end: datetime | None) -> Params:
-    return {"run_type": TASK_RUN_TYPES}
-
-
 def search(run_id: str) -> Params:
     return {"search_key": run_id}
 
@@ -131,8 +121,7 @@ SKYVERN = Provider(
             page_size=100,  # none stated
             page_size_param="page_size",
             row_order="desc",
-            window_params=workflow_window,
-            filters_created_at=False,
+            created_filter=None,  # newest first, the walk stops past its start
             open_run_filters=({"status": OPEN_STATUSES},),  # repeatable: one listing
             fields=WORKFLOW_FIELDS,
             status_map=STATUSES,
@@ -149,8 +138,8 @@ SKYVERN = Provider(
             page_size=100,  # the maximum
             page_size_param="page_size",
             row_order="desc",
-            window_params=task_window,
-            filters_created_at=False,
+            created_filter=None,
+            list_params={"run_type": TASK_RUN_TYPES},
             open_run_filters=({"status": OPEN_STATUSES},),
             fields=TASK_FIELDS,
             confirm_path_template="/v1/runs/{run_id}",

@@ -9,9 +9,9 @@ neither is kept. `schema_validation` (whether the result matched the schema aske
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from .base import BatchRead, CursorPaging, FieldMap, Params, Provider, RunList, isoformat
+from .base import BatchRead, CreatedFilter, CursorPaging, FieldMap, Provider, RunList
 
 # TinyFish documents `created_after` without saying whether it is inclusive, nor at what
 # precision it compares; asking from a millisecond earlier makes either reading return the runs
@@ -46,18 +46,6 @@ STATUSES = {
 }
 
 
-def window_params(start: datetime | None, end: datetime | None) -> Params:
-    """Runs created in [start, end], oldest first. The bounds are widened by the overlap because the
-    API's `created_after` / `created_before` are exclusive (or compare coarser); extra runs at the
-    edges are dropped by the incremental filter or by id."""
-    params: Params = {"sort_direction": "asc"}
-    if start is not None:
-        params["created_after"] = isoformat(start - CREATED_AFTER_OVERLAP)
-    if end is not None:
-        params["created_before"] = isoformat(end + CREATED_AFTER_OVERLAP)
-    return params
-
-
 TINYFISH = Provider(
     name="tinyfish",
     display_name="TinyFish",
@@ -80,8 +68,9 @@ TINYFISH = Provider(
             page_size=100,  # the API's maximum
             page_size_param="limit",
             row_order="asc",  # the cursor only moves forward, and --until can stop early
-            window_params=window_params,
-            filters_created_at=True,
+            # `created_after` / `created_before` are exclusive (or compare coarser): asked a little wider.
+            created_filter=CreatedFilter("created_after", "created_before", widen_by=CREATED_AFTER_OVERLAP),
+            list_params={"sort_direction": "asc"},
             open_run_filters=({"status": "PENDING"}, {"status": "RUNNING"}),  # one status a request
             fields=FIELDS,
             status_map=STATUSES,
