@@ -23,7 +23,7 @@ from agent_runs.simulators.core import MICROS
 from agent_runs.transport import RateLimit, runs_client
 from agent_runs.walks import Window, choose_walk
 from agent_runs.walks.pages import NeighbourPages
-from agent_runs.walks.windows import history_span, plan_windows, walk_windows
+from agent_runs.walks.split import history_span, plan_windows, walk_windows
 from tests.utils import assert_table_equals_api, read_runs, small_pages
 
 # How each run list that filters by creation time is asked for a window (those that cannot are walked once).

@@ -27,7 +27,7 @@ EXPORTS = {
     "NoProviderConfigured": "errors",
     "NoRunsLoaded": "errors",
     "ProviderError": "errors",
-    "runs_resource": "listing",
+    "runs_resource": "new_runs",
     "open_runs_resource": "open_runs",
     "LoadSummary": "summary",
     "create_views": "pipeline",
@@ -86,7 +86,7 @@ if TYPE_CHECKING:
         NoRunsLoaded,
         ProviderError,
     )
-    from .listing import runs_resource
+    from .new_runs import runs_resource
     from .open_runs import open_runs_resource
     from .pipeline import create_views, finish_interrupted_load, load_runs
     from .providers import PROVIDERS, Provider

@@ -26,8 +26,8 @@ from .confirm import confirm_open, confirmed_columns, overlay
 from .errors import ApiKeyRejected
 from .isolation import REFRESH_KEY, isolated
 from .lister import Lister
-from .listing import RecentRuns
 from .loaded import LoadedRuns
+from .new_runs import RecentRuns
 from .providers import RunList
 from .rows import page_rows
 from .schema import into_runs_table, is_open

@@ -1,5 +1,5 @@
 """The agent-runs dlt source: every configured account of every provider, merged into one `runs`
-table. Per account, two resources: the listing of new runs (listing.py) and the refresh of the
+table. Per account, two resources: the listing of new runs (new_runs.py) and the refresh of the
 runs loaded while open (open_runs.py).
 
 (No `from __future__ import annotations` here: dlt reads the signature at run time to resolve
@@ -17,7 +17,7 @@ from dlt.extract import DltResource
 
 from .accounts import Account, default_accounts, named_accounts
 from .errors import NoProviderConfigured
-from .listing import runs_resource
+from .new_runs import runs_resource
 from .open_runs import open_runs_resource
 from .providers import PROVIDERS
 from .settings import RELIST_LAG, SOURCE_NAME

@@ -20,8 +20,8 @@ import pyarrow.compute as pc
 from .accounts import Account
 from .compare import any_of, differences
 from .confirm import confirm_open
-from .listing import walk_history
 from .loaded import LoadedRuns, writes_files
+from .new_runs import walk_history
 from .open_runs import flagged_missing
 from .pipeline import finish_interrupted_load, make_pipeline, only_load_of
 from .providers import PageNumberPaging, RunList

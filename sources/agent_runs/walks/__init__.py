@@ -2,7 +2,7 @@
 walks, one module each. Every walk yields `runs` rows as Arrow tables, or None while its next page
 is on its way (dlt's signal to serve other resources meanwhile).
 
-- `windows`: created-at windows walked at once (or one window: one walk); with `--workers N`,
+- `split` (the walk `windows`): created-at windows walked at once (or one window: one walk); with `--workers N`,
   planned by probing where the runs are.
 - `ahead`: by default, an oldest-first list: windows ahead of a first page that shows a long range.
 - `back`: by default, a list that promises no order: windows back in time from a first page that
@@ -24,8 +24,8 @@ from ..settings import MAX_CONCURRENCY
 from .ahead import walk_ahead
 from .back import walk_back
 from .pages import walk_pages
+from .split import plan_windows, walk_windows
 from .window import Window
-from .windows import plan_windows, walk_windows
 
 __all__ = ["Walk", "Window", "choose_walk", "walk"]
 

@@ -11,8 +11,8 @@ import pyarrow.compute as pc
 from .. import settings
 from ..lister import Lister
 from .first_page import first_page_of
+from .split import walk_windows
 from .window import Window
-from .windows import walk_windows
 
 logger = logging.getLogger(settings.SOURCE_NAME)
 
