@@ -10,7 +10,6 @@ at run time; as a string it is not recognised, and the cursor is not kept betwee
 import logging
 from collections.abc import Generator, Iterator
 from datetime import datetime, timedelta
-from typing import Any
 
 import dlt
 import pyarrow as pa
@@ -24,7 +23,8 @@ from .errors import ApiKeyRejected
 from .isolation import isolated
 from .lister import Lister
 from .providers import RunList
-from .schema import into_runs_table, is_open, parse_timestamp
+from .recent_runs import RecentRuns
+from .schema import into_runs_table, is_open
 from .settings import PRIMARY_KEY, RELIST_LAG, ROWS_PER_TABLE, SOURCE_NAME
 from .walks import Walk, Window, choose_walk, walk
 
@@ -130,7 +130,7 @@ def walk_history(
 
 
 def new_rows(
-    lister: Lister, pages: Iterator[pa.Table | None], loaded_before: pa.Array, recent: "RecentRuns", lag: timedelta
+    lister: Lister, pages: Iterator[pa.Table | None], loaded_before: pa.Array, recent: RecentRuns, lag: timedelta
 ) -> Generator[pa.Table | None, None, int]:
     """The walk's rows without the runs loaded before, their open rows confirmed where the list's
     status can lag, handed to dlt a few thousand at a time (its cost is per item); the state notes
@@ -162,50 +162,3 @@ def without(table: pa.Table, run_ids: pa.Array) -> pa.Table:
     """The rows of other runs than these."""
     keep = pc.invert(pc.is_in(table["run_id"], run_ids))
     return table if pc.all(keep).as_py() else table.filter(keep)
-
-
-class RecentRuns:
-    """What the listing resource keeps in its state: the newest creation time listed, and the ids
-    of the runs created within the re-read window behind it (already loaded: skipped when read
-    again). Bounded by the runs of one window, whatever the history or the open runs."""
-
-    def __init__(self, state: dict[str, Any]) -> None:
-        self.state = state
-        self.ids: dict[str, str] = state.setdefault("recent_runs", {})  # run_id -> created_at
-
-    @property
-    def newest_created(self) -> datetime | None:
-        newest = self.state.get("newest_created_at")
-        return parse_timestamp(newest) if newest else None
-
-    def loaded_since(self, start: datetime | None) -> pa.Array:
-        """Ids of the runs loaded before that were created at or after `start`."""
-        return pa.array(
-            [run_id for run_id, created in self.ids.items() if start is None or parse_timestamp(created) >= start],
-            pa.string(),
-        )
-
-    def note_listed(self, table: pa.Table, lag: timedelta) -> None:
-        """Move the newest creation time on, and remember the runs within `lag` of it."""
-        if not table.num_rows:
-            return
-        newest, known = pc.max(table["created_at"]).as_py(), self.newest_created
-        if known is None or newest > known:
-            self.state["newest_created_at"] = newest.isoformat()
-            known = newest
-        recent = table.filter(pc.greater_equal(table["created_at"], known - lag))
-        self.ids.update(
-            zip(
-                recent["run_id"].to_pylist(),
-                (moment.isoformat() for moment in recent["created_at"].to_pylist()),
-                strict=True,
-            )
-        )
-
-    def forget_before(self, lag: timedelta) -> None:
-        """Keep only the runs the next load's re-read window can list again."""
-        newest = self.newest_created
-        if newest is not None:
-            cutoff = newest - lag
-            self.ids = {run_id: created for run_id, created in self.ids.items() if parse_timestamp(created) >= cutoff}
-            self.state["recent_runs"] = self.ids

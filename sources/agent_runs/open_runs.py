@@ -27,8 +27,8 @@ from .errors import ApiKeyRejected
 from .isolation import REFRESH_KEY, isolated
 from .lister import Lister
 from .loaded import LoadedRuns
-from .new_runs import RecentRuns
 from .providers import RunList
+from .recent_runs import RecentRuns
 from .rows import page_rows
 from .schema import into_runs_table, is_open
 from .settings import LATE_FILL_FOR, ROWS_PER_COMPARISON
