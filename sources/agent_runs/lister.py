@@ -8,10 +8,11 @@ from datetime import datetime
 import pyarrow as pa
 from dlt.sources.helpers.rest_client import RESTClient
 
-from .paging import read_page, read_pages
+from .paging import Page, read_page, read_pages
 from .providers import RunList
 from .providers.base import Params
 from .rows import page_rows, rows_of_pages
+from .settings import ROWS_PER_MAPPING
 
 ClientOfThread = Callable[[], RESTClient]
 
@@ -39,6 +40,14 @@ class Lister:
         """Every page of the list for these parameters as `runs` rows (rows.rows_of_pages)."""
         pages = read_pages(self.run_list, client or self.client(), params)
         return rows_of_pages(self.run_list, pages, self.account, min_runs)
+
+    def opening(self, params: Params) -> tuple[Page, pa.Table, Iterator[pa.Table]]:
+        """The first page of the list for these parameters, as the API sent it and as `runs` rows,
+        and the rest as rows joined as a walk joins them (not yet read: a walk may drop them)."""
+        pages = read_pages(self.run_list, self.client(), params)
+        first = next(pages, None) or Page([], self.run_list.runs_path, None, 0.0)
+        rest = rows_of_pages(self.run_list, pages, self.account, ROWS_PER_MAPPING, at_least_one=False)
+        return first, page_rows(self.run_list, first.records, first.url, self.account), rest
 
     def page(self, params: Params, client: RESTClient | None = None) -> pa.Table:
         """One page (its page number or size among the parameters) as `runs` rows."""

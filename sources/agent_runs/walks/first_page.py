@@ -9,9 +9,8 @@ import pyarrow as pa
 
 from .. import settings
 from ..lister import Lister
-from ..paging import Page, asked_page_size, read_pages
+from ..paging import asked_page_size
 from ..providers.base import Params
-from ..rows import page_rows, rows_of_pages
 from .tasks import Tasks, in_background
 from .window import Window
 
@@ -39,17 +38,9 @@ class FirstPage(NamedTuple):
 
 def first_page(lister: Lister, params: Params) -> FirstPage:
     """The first page of a walk with these parameters, alone; the rest joined as a walk joins them."""
-    run_list = lister.run_list
-    pages = read_pages(run_list, lister.client(), params)
-    page = next(pages, None) or Page([], run_list.runs_path, None, 0.0)
-    return FirstPage(
-        page_rows(run_list, page.records, page.url, lister.account),
-        rows_of_pages(run_list, pages, lister.account, settings.ROWS_PER_MAPPING, at_least_one=False),
-        len(page.records) >= asked_page_size(run_list, params),
-        page.waited_s,
-        page.now,
-        page.total,
-    )
+    page, runs, rest = lister.opening(params)
+    full = len(page.records) >= asked_page_size(lister.run_list, params)
+    return FirstPage(runs, rest, full, page.waited_s, page.now, page.total)
 
 
 def first_page_of(lister: Lister, params: Params) -> Generator[None, None, FirstPage]:
