@@ -34,11 +34,9 @@ class Lister:
         """The query of the runs created in [start, end) (the list may widen it: trim the pages)."""
         return self.run_list.window_params(start, end)
 
-    def rows(
-        self, params: Params, min_runs: int | Callable[[], int] = 1, client: RESTClient | None = None
-    ) -> Iterator[pa.Table]:
+    def rows(self, params: Params, min_runs: int | Callable[[], int] = 1) -> Iterator[pa.Table]:
         """Every page of the list for these parameters as `runs` rows (rows.rows_of_pages)."""
-        pages = read_pages(self.run_list, client or self.client(), params)
+        pages = read_pages(self.run_list, self.client(), params)
         return rows_of_pages(self.run_list, pages, self.account, min_runs)
 
     def opening(self, params: Params) -> tuple[Page, pa.Table, Iterator[pa.Table]]:
@@ -49,7 +47,7 @@ class Lister:
         rest = rows_of_pages(self.run_list, pages, self.account, ROWS_PER_MAPPING, at_least_one=False)
         return first, page_rows(self.run_list, first.records, first.url, self.account), rest
 
-    def page(self, params: Params, client: RESTClient | None = None) -> pa.Table:
+    def page(self, params: Params) -> pa.Table:
         """One page (its page number or size among the parameters) as `runs` rows."""
-        page = read_page(self.run_list, client or self.client(), params)
+        page = read_page(self.run_list, self.client(), params)
         return page_rows(self.run_list, page.records, page.url, self.account)

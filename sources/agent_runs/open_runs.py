@@ -85,7 +85,6 @@ def refreshed(
     report["open"] = followed.num_rows
     created = dict(zip(followed["run_id"].to_pylist(), followed["created_at"].to_pylist(), strict=True))
     lister = Lister(run_list, account.client, account.name)
-    client = account.client()
 
     def changed(tables: list[pa.Table]) -> pa.Table:
         table = confirm_open(lister, pa.concat_tables(tables))
@@ -98,7 +97,7 @@ def refreshed(
         followed_ids = followed["run_id"].combine_chunks()
         for open_filter in run_list.open_run_filters:
             pending: list[pa.Table] = []
-            for page in lister.rows({**span, **open_filter}, client=client):
+            for page in lister.rows({**span, **open_filter}):
                 report["listing_pages"] += 1
                 mine = pc.is_in(page["run_id"], followed_ids)
                 if not pc.any(mine).as_py():

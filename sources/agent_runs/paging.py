@@ -5,7 +5,7 @@ The page size is the run list's declaration: it is added to every query here."""
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -101,7 +101,7 @@ def decode_json_once(response: Response, *args: Any, **kwargs: Any) -> Response:
 def require_runs(run_list: RunList, body: Any, where: str) -> list[Any]:
     """The runs of a decoded page; MalformedPage naming the provider and `where` if it has none."""
     path = run_list.records_path
-    runs = body if not path else body.get(path) if isinstance(body, Mapping) else None
+    runs = body_value(body, path) if path else body
     if not isinstance(runs, list):
         shape = f"without a `{path}` list" if path else "that is not a list of runs"
         raise MalformedPage(f"{run_list.provider.display_name}: a page {shape} from {where}")

@@ -19,7 +19,7 @@ from .. import settings
 from ..lister import Lister
 from ..paging import asked_page_size
 from .progress import Progress
-from .tasks import Tasks
+from .tasks import Tasks, hand_on
 from .window import Window
 
 logger = logging.getLogger(settings.SOURCE_NAME)
@@ -97,12 +97,7 @@ def walk_windows(lister: Lister, windows: list[Window], workers: int) -> Iterato
         for page in lister.rows(lister.params(*window.window), lambda: 1 if window.cut else joined):
             listed, more = walks.walked(window, page)
             listed = recent.first_seen(listed)
-            while not stop.is_set():
-                try:
-                    pages.put(listed, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
+            hand_on(pages, listed, stop)
             if stop.is_set() or not more:
                 break
         walks.done(window)

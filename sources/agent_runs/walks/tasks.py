@@ -75,6 +75,18 @@ class Tasks:
         self.close()
 
 
+def hand_on(ready: "queue.Queue[Any]", item: Any, stop: threading.Event) -> bool:
+    """Put an item in a walk's bounded queue, waiting for room, unless the walk has stopped taking
+    them meanwhile; whether it was put."""
+    while not stop.is_set():
+        try:
+            ready.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
 def in_background(items: Iterator[T], ahead: int = 2) -> Iterator[T | None]:
     """`items`, read in the shared pool up to `ahead` items before the caller takes them; None while
     the next is not ready (dlt's signal to serve other resources meanwhile), so that a walk read
@@ -82,24 +94,14 @@ def in_background(items: Iterator[T], ahead: int = 2) -> Iterator[T | None]:
     ready: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=ahead)
     stop = threading.Event()
 
-    def hand_on(more: bool, item: Any) -> bool:
-        """Put an item in the queue unless the caller has stopped taking them; whether it was put."""
-        while not stop.is_set():
-            try:
-                ready.put((more, item), timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
     def read() -> None:
         try:
             for item in items:
-                if not hand_on(True, item):
+                if not hand_on(ready, (True, item), stop):
                     return
-            hand_on(False, None)
+            hand_on(ready, (False, None), stop)
         except BaseException as error:  # handed to the caller, raised in its thread
-            hand_on(False, error)
+            hand_on(ready, (False, error), stop)
 
     with Tasks() as tasks:
         tasks.submit(read)
