@@ -45,6 +45,7 @@ def run_demo(
         source = agent_runs_source(
             api_keys={name: simulator.api_key for name, simulator in simulators.items()},
             base_urls={name: simulator.base_url for name, simulator in simulators.items()},
+            steps_since="2000-01-01",  # the steps of every run in the history, not only of those ending from now
         )
         return load_runs(
             source=source,

@@ -24,7 +24,8 @@ logger = logging.getLogger(SOURCE_NAME)
 Item = TypeVar("Item")
 FAILURES_KEY = "last_failures"  # in the listing's state: {resource: failure} of the last load
 REFRESH_KEY = "last_refresh"  # in the listing's state, owned by the open-runs refresh
-SHARED_KEYS = frozenset({FAILURES_KEY, REFRESH_KEY})
+STEPS_BACKFILLED_KEY = "steps_backfilled_from"  # in the listing's state, owned by the open-runs refresh
+SHARED_KEYS = frozenset({FAILURES_KEY, REFRESH_KEY, STEPS_BACKFILLED_KEY})
 
 # Errors that are not the account's: the destination's, or the configuration's. They fail the load.
 NOT_THE_ACCOUNTS = (DatabaseException, NoProviderConfigured)

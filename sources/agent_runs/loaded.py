@@ -65,9 +65,9 @@ class LoadedRuns:
             [dict(zip(OPEN_RUNS_SCHEMA.names, row, strict=True)) for row in rows], OPEN_RUNS_SCHEMA
         )
 
-    def recently_ended(self, since: datetime) -> pa.Table:
-        """`run_id` and `created_at` of the runs that ended at or after `since` (terminal, not
-        flagged as gone): their late fields may still come. Where a list gives no finished time,
+    def recently_ended(self, since: datetime, before: datetime | None = None) -> pa.Table:
+        """`run_id` and `created_at` of the runs that ended at or after `since` (and before
+        `before`), terminal, not flagged as gone: their late fields may still come. Where a list gives no finished time,
         a terminal run's `updated_at` is when it last changed: it ended then or before."""
         terminal = sorted(TERMINAL_STATUSES)
         if self.files:
@@ -78,13 +78,16 @@ class LoadedRuns:
                 pc.and_(pc.is_in(table["status"], pa.array(terminal)), table["missing_from_api_at"].is_null()),
                 pc.fill_null(pc.greater_equal(ended_at, since), False),
             )
+            if before is not None:
+                ended = pc.and_(ended, pc.fill_null(pc.less(ended_at, before), False))
             return table.filter(ended).select(OPEN_RUNS_SCHEMA.names).cast(OPEN_RUNS_SCHEMA)
         query = (
             "SELECT run_id, created_at FROM {table} WHERE provider = %s AND account = %s AND {family} "
             f"AND status IN ({', '.join(['%s'] * len(terminal))}) AND missing_from_api_at IS NULL "
             "AND COALESCE(finished_at, updated_at) >= %s"
+            + (" AND COALESCE(finished_at, updated_at) < %s" if before is not None else "")
         )
-        rows = self.sql_rows(query, *terminal, since)
+        rows = self.sql_rows(query, *terminal, since, *([before] if before is not None else []))
         return pa.Table.from_pylist(
             [dict(zip(OPEN_RUNS_SCHEMA.names, row, strict=True)) for row in rows], OPEN_RUNS_SCHEMA
         )

@@ -26,6 +26,7 @@ from .providers import RunList
 from .recent_runs import RecentRuns
 from .schema import into_runs_table, is_open
 from .settings import PRIMARY_KEY, RELIST_LAG, ROWS_PER_TABLE, SOURCE_NAME
+from .steps import StepsOutbox, StepsPlan, producing, with_steps
 from .walks import Walk, Window, choose_walk, walk
 
 logger = logging.getLogger(SOURCE_NAME)
@@ -38,6 +39,8 @@ def runs_resource(
     until: datetime | None = None,
     workers: int | None = None,
     lag: timedelta = RELIST_LAG,
+    steps: StepsOutbox | None = None,
+    steps_since: datetime | None = None,
 ) -> DltResource:
     """New runs of one of an account's run lists as a merge resource into `runs`, incremental on
     created_at; its own state (named `<provider>[_<account>][_<list>]_runs`) keeps each account's
@@ -51,6 +54,8 @@ def runs_resource(
             first page allows, as fast as the key's rate limit allows; 1 as one walk; N > 1 as N
             created-at windows at a time, planned by probing (or a frozen window's pages at once).
         lag: how far behind the newest loaded run each load lists again (runs visible late).
+        steps / steps_since: where the steps of the runs that ended go (steps.py; None: not
+            read), and from when, if before the first load that read them.
     """
     name = f"{account.resource_prefix(run_list)}_runs"
     where = f"{account.provider.display_name} (account {account.name}) listing {run_list.runs_path}"
@@ -63,7 +68,9 @@ def runs_resource(
         primary_key=PRIMARY_KEY,
         lag=lag.total_seconds() or None,
     )
-    return resource(account, run_list, created_at=created_at, workers=workers, lag=lag)
+    return resource(
+        account, run_list, created_at=created_at, workers=workers, lag=lag, steps=steps, steps_since=steps_since
+    )
 
 
 def list_runs(
@@ -72,21 +79,40 @@ def list_runs(
     created_at: dlt.sources.incremental[datetime],
     workers: int | None = None,
     lag: timedelta = RELIST_LAG,
+    steps: StepsOutbox | None = None,
+    steps_since: datetime | None = None,
 ) -> Iterator[pa.Table | None]:
     """Every page of the run list within the incremental window, as Arrow tables of `runs` rows.
     The window starts `lag` before the newest run loaded so far (dlt's incremental lag), so runs
     that became visible late are loaded; runs loaded before are skipped there. While the next page
     is on its way it yields None, dlt's signal to go on with other resources: that is how several
-    accounts are extracted at once, each walked by its own threads."""
+    accounts are extracted at once, each walked by its own threads. The steps of the runs that
+    ended come just before their rows (steps.with_steps)."""
+    with producing(steps, f"{account.resource_prefix(run_list)}_runs"):
+        yield from new_runs_of(account, run_list, created_at, workers, lag, steps, steps_since)
+
+
+def new_runs_of(
+    account: Account,
+    run_list: RunList,
+    created_at: dlt.sources.incremental[datetime],
+    workers: int | None,
+    lag: timedelta,
+    steps: StepsOutbox | None,
+    steps_since: datetime | None,
+) -> Iterator[pa.Table | None]:
+    """list_runs' work, with the steps of its runs put in `steps` (see list_runs)."""
     recent = RecentRuns(dlt.current.resource_state())
+    plan = StepsPlan.of(recent.state, steps is not None, steps_since)
     start = created_at.start_value
     lister, chosen, rows = walk_history(account, run_list, start, created_at.end_value, workers, lag)
     logger.info(
         "%s (account %s): listing created from %s; %s", lister.name, account.name, start or "the start", chosen.reason
     )
-    listed = 0
+    listed, count = 0, {"steps_read": 0}
     try:
-        listed = yield from new_rows(lister, rows, recent.loaded_since(start), recent, lag)
+        fresh = new_rows(lister, rows, recent.loaded_since(start), recent, lag)
+        listed = yield from fresh if steps is None else with_steps(lister, plan, fresh, steps, count)
     except ApiKeyRejected as refused:
         if not (run_list.optional and key_works(account.provider.lists[0], account.client())):
             raise
@@ -100,6 +126,7 @@ def list_runs(
             account.provider.lists[0].runs_path,
         )
     recent.forget_before(lag)
+    recent.state["steps_read"] = count["steps_read"]
     if listed >= ROWS_PER_TABLE:
         # Arrow keeps freed pages for reuse; the load step needs them more. Not after a short
         # listing: handing memory back walks the whole heap, a cost paid again for every account.

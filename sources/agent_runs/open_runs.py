@@ -13,6 +13,7 @@ changed are written again (compared with the row loaded before)."""
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import dlt
 import pyarrow as pa
@@ -24,7 +25,7 @@ from .client import fetched_by_id, key_works
 from .compare import changed_rows
 from .confirm import confirm_open, confirmed_columns, overlay
 from .errors import ApiKeyRejected
-from .isolation import REFRESH_KEY, isolated
+from .isolation import REFRESH_KEY, STEPS_BACKFILLED_KEY, isolated
 from .lister import Lister
 from .loaded import LoadedRuns
 from .providers import RunList
@@ -32,31 +33,64 @@ from .recent_runs import RecentRuns
 from .rows import page_rows
 from .schema import into_runs_table, is_open
 from .settings import LATE_FILL_FOR, ROWS_PER_COMPARISON
+from .steps import STEPS_FROM_KEY, StepsOutbox, StepsPlan, producing, steps_tables, with_steps
+from .walks.tasks import in_background
 
 
-def open_runs_resource(account: Account, run_list: RunList, max_age: timedelta | None = None) -> DltResource:
+def open_runs_resource(
+    account: Account,
+    run_list: RunList,
+    max_age: timedelta | None = None,
+    steps: StepsOutbox | None = None,
+    steps_since: datetime | None = None,
+) -> DltResource:
     """The open runs of one of an account's run lists brought up to date, merged over their rows in `runs`.
 
     Args:
         account: the provider, key and base URL whose open runs to refresh.
         run_list: which of the provider's run lists (most providers have one).
         max_age: stop following runs open this long before the newest; None: until they end.
+        steps / steps_since: where the steps of the runs that ended go (steps.py; None: not
+            read), and from when; runs loaded before, ended since `steps_since`, are read once.
     """
     name = f"{account.resource_prefix(run_list)}_open_runs"
     where = f"{account.provider.display_name} (account {account.name}) refreshing open runs of {run_list.runs_path}"
-    refresh = isolated(refresh_open_runs, name, f"{account.resource_prefix(run_list)}_runs", where, (REFRESH_KEY,))
-    return into_runs_table(refresh, name)(account, run_list, max_age)
+    state_name = f"{account.resource_prefix(run_list)}_runs"
+    refresh = isolated(refresh_open_runs, name, state_name, where, (REFRESH_KEY, STEPS_BACKFILLED_KEY))
+    return into_runs_table(refresh, name)(account, run_list, max_age, steps, steps_since)
 
 
-def refresh_open_runs(account: Account, run_list: RunList, max_age: timedelta | None = None) -> Iterator[pa.Table]:
+def refresh_open_runs(
+    account: Account,
+    run_list: RunList,
+    max_age: timedelta | None = None,
+    steps: StepsOutbox | None = None,
+    steps_since: datetime | None = None,
+) -> Iterator[pa.Table | None]:
     """Current rows for the account's runs loaded while open (read back from the destination),
     where they changed: those still open from the API's open-status listings, the others by id.
-    A run the API no longer knows (404) keeps its row as loaded, with `missing_from_api_at` set."""
+    A run the API no longer knows (404) keeps its row as loaded, with `missing_from_api_at` set.
+    The steps of the runs that ended come just before their rows (steps.with_steps), and those of
+    runs loaded before that ended since `steps_since` once (backfilled)."""
+    with producing(steps, f"{account.resource_prefix(run_list)}_open_runs"):
+        yield from refreshed_runs(account, run_list, max_age, steps, steps_since)
+
+
+def refreshed_runs(
+    account: Account,
+    run_list: RunList,
+    max_age: timedelta | None,
+    steps: StepsOutbox | None,
+    steps_since: datetime | None,
+) -> Iterator[pa.Table | None]:
+    """refresh_open_runs' work, with the steps of its runs put in `steps` (see refresh_open_runs)."""
     recent = RecentRuns(dlt.current.resource_state(f"{account.resource_prefix(run_list)}_runs"))
     report = {"open": 0, "by_listing": 0, "listing_pages": 0, "by_id": 0, "missing": 0, "given_up": 0, "ended": 0}
     report["settling"] = 0
+    count = {"steps_read": 0}
     newest = recent.newest_created
     if newest is not None:  # else nothing was loaded yet: no need to ask the destination (or create its file)
+        plan = StepsPlan.of(recent.state, steps is not None, steps_since)
         with LoadedRuns(dlt.current.pipeline(), account.provider, account.name, run_list.name) as loaded:
             followed = loaded.open_runs()
             if max_age is not None:
@@ -67,14 +101,18 @@ def refresh_open_runs(account: Account, run_list: RunList, max_age: timedelta | 
             if run_list.late_fields:
                 ended = loaded.recently_ended(newest - LATE_FILL_FOR)["run_id"].to_pylist()
                 settling = sorted(set(ended) - set(followed["run_id"].to_pylist()))
-            yield from refreshed(account, run_list, followed, loaded, report, settling)
+            lister = Lister(run_list, account.client, account.name)
+            changed = refreshed(lister, followed, loaded, report, settling)
+            yield from changed if steps is None else with_steps(lister, plan, changed, steps, count)
+            if steps is not None and steps_since is not None:
+                yield from backfilled(lister, loaded, recent.state, steps_since, steps, count)
     report["still_open"] = report["open"] - report["ended"] - report["missing"]
+    report["steps_read"] = count["steps_read"]
     recent.state[REFRESH_KEY] = report
 
 
 def refreshed(
-    account: Account,
-    run_list: RunList,
+    lister: Lister,
     followed: pa.Table,
     loaded: LoadedRuns,
     report: dict[str, int],
@@ -84,7 +122,7 @@ def refreshed(
     and of the `settling` runs (ended, their late fields may still come), read again by id."""
     report["open"] = followed.num_rows
     created = dict(zip(followed["run_id"].to_pylist(), followed["created_at"].to_pylist(), strict=True))
-    lister = Lister(run_list, account.client, account.name)
+    run_list = lister.run_list
 
     def changed(tables: list[pa.Table]) -> pa.Table:
         table = confirm_open(lister, pa.concat_tables(tables))
@@ -151,6 +189,33 @@ def read_again(
                 key_checked = True
                 report["missing"] += 0 if settle else len(fetched.gone)
                 yield flagged_missing(loaded.rows(fetched.gone))
+
+
+def backfilled(
+    lister: Lister,
+    loaded: LoadedRuns,
+    state: dict[str, Any],
+    since: datetime,
+    outbox: StepsOutbox,
+    count: dict[str, int],
+) -> Iterator[None]:
+    """The steps of the runs loaded before steps were read from `since` on (ended since then, and
+    before the moment steps were read from, or backfilled from): each such run once, however often
+    a load is asked to backfill from the same date."""
+    done_from = state.get(STEPS_BACKFILLED_KEY) or state.get(STEPS_FROM_KEY)
+    before = datetime.fromisoformat(done_from) if done_from else datetime.now(UTC)
+    if since >= before:
+        return
+    run_ids = loaded.recently_ended(since, before)["run_id"].to_pylist()
+    for start in range(0, len(run_ids), ROWS_PER_COMPARISON):
+        chunk = run_ids[start : start + ROWS_PER_COMPARISON]
+        for table in in_background(steps_tables(lister, chunk)):
+            if table is None:
+                yield None
+            else:
+                outbox.put(table)
+        count["steps_read"] += len(chunk)
+    state[STEPS_BACKFILLED_KEY] = since.isoformat()
 
 
 def flagged_missing(table: pa.Table) -> pa.Table:

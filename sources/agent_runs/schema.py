@@ -1,6 +1,6 @@
-"""The unified `runs` table, the contract analysts query: its columns (with descriptions), their
-Arrow types, the unified statuses, and the dlt resource hints every resource that writes it uses.
-How an API's record becomes a row is mapping.py."""
+"""The unified tables, the contract analysts query: `runs` and `run_steps`, their columns (with
+descriptions), their Arrow types, the unified statuses, and the dlt hints every resource that
+writes them uses. How an API's record becomes a row is mapping.py (runs) and step_rows.py (steps)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from dlt.common.schema.typing import TTableSchemaColumns
 from dlt.extract import DltResource
 
-from .settings import PRIMARY_KEY, TABLE_NAME
+from .settings import PRIMARY_KEY, STEPS_PRIMARY_KEY, STEPS_TABLE_NAME, TABLE_NAME
 
 UNIFIED_STATUSES = frozenset({"pending", "running", "paused", "completed", "failed", "cancelled", "timed_out"})
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "timed_out"})
@@ -104,6 +104,49 @@ def into_runs_table(generator: Callable[..., Iterator[Any]], name: str) -> DltRe
     )
 
 
+RUN_STEPS_COLUMNS: TTableSchemaColumns = {
+    "provider": _column("text", "the provider's name, as in `runs`", nullable=False, primary_key=True),
+    "account": _column("text", "the account's name, as in `runs`", nullable=False),
+    "run_id": _column("text", "the run the step belongs to (`runs.run_id`)", nullable=False, primary_key=True),
+    "run_family": _column("text", "the run's list, as in `runs`"),
+    "step_id": _column(
+        "text", "the step's id, stable within the provider (its own, or the run's id and position)", primary_key=True
+    ),
+    "step_index": _column("bigint", "the step's place in the run: 0, 1, ... by time, then as the API lists them"),
+    "started_at": _timestamp("when the step happened or began (UTC); `at` is a reserved word in SQL"),
+    "kind": _column("text", "step, message, event, block or thought: what the provider calls one record"),
+    "action": _column("text", "what the step did: its action, tool, event type or block title"),
+    "url": _column("text", "the page the step was on (without a query string that signs it)"),
+    "status": _column("text", "the step's status as the API sent it"),
+    "error_message": _column("text", "why the step failed, where the API says"),
+    "duration_s": _column("double", "how long the step took, in seconds"),
+    "input_tokens": _column("bigint", "LLM input tokens the step used, where reported"),
+    "output_tokens": _column("bigint", "LLM output tokens the step used, where reported"),
+    "cost_usd": _column(
+        "decimal", "what the step cost in US dollars, where reported", precision=COST_PRECISION, scale=COST_SCALE
+    ),
+    "parent_step_id": _column("text", "the step this one is part of (a block's thoughts and sub-blocks)"),
+    "text": _column("text", "the agent's memory, goal or message at the step, cut to STEP_TEXT_MAX_CHARS"),
+    "extra": _column(
+        "json", "every other field of the step; never a secret, base64 content or a signed URL (those are dropped)"
+    ),
+}
+
+
+def into_steps_table(generator: Callable[..., Iterator[Any]], name: str) -> DltResource:
+    """A resource that merges rows into `run_steps`: each run's steps replace the ones loaded
+    before, whole (delete-insert on the run's key), so that a run never keeps steps of two reads."""
+    return dlt.resource(
+        generator,
+        name=name,
+        table_name=STEPS_TABLE_NAME,
+        primary_key=STEPS_PRIMARY_KEY,
+        merge_key=PRIMARY_KEY,
+        write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+        columns=RUN_STEPS_COLUMNS,
+    )
+
+
 JSON_COLUMNS = frozenset(name for name, column in RUNS_COLUMNS.items() if column["data_type"] == "json")
 
 
@@ -137,6 +180,12 @@ RUNS_ARROW_SCHEMA = pa.schema(
     [
         pa.field(name, ARROW_TYPES[column["data_type"]], column.get("nullable", True))
         for name, column in RUNS_COLUMNS.items()
+    ]
+)
+RUN_STEPS_ARROW_SCHEMA = pa.schema(
+    [
+        pa.field(name, ARROW_TYPES[column["data_type"]], column.get("nullable", True))
+        for name, column in RUN_STEPS_COLUMNS.items()
     ]
 )
 DEFAULT_ACCOUNT = "default"

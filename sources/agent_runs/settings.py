@@ -8,6 +8,10 @@ SOURCE_NAME = "agent_runs"  # the source's name, config section and logger
 DATASET_NAME = "agent_runs"
 TABLE_NAME = "runs"
 PRIMARY_KEY = ("provider", "run_id")
+STEPS_TABLE_NAME = "run_steps"
+STEPS_PRIMARY_KEY = ("provider", "run_id", "step_id")
+STEP_TEXT_MAX_CHARS = 2000  # a step's memory, goal or message in `run_steps.text`; the rest is cut
+STEPS_WORKERS = 8  # runs whose steps are read at once, one request each (a batch read: one request)
 DEFAULT_DUCKDB_FILE = "agent-runs.duckdb"  # not agent_runs.duckdb: that collides with the schema name
 
 # Every load lists again the runs created this long before the newest one it has: a run's

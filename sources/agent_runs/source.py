@@ -21,6 +21,7 @@ from .new_runs import runs_resource
 from .open_runs import open_runs_resource
 from .providers import PROVIDERS
 from .settings import RELIST_LAG, SOURCE_NAME
+from .steps import StepsOutbox, run_steps_resource
 
 logger = logging.getLogger(SOURCE_NAME)
 
@@ -69,6 +70,8 @@ def agent_runs_source(
     api_keys: Mapping[str, TSecretStrValue] | None = None,
     base_urls: Mapping[str, str] | None = None,
     account_names: Sequence[str] | None = None,
+    steps: bool = True,
+    steps_since: datetime | date | str | None = None,
 ) -> list[DltResource]:
     """Run history of every provider that has an API key (or of `providers` only).
 
@@ -94,8 +97,13 @@ def agent_runs_source(
         base_urls: hosts by provider name (a proxy, a simulator), instead of the configured ones.
         account_names: only these accounts (`default` for a provider's own key), e.g. one
             partition of a load partitioned by account.
+        steps: load what each run did step by step into `run_steps` (steps.py): the steps of every
+            run that ends from the first load with steps on.
+        steps_since: read the steps of runs that ended since then too (a datetime, a date or an
+            ISO 8601 string): a backfill of runs loaded before, done once.
     """
     since, until = checked_range(since, until, workers, lag_minutes)
+    steps_from = None if steps_since is None else utc_moment(steps_since, "steps_since")
     quiet_json_text_warnings()
     max_age = None if open_runs_max_age_days is None else timedelta(days=open_runs_max_age_days)
     lag = timedelta(minutes=lag_minutes)
@@ -107,8 +115,12 @@ def agent_runs_source(
             account.rate_limit.cap(workers)
         for run_list in account.provider.lists:
             # The refresh goes first, so it works on the open runs of earlier loads only.
-            resources.append(open_runs_resource(account, run_list, max_age))
-            resources.append(runs_resource(account, run_list, since, until, workers, lag))
+            prefix = account.resource_prefix(run_list)
+            outbox = StepsOutbox((f"{prefix}_open_runs", f"{prefix}_runs")) if steps and run_list.steps else None
+            resources.append(open_runs_resource(account, run_list, max_age, outbox, steps_from))
+            resources.append(runs_resource(account, run_list, since, until, workers, lag, outbox, steps_from))
+            if outbox is not None:
+                resources.append(run_steps_resource(account, run_list, outbox))
     return resources
 
 

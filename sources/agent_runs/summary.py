@@ -171,7 +171,8 @@ def account_outcomes(
 
 
 def listing_resources(source: DltSource) -> list[str]:
-    return [name for name in source.selected_resources if not name.endswith("_open_runs")]
+    """The listing resources (`<prefix>_runs`): not the open-runs refresh's, nor the steps'."""
+    return [name for name in source.selected_resources if name.endswith("_runs") and not name.endswith("_open_runs")]
 
 
 def runs_by_provider(source: DltSource, by_list: dict[tuple[str, str, str], int]) -> dict[str, int]:

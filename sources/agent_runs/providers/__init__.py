@@ -4,7 +4,7 @@ command's `--provider` choices, the keys' names and the simulators all come from
 Adding a provider: a module here declaring its `Provider`, one line below, its simulator in
 `agent_runs/simulators/<name>.py` and its tests (see the README's "Adding a provider")."""
 
-from .base import CreatedFilter, CursorPaging, FieldMap, PageNumberPaging, Provider, RunList
+from .base import CreatedFilter, CursorPaging, FieldMap, PageNumberPaging, Provider, RunList, StepsRead
 from .browser_use import BROWSER_USE
 from .browserbase import BROWSERBASE
 from .skyvern import SKYVERN
@@ -12,4 +12,13 @@ from .tinyfish import TINYFISH
 
 PROVIDERS: dict[str, Provider] = {provider.name: provider for provider in (TINYFISH, BROWSERBASE, BROWSER_USE, SKYVERN)}
 
-__all__ = ["PROVIDERS", "CreatedFilter", "CursorPaging", "FieldMap", "PageNumberPaging", "Provider", "RunList"]
+__all__ = [
+    "PROVIDERS",
+    "CreatedFilter",
+    "CursorPaging",
+    "FieldMap",
+    "PageNumberPaging",
+    "Provider",
+    "RunList",
+    "StepsRead",
+]

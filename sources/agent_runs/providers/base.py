@@ -67,6 +67,38 @@ class BatchRead:
     not_found_path: str
 
 
+StepFields = Mapping[str, tuple[tuple[str, ...], ...]]  # `run_steps` column -> paths, the first present wins
+
+
+@dataclass(frozen=True)
+class StepsRead:
+    """Where a run's steps (events, messages, timeline nodes) are and how each reads as a
+    `run_steps` row. The steps of one run come with one read: `GET path_template` (`{run_id}`
+    replaced), paged by `cursor` where the API pages them, or, with `batch` set, inside each
+    record of the list's batch read (many runs a request). `records_path`: where the steps are in
+    the answer ("" when it is the list itself); `children_path`: a tree's nodes below a node
+    (their `parent_step_id` is the node's). A step's kind is `kind`, or at `kind_path` if there."""
+
+    records_path: str
+    fields: StepFields
+    kind: str
+    path_template: str | None = None
+    batch: bool = False
+    params: Params = field(default_factory=dict)  # asked with every read (e.g. everything at once)
+    cursor: CursorPaging | None = None
+    kind_path: tuple[str, ...] | None = None
+    children_path: str | None = None
+    duration_unit: Literal["s", "ms", "text"] = "s"  # "text": a string such as "1.2s"
+    # Fields of a step never kept, not even in `extra`: base64 content, signed URLs, secrets.
+    secret_fields: tuple[str, ...] = ()
+    # Text fields that hold a JSON object whose first key is the action's name (`{"click": {...}}`).
+    action_in_json_key: bool = False
+
+    def path(self, run_id: str) -> str:
+        assert self.path_template is not None, "steps that come with the batch read have no path"
+        return self.path_template.format(run_id=quote(run_id, safe=""))
+
+
 @dataclass(frozen=True)
 class RunList:
     """One list endpoint of a provider: how to page it, filter it and read its runs."""
@@ -114,6 +146,7 @@ class RunList:
     frozen_walk: bool = False  # page numbers over a time filter: the window's end is fixed at the server's now
     optional: bool = False  # a refusal (403) while the key works for the provider's first list: skipped
     list_params: Params = field(default_factory=dict)  # asked with every listing (an order, a run type)
+    steps: StepsRead | None = None  # what each run did step by step; None: the API does not say
     provider: Provider = field(default=None, repr=False, compare=False)  # type: ignore[assignment]  # set by Provider
 
     @property

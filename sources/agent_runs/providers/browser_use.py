@@ -5,10 +5,11 @@ errors `{"detail": ...}`; a bad key is 401 or 403 (404 on a list). Two run famil
   `{items, totalItems}`, order undocumented, `after` / `before` on the creation time (bounds
   unstated: widened by a millisecond and trimmed), one `filterBy` status a request. A walk's end is
   fixed at the server's now so that no run joins the window while its pages are read. One task:
-  `GET /api/v2/tasks/{task_id}` (the list's fields plus `steps` and `outputFiles`).
+  `GET /api/v2/tasks/{task_id}` (the list's fields plus `steps` and `outputFiles`): its steps.
 - v4 runs, `GET /api/v4/runs`: keyset cursor (`nextCursor`, `hasMore`), newest first, no time or
   status filter: a walk stops at the first page past the cursor, and open runs are fetched by id
   (`GET /api/v4/runs/{run_id}`). A Zero Data Retention project is refused v4 (403): skipped.
+  A run's steps are its events, `GET /api/v4/runs/{run_id}/events` (`after`, `nextAfter`, `hasMore`).
 
 Timestamps may come without an offset ("naive UTC" in the spec): read as UTC."""
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from .base import CreatedFilter, CursorPaging, FieldMap, PageNumberPaging, Provider, RunList
+from .base import CreatedFilter, CursorPaging, FieldMap, PageNumberPaging, Provider, RunList, StepsRead
 
 BOUND_OVERLAP = timedelta(milliseconds=1)  # `after` / `before` may be exclusive: ask a little wider
 
@@ -99,6 +100,20 @@ BROWSER_USE = Provider(
             open_run_filters=({"filterBy": "created"}, {"filterBy": "started"}),  # one status a request
             fields=TASK_FIELDS,
             status_map=TASK_STATUSES,
+            steps=StepsRead(  # `TaskStepView`s, in the task's own read
+                path_template="/api/v2/tasks/{run_id}",
+                records_path="steps",
+                kind="step",
+                fields={
+                    "step_id": (("number",),),
+                    "url": (("url",),),
+                    "action": (("actions", "0"),),  # stringified JSON: `{"click_element": {...}}`
+                    "text": (("nextGoal",),),
+                    "duration_s": (("duration",),),
+                },
+                action_in_json_key=True,
+                secret_fields=("screenshotUrl",),  # a presigned link
+            ),
         ),
         RunList(
             name="v4_runs",
@@ -115,6 +130,20 @@ BROWSER_USE = Provider(
             fields=RUN_FIELDS,
             status_map=RUN_STATUSES,
             optional=True,  # 403 for Zero Data Retention projects
+            steps=StepsRead(  # `RunEvent`s, paged with `after` (an event id)
+                path_template="/api/v4/runs/{run_id}/events",
+                records_path="events",
+                cursor=CursorPaging(cursor_path="nextAfter", cursor_param="after", has_more_path="hasMore"),
+                params={"limit": 100},
+                kind="event",
+                fields={
+                    "step_id": (("id",),),
+                    "started_at": (("ts",),),
+                    "action": (("type",),),  # run.started, step, run.completed, ...
+                    "url": (("data", "url"),),
+                    "text": (("data", "message"), ("data", "text"), ("data", "nextGoal")),
+                },
+            ),
         ),
     ),
 )

@@ -1,11 +1,12 @@
 """Browserbase `GET /v1/agents/runs` (API reference and the `browserbase` SDK's models): header
 `X-BB-API-Key`; pages of up to 1000 in no promised order; cursor in `nextCursor` (null at the
 end); created-at window `startAt` / `endAt`, both inclusive; one status a request
-(`status=RUNNING`, `PAUSED` included); one run at `GET /v1/agents/runs/{runId}`; errors `{statusCode, error, message}`."""
+(`status=RUNNING`, `PAUSED` included); one run at `GET /v1/agents/runs/{runId}`; errors `{statusCode, error, message}`. A run's steps
+are its messages, `GET /v1/agents/runs/{runId}/messages` (`all=true`: every one in one answer)."""
 
 from __future__ import annotations
 
-from .base import CreatedFilter, CursorPaging, FieldMap, Provider, RunList
+from .base import CreatedFilter, CursorPaging, FieldMap, Provider, RunList, StepsRead
 
 FIELDS: FieldMap = {
     "run_id": ("runId",),
@@ -57,6 +58,19 @@ BROWSERBASE = Provider(
             open_run_filters=({"status": "PENDING"}, {"status": "RUNNING"}, {"status": "PAUSED"}),
             fields=FIELDS,
             status_map=STATUSES,
+            steps=StepsRead(  # AI SDK messages (assistant or tool), oldest first; `all`: every one at once
+                path_template="/v1/agents/runs/{run_id}/messages",
+                params={"all": "true"},
+                records_path="data",
+                kind="message",
+                fields={
+                    "step_id": (("id",),),
+                    "started_at": (("createdAt",),),
+                    # the tool the message calls or answers: a content part's `toolName`
+                    "action": tuple(("message", "content", str(n), "toolName") for n in range(4)),
+                    "text": (("message", "content"),),  # a string, or the text of its parts
+                },
+            ),
         ),
     ),
 )

@@ -22,7 +22,7 @@ Request headers, webhook and TOTP settings and the CDP address a run carries are
 
 from __future__ import annotations
 
-from .base import FieldMap, PageNumberPaging, Params, Provider, RunList
+from .base import FieldMap, PageNumberPaging, Params, Provider, RunList, StepsRead
 
 TASK_MAX_PAGE = 100  # `/v1/runs`'s maximum: its reach is the newest 10,000 rows
 TASK_RUN_TYPES = ["task_v1", "task_v3", "openai_cua", "anthropic_cua", "ui_tars", "yutori_navigator"]
@@ -99,6 +99,43 @@ def search(run_id: str) -> Params:
 # name the run (retries, chains) come before it. `/v1/runs` refuses a search beyond row 1,000.
 SEARCH_PAGES = 10
 
+# A workflow run's timeline: a tree of blocks and the thoughts (LLM calls) inside them.
+TIMELINE = StepsRead(
+    path_template="/v1/runs/{run_id}/timeline",
+    records_path="",
+    children_path="children",
+    kind="block",
+    kind_path=("type",),
+    fields={
+        "step_id": (("block", "workflow_run_block_id"), ("thought", "thought_id")),
+        "started_at": (("block", "created_at"), ("thought", "created_at"), ("created_at",)),
+        "action": (("block", "label"), ("block", "block_type"), ("thought", "thought_type")),
+        "url": (("block", "url"),),
+        "status": (("block", "status"),),
+        "error_message": (("block", "failure_reason"),),
+        "duration_s": (("block", "duration"),),
+        "input_tokens": (("thought", "input_token_count"),),
+        "output_tokens": (("thought", "output_token_count"),),
+        "cost_usd": (("thought", "thought_cost"),),
+        "text": (("thought", "thought"), ("block", "navigation_goal"), ("block", "prompt")),
+    },
+)
+# A task's steps (`Step`): the timeline answers 400 for task runs; the server's task route has them.
+TASK_STEPS = StepsRead(
+    path_template="/api/v1/tasks/{run_id}/steps",
+    records_path="",
+    kind="step",
+    fields={
+        "step_id": (("step_id",),),
+        "started_at": (("created_at",),),
+        "status": (("status",),),
+        "action": (("output", "actions_and_results", "0", "0", "action_type"),),
+        "input_tokens": (("input_token_count",),),
+        "output_tokens": (("output_token_count",),),
+        "cost_usd": (("step_cost",),),
+    },
+)
+
 
 SKYVERN = Provider(
     name="skyvern",
@@ -126,6 +163,7 @@ SKYVERN = Provider(
             fields=WORKFLOW_FIELDS,
             status_map=STATUSES,
             secret_fields=SECRETS,
+            steps=TIMELINE,
         ),
         RunList(
             name="tasks",
@@ -146,6 +184,7 @@ SKYVERN = Provider(
             confirm_fields=CONFIRM_FIELDS,
             status_map=STATUSES,
             secret_fields=SECRETS,
+            steps=TASK_STEPS,
         ),
     ),
 )

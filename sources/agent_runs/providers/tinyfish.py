@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from .base import BatchRead, CreatedFilter, CursorPaging, FieldMap, Provider, RunList
+from .base import BatchRead, CreatedFilter, CursorPaging, FieldMap, Provider, RunList, StepsRead
 
 # TinyFish documents `created_after` without saying whether it is inclusive, nor at what
 # precision it compares; asking from a millisecond earlier makes either reading return the runs
@@ -74,6 +74,21 @@ TINYFISH = Provider(
             open_run_filters=({"status": "PENDING"}, {"status": "RUNNING"}),  # one status a request
             fields=FIELDS,
             status_map=STATUSES,
+            steps=StepsRead(  # in the batch read's runs; base64 screenshots only when asked for
+                batch=True,
+                params={"screenshots": "none"},
+                records_path="steps",
+                kind="step",
+                fields={
+                    "step_id": (("id",),),
+                    "started_at": (("timestamp",),),
+                    "status": (("status",),),
+                    "action": (("action",),),
+                    "duration_s": (("duration",),),  # text: "1.2s"
+                },
+                duration_unit="text",
+                secret_fields=("screenshot",),
+            ),
         ),
     ),
 )

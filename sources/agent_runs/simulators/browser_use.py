@@ -329,30 +329,76 @@ class BrowserUseSimulator(SimulatorBase):
             if run is None or run.family != TASKS:
                 raise ApiError(404, {"detail": "Task not found"})
             detail = self.render_task(run, now_us)
-            steps = run.steps_at(now_us)
-            detail["steps"] = [
-                {
-                    "number": n,
-                    "memory": "",
-                    "evaluationPreviousGoal": "",
-                    "nextGoal": "",
-                    "url": "https://example.com",
-                    "actions": [],
-                }
-                for n in range(1, min(steps, 3) + 1)
-            ]
+            detail["steps"] = self.task_steps(run, now_us)
             detail["outputFiles"] = []
             return detail, 1
         if path.startswith("/api/v4/runs") and self.zdr:
             raise ApiError(403, {"detail": "Runs are not available for Zero Data Retention projects"})
         if path == "/api/v4/runs":
             return self.list_v4_runs(params)
+        if path.startswith("/api/v4/runs/") and path.endswith("/events"):
+            run = self.get_run(path.removeprefix("/api/v4/runs/").removesuffix("/events"))
+            if run is None or run.family != RUNS:
+                raise ApiError(404, {"detail": "Run not found"})
+            return self.events_page(run, now_us, params)
         if path.startswith("/api/v4/runs/"):
             run = self.get_run(path.removeprefix("/api/v4/runs/"))
             if run is None or run.family != RUNS:
                 raise ApiError(404, {"detail": "Run not found"})
             return self.render_run(run, now_us), 1
         raise ApiError(404, {"detail": "Not Found"})
+
+    @staticmethod
+    def task_steps(run: SimRun, now_us: int) -> list[dict[str, Any]]:
+        """A v2 task's `steps` (`TaskStepView`): one a step taken so far, numbered from 1."""
+        moments = run.step_moments(now_us)
+        previous = [run.started_us or 0, *moments]
+        return [
+            {
+                "number": number,
+                "memory": f"Visited {number} page(s) for: {run.task[:40]}",
+                "evaluationPreviousGoal": "Success" if number > 1 else "Unknown",
+                "nextGoal": STEP_GOALS[(run.index + number) % len(STEP_GOALS)],
+                "url": step_url(run, number),
+                "screenshotUrl": f"https://cdn.browser-use.com/screenshots/{run.run_id}/{number}.png"
+                f"?X-Amz-Signature={run.index:x}{number:x}&X-Amz-Expires=900",
+                "actions": [f'{{"{STEP_ACTIONS[(run.index + number) % len(STEP_ACTIONS)]}": {{"index": {number}}}}}'],
+                "duration": round((moments[number - 1] - previous[number - 1]) / MICROS, 3),
+            }
+            for number in range(1, len(moments) + 1)
+        ]
+
+    @staticmethod
+    def events_page(run: SimRun, now_us: int, params: dict[str, str]) -> tuple[dict[str, Any], int]:
+        """`GET /api/v4/runs/{id}/events` (`RunEventsResponse`): the run's events after the
+        event id `after`, `limit` at most (100 by default)."""
+        events = [("run.started", run.started_by(now_us), {})]
+        for number, at in enumerate(run.step_moments(now_us), start=1):
+            action = STEP_ACTIONS[(run.index + number) % len(STEP_ACTIONS)]
+            events.append(("step", at, {"number": number, "url": step_url(run, number), "action": action}))
+        if run.finished_us is not None and run.finished_us <= now_us:
+            events.append((f"run.{run.outcome.replace('timed_out', 'failed')}", run.finished_us, {}))
+        numbered = [
+            {"runId": run.run_id, "id": number, "ts": run.time(at), "type": kind, "data": data}
+            for number, (kind, at, data) in enumerate(events, start=1)
+            if at is not None
+        ]
+        try:
+            after, limit = int(params.get("after", 0)), int(params.get("limit", 100))
+        except ValueError:
+            raise ApiError(422, {"detail": [{"msg": "after and limit must be integers"}]}) from None
+        rest = [event for event in numbered if event["id"] > after]
+        page = rest[:limit]
+        return {"events": page, "nextAfter": page[-1]["id"] if page else None, "hasMore": len(rest) > limit}, 1
+
+
+STEP_GOALS = ("Open the search page", "Type the query", "Read the results", "Extract the answer")
+STEP_ACTIONS = ("go_to_url", "click_element_by_index", "input_text", "scroll_down", "extract_content")
+
+
+def step_url(run: SimRun, number: int) -> str:
+    """The page a step was on: runs that loop come back to the same page."""
+    return f"https://shop.example.com/page/{number % 3 if run.index % 7 == 0 else number}"
 
 
 SIMULATOR = BrowserUseSimulator

@@ -11,6 +11,7 @@ from typing import Any
 
 from .core import (
     COST_COLUMNS,
+    MICROS,
     ApiError,
     SimRun,
     SimulatorBase,
@@ -128,12 +129,62 @@ class BrowserbaseSimulator(SimulatorBase):
     def route(self, path: str, params: dict[str, str], query: dict[str, list[str]]) -> tuple[Any, int]:
         if path == "/v1/agents/runs":
             return self.list_runs(params)
+        if path.startswith("/v1/agents/runs/") and path.endswith("/messages"):
+            run = self.get_run(path.removeprefix("/v1/agents/runs/").removesuffix("/messages"))
+            if run is None:
+                raise ApiError(404, {"statusCode": 404, "error": "Not Found", "message": "Run not found"})
+            return self.messages_page(run, self.clock.now_us, params)
         if path.startswith("/v1/agents/runs/"):
             run = self.get_run(path.removeprefix("/v1/agents/runs/"))
             if run is None:
                 raise ApiError(404, {"statusCode": 404, "error": "Not Found", "message": "Run not found"})
             return self.render(run, self.clock.now_us), 1
         raise ApiError(404, {"statusCode": 404, "error": "Not Found", "message": f"No route {path}"})
+
+    @staticmethod
+    def messages(run: SimRun, now_us: int) -> list[dict[str, Any]]:
+        """The run's AI SDK messages so far: for each step the assistant's call of a tool, then the
+        tool's answer (a screenshot comes back as a base64 file part)."""
+        messages = []
+        for number, at in enumerate(run.step_moments(now_us), start=1):
+            tool = TOOLS[(run.index + number) % len(TOOLS)]
+            call = f"call_{run.run_id[:8]}_{number}"
+            said = {"type": "text", "text": f"Step {number}: I will {tool} to {run.task[:30]}"}
+            calling = {"type": "tool-call", "toolCallId": call, "toolName": tool, "input": {"step": number}}
+            answer: dict[str, Any] = {"type": "tool-result", "toolCallId": call, "toolName": tool, "output": "ok"}
+            if tool == "screenshot":
+                answer = {"type": "file", "mediaType": "image/png", "data": SCREENSHOT_PNG}
+            messages += [
+                {
+                    "id": f"msg_{run.run_id[:8]}_{2 * number - 1}",
+                    "createdAt": run.time(at),
+                    "message": {"role": "assistant", "content": [said, calling]},
+                },
+                {
+                    "id": f"msg_{run.run_id[:8]}_{2 * number}",
+                    "createdAt": run.time(at + MICROS // 2),
+                    "message": {"role": "tool", "content": [answer]},
+                },
+            ]
+        return messages
+
+    def messages_page(self, run: SimRun, now_us: int, params: dict[str, str]) -> tuple[dict[str, Any], int]:
+        """`GET /v1/agents/runs/{id}/messages`: the messages after the one `since` names, oldest
+        first, `limit` of them unless `all`; `nextSince` the last one's id (null only when the run
+        has none yet)."""
+        messages = self.messages(run, now_us)
+        since = params.get("since")
+        if since is not None:
+            ids = [message["id"] for message in messages]
+            messages = messages[ids.index(since) + 1 :] if since in ids else []
+        if params.get("all") != "true":
+            try:
+                limit = int(params.get("limit", DEFAULT_LIMIT))
+            except ValueError:
+                raise bad_request("limit must be an integer") from None
+            messages = messages[:limit]
+        last = messages[-1]["id"] if messages else since
+        return {"data": messages, "nextSince": last}, len(messages)
 
     def list_runs(self, params: dict[str, str]) -> tuple[dict[str, Any], int]:
         try:
@@ -189,6 +240,10 @@ class BrowserbaseSimulator(SimulatorBase):
                 return page, True
             page.append(run)
         return page, False
+
+
+TOOLS = ("goto", "act", "extract", "screenshot", "observe")
+SCREENSHOT_PNG = "iVBORw0KGgo" + "A" * 2000  # base64 image data, as a file part carries it
 
 
 SIMULATOR = BrowserbaseSimulator

@@ -118,6 +118,15 @@ class SimRun:
         done = (now_us - self.started_us) / max(1, self.finished_us - self.started_us)
         return int(self.steps * done)
 
+    def step_moments(self, now_us: int) -> list[int]:
+        """When each step the run has taken by now began (steps_at of them), spread evenly over
+        its working time: fixed once the run has ended, whatever the clock says later."""
+        started, count = self.started_by(now_us), self.steps_at(now_us)
+        if started is None or not count:
+            return []
+        end = self.finished_us if self.finished_us is not None else started + self.steps * 30 * MICROS
+        return [started + (end - started) * number // (self.steps + 1) for number in range(count)]
+
     def time(self, micros: int | None) -> str | None:
         return None if micros is None else format_time(micros, self.time_format)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .core import COST_COLUMNS, ApiError, SimRun, SimulatorBase, moment, seconds_between
+from .core import COST_COLUMNS, MICROS, ApiError, SimRun, SimulatorBase, moment, seconds_between
 
 WORKFLOWS, TASKS = "workflows", "tasks"
 RUN_TYPES = ("workflow_run", "task_v2", "task_v1", "openai_cua", "anthropic_cua", "ui_tars")
@@ -30,6 +30,9 @@ MAX_TASK_PAGE = 100
 STATUS_LAG_EVERY = 16  # one task run in this many keeps its last open status in `/v1/runs` once it ends
 CHAIN = 40  # runs come in chains of this many; the first CHAIN_NAMING after a chain's head name it
 CHAIN_NAMING = 14
+THOUGHTS_PER_BLOCK = 3  # a workflow's steps (thoughts) come in blocks of this many
+BLOCK_TYPES = ("navigation", "extraction", "action", "login")
+ACTION_TYPES = ("click", "input_text", "select_option", "scroll", "complete")
 SECRET_FIELDS = (
     "browser_address",
     "extra_http_headers",
@@ -246,6 +249,10 @@ class SkyvernSimulator(SimulatorBase):
             runs = self.listed(("all", statuses, search, kinds), build_all)[offset : offset + size]
             body = [self.render_task(run, now_us, self.kind(run), listed=True) for run in runs]
             return body, len(body)
+        if path.startswith("/v1/runs/") and path.rstrip("/").endswith("/timeline"):
+            return self.timeline(path.removeprefix("/v1/runs/").rstrip("/").removesuffix("/timeline"), now_us)
+        if path.startswith("/api/v1/tasks/") and path.rstrip("/").endswith("/steps"):
+            return self.task_steps(path.removeprefix("/api/v1/tasks/").rstrip("/").removesuffix("/steps"), now_us)
         if path.startswith("/v1/runs/"):
             return self.get_run(path.removeprefix("/v1/runs/"), now_us), 1
         raise ApiError(404, {"detail": "Not Found"})
@@ -285,6 +292,120 @@ class SkyvernSimulator(SimulatorBase):
         else:
             record["run_request"] = {"prompt": run.task, "url": "https://example.com", "engine": "skyvern-1.0"}
         return record
+
+    def found(self, run_id: str, message: str) -> SimRun:
+        run = self.by_id.get(run_id)
+        if run is None or not self.exists(run):
+            raise ApiError(404, {"detail": f"{message} {run_id}"})
+        return run
+
+    def timeline(self, run_id: str, now_us: int) -> tuple[list[dict[str, Any]], int]:
+        """`GET /v1/runs/{id}/timeline` (`WorkflowRunTimeline`s): a workflow run's blocks, newest
+        first, each with its thoughts (one a step) as children; 400 for a task run, as the server
+        answers a run type that has no timeline."""
+        run = self.found(run_id, "Run not found")
+        if run.family != WORKFLOWS:
+            raise ApiError(400, {"detail": f"Timeline not available for run type {self.kind(run)}"})
+        moments = run.step_moments(now_us)
+        ended = run.finished_us is not None and run.finished_us <= now_us
+        blocks = []
+        for first in range(0, len(moments), THOUGHTS_PER_BLOCK):
+            number = first // THOUGHTS_PER_BLOCK
+            last_block = first + THOUGHTS_PER_BLOCK >= len(moments)
+            failed = ended and last_block and run.outcome == "failed"
+            status = (
+                ("failed" if failed else STATUSES.get(run.outcome, "completed"))
+                if ended or not last_block
+                else "running"
+            )
+            block_id = f"wrb_{serial(run)}_{number}"
+            thoughts = [
+                self.thought(run, block_id, n, moments[n])
+                for n in range(first, min(first + THOUGHTS_PER_BLOCK, len(moments)))
+            ]
+            block = {
+                "workflow_run_block_id": block_id,
+                "workflow_run_id": run.run_id,
+                "organization_id": "o_sim",
+                "block_type": BLOCK_TYPES[(run.index + number) % len(BLOCK_TYPES)],
+                "label": f"block_{number + 1}",
+                "status": status,
+                "failure_reason": "Element not found after 3 attempts" if failed else None,
+                "url": f"https://portal.example.com/form/{number + 1}",
+                "actions": [],
+                "created_at": run.time(moments[first]),
+                "modified_at": run.time(moments[first]),
+                "duration": round(len(thoughts) * 1.5, 3),
+            }
+            node = {"type": "block", "block": block, "thought": None, "children": thoughts}
+            node |= {"created_at": block["created_at"], "modified_at": block["modified_at"]}
+            blocks.append(node)
+        return list(reversed(blocks)), len(blocks)
+
+    @staticmethod
+    def thought(run: SimRun, block_id: str, number: int, at_us: int) -> dict[str, Any]:
+        at = run.time(at_us)
+        thought = {
+            "thought_id": f"oth_{serial(run)}_{number}",
+            "task_id": f"oc_{serial(run)}",
+            "organization_id": "o_sim",
+            "workflow_run_id": run.run_id,
+            "workflow_run_block_id": block_id,
+            "thought": f"Step {number + 1}: fill the field for {run.task[:30]}",
+            "thought_type": "plan" if number % 3 == 0 else "metadata",
+            "input_token_count": 900 + 10 * number,
+            "output_token_count": 80 + number,
+            "thought_cost": round(0.002 + 0.0001 * number, 6),
+            "created_at": at,
+            "modified_at": at,
+        }
+        return {
+            "type": "thought",
+            "block": None,
+            "thought": thought,
+            "children": [],
+            "created_at": at,
+            "modified_at": at,
+        }
+
+    def task_steps(self, task_id: str, now_us: int) -> tuple[list[dict[str, Any]], int]:
+        """`GET /api/v1/tasks/{id}/steps` (`Step`s, none-valued fields left out): one a step so far."""
+        run = self.found(task_id, "Task not found")
+        if run.family != TASKS:
+            raise ApiError(404, {"detail": f"Task not found {task_id}"})
+        moments = run.step_moments(now_us)
+        ended = run.finished_us is not None and run.finished_us <= now_us
+        steps = []
+        for number, at in enumerate(moments):
+            last = number == len(moments) - 1
+            status = (
+                "failed"
+                if ended and last and run.outcome == "failed"
+                else "completed"
+                if ended or not last
+                else "running"
+            )
+            action = ACTION_TYPES[(run.index + number) % len(ACTION_TYPES)]
+            steps.append(
+                {
+                    "created_at": run.time(at),
+                    "modified_at": run.time(at + MICROS),
+                    "task_id": run.run_id,
+                    "step_id": f"stp_{serial(run)}_{number}",
+                    "status": status,
+                    "output": {
+                        "actions_and_results": [[{"action_type": action, "reasoning": "r"}, [{"success": True}]]]
+                    },
+                    "order": number,
+                    "is_last": ended and last,
+                    "retry_index": 0,
+                    "organization_id": "o_sim",
+                    "input_token_count": 1200 + number,
+                    "output_token_count": 90,
+                    "step_cost": 0.003,
+                }
+            )
+        return steps, len(steps)
 
     def matches(self, run: SimRun, search: str) -> bool:
         """Whether a search finds the run: in its id, or in a parameter's value (the id of the run

@@ -1,0 +1,205 @@
+"""Reading what runs did step by step, for the `run_steps` table: which runs' steps a load reads
+(`StepsPlan`), the requests that read them (one a run, or the batch read where the API has one),
+`with_steps`, the step every resource that writes `runs` takes its rows through, and the
+resource that writes them (`run_steps_resource`).
+
+A run's steps are read once it has ended and again whenever its row is written again (it changed:
+a late verdict, a repair). They are read before the run's row is handed on, and follow it into
+the same load package: if the read fails, neither is written and the account fails alone
+(isolation.py), so no run is ever written ended without its steps. Runs that ended
+before `StepsPlan.since` are not read: by default that is the moment of the first load with
+steps; `--steps-since` moves it back (older runs already loaded are read by the open-runs
+refresh, once)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
+from dlt.extract import DltResource
+
+from .accounts import Account
+from .client import answered_each, get_json, post_json
+from .errors import MalformedPage
+from .lister import Lister
+from .paging import body_value
+from .providers import RunList
+from .schema import into_steps_table, is_open
+from .step_rows import step_rows
+from .walks.tasks import in_background
+
+Done = TypeVar("Done")
+STEPS_FROM_KEY = "steps_from"  # in the listing's state: runs that end from then on have their steps read
+
+
+@dataclass(frozen=True)
+class StepsPlan:
+    """Whose steps a load reads: the runs that ended at or after `since` (None: read none)."""
+
+    since: datetime | None
+
+    @classmethod
+    def of(cls, state: dict[str, Any], wanted: bool, steps_since: datetime | None) -> StepsPlan:
+        """The plan of a listing's state: steps from the first load that read them (noted in the
+        state now, if this is it), or from `steps_since` if earlier."""
+        if not wanted:
+            return cls(None)
+        first = datetime.fromisoformat(state.setdefault(STEPS_FROM_KEY, datetime.now(UTC).isoformat()))
+        return cls(first if steps_since is None else min(first, steps_since))
+
+    def runs_to_read(self, table: pa.Table) -> list[str]:
+        """The runs of these `runs` rows whose steps are read: ended at or after `since`."""
+        if self.since is None or table.num_rows == 0:
+            return []
+        ended_at = pc.coalesce(table["finished_at"], table["updated_at"], table["created_at"])
+        wanted = pc.and_(pc.invert(is_open(table)), pc.greater_equal(ended_at, pa.scalar(self.since, ended_at.type)))
+        return table.filter(pc.fill_null(wanted, False))["run_id"].to_pylist()
+
+
+class StepsOutbox:
+    """The `run_steps` rows an account's run list's resources have read, on their way to its steps
+    resource (run_steps_resource): put there only once the rows of their runs were handed to dlt.
+    dlt's incremental reads every item of the listing resource as `runs` rows, so the steps
+    travel in a resource of their own; the same load package holds both."""
+
+    def __init__(self, producers: tuple[str, ...]) -> None:
+        self.producers = set(producers)  # the resources that put rows here, by name
+        self.finished: set[str] = set()
+        self.tables: deque[pa.Table] = deque()
+
+    def put(self, table: pa.Table) -> None:
+        self.tables.append(table)
+
+    def finish(self, producer: str) -> None:
+        self.finished.add(producer)
+
+
+@contextmanager
+def producing(outbox: StepsOutbox | None, producer: str) -> Iterator[None]:
+    """The work of a resource that fills the outbox: it is finished, for the outbox, however it ends."""
+    try:
+        yield
+    finally:
+        if outbox is not None:
+            outbox.finish(producer)
+
+
+def with_steps(
+    lister: Lister,
+    plan: StepsPlan,
+    items: Generator[pa.Table | None, None, Done],
+    outbox: StepsOutbox,
+    count: dict[str, int],
+) -> Generator[pa.Table | None, None, Done]:
+    """The resource's `runs` rows, the steps of each table's ended runs read before the table is
+    handed on and put in the outbox once it was (`count["steps_read"]`: runs whose steps were
+    read). While steps are on their way it yields None, so that dlt serves other accounts meanwhile.
+    Returns what `items` returns."""
+    while True:
+        try:
+            table = next(items)
+        except StopIteration as finished:
+            return finished.value  # type: ignore[no-any-return]
+        run_ids = [] if table is None else plan.runs_to_read(table)
+        steps = []
+        for read in in_background(steps_tables(lister, run_ids)) if run_ids else ():
+            if read is None:
+                yield None
+            elif read.num_rows:
+                steps.append(read)
+        count["steps_read"] = count.get("steps_read", 0) + len(run_ids)
+        try:
+            yield table
+        finally:  # dlt has the runs' rows (it may close the resource at this yield): their steps follow
+            for read in steps:
+                outbox.put(read)
+
+
+def run_steps_resource(account: Account, run_list: RunList, outbox: StepsOutbox) -> DltResource:
+    """The steps the account's run list's resources read in this load, merged into `run_steps`."""
+    name = f"{account.resource_prefix(run_list)}_run_steps"
+    return into_steps_table(handed_on, name)(outbox)
+
+
+def handed_on(outbox: StepsOutbox) -> Iterator[pa.Table | None]:
+    """The outbox's tables as they come, until every resource that fills it (of those the load
+    extracts) has finished; None while it waits."""
+    selected = set(dlt.current.source().selected_resources)
+    while True:
+        while outbox.tables:
+            yield outbox.tables.popleft()
+        if (outbox.producers & selected) <= outbox.finished:
+            while outbox.tables:
+                yield outbox.tables.popleft()
+            return
+        yield None
+
+
+def steps_tables(lister: Lister, run_ids: list[str]) -> Iterator[pa.Table]:
+    """The `run_steps` rows of these runs, a batch at a time (a run the API no longer knows has none)."""
+    run_list = lister.run_list
+    read = run_list.steps
+    assert read is not None
+    if read.batch:
+        batch = run_list.batch_read
+        assert batch is not None, f"{run_list.runs_path}: steps in a batch read that is not declared"
+        for start in range(0, len(run_ids), batch.max_ids):
+            yield step_rows(run_list, lister.account, batch_steps(lister, run_ids[start : start + batch.max_ids]))
+        return
+    for chunk in answered_each(lambda run_id: steps_of_run(lister, run_id), run_ids):
+        yield step_rows(run_list, lister.account, {run_id: steps for run_id, steps in chunk if steps is not None})
+
+
+def batch_steps(lister: Lister, run_ids: list[str]) -> dict[str, list[Any]]:
+    """The steps of up to `max_ids` runs, read in one request of the list's batch read."""
+    run_list, read = lister.run_list, lister.run_list.steps
+    batch = run_list.batch_read
+    assert read is not None and batch is not None
+    body = post_json(run_list, lister.client(), batch.path, {batch.ids_field: run_ids, **read.params})
+    records = body_value(body, batch.records_path) if isinstance(body, dict) else None
+    if not isinstance(records, list):
+        raise MalformedPage(f"{run_list.provider.display_name}: {batch.path}: expected `{batch.records_path}` runs")
+    id_key = run_list.fields["run_id"][0]
+    asked = set(run_ids)
+    found = {}
+    for record in records:
+        if isinstance(record, dict) and record.get(id_key) in asked:
+            found[record[id_key]] = steps_in(run_list.provider.display_name, batch.path, record, read.records_path)
+    return found
+
+
+def steps_of_run(lister: Lister, run_id: str) -> list[Any] | None:
+    """One run's steps, every page of them; None when the API answers 404 (the run is gone)."""
+    run_list, read = lister.run_list, lister.run_list.steps
+    assert read is not None
+    path, params, steps = read.path(run_id), dict(read.params), []
+    client = lister.client()
+    while True:
+        body = get_json(run_list, client, path, params)
+        if body is None:
+            return None
+        steps += steps_in(run_list.provider.display_name, path, body, read.records_path)
+        cursor = read.cursor
+        if cursor is None:
+            return steps
+        more = body_value(body, cursor.has_more_path) if cursor.has_more_path else True
+        after = body_value(body, cursor.cursor_path)
+        if not more or after is None or after == params.get(cursor.cursor_param):
+            return steps
+        params[cursor.cursor_param] = after
+
+
+def steps_in(provider: str, path: str, body: Any, records_path: str) -> list[Any]:
+    steps = body_value(body, records_path) if records_path else body
+    if steps is None:
+        return []
+    if not isinstance(steps, list):
+        raise MalformedPage(f"{provider}: {path}: expected a list of steps at `{records_path or 'the body'}`")
+    return steps
