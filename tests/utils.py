@@ -128,11 +128,11 @@ def open_filter_values(provider: str, run_family: str) -> set[str]:
 
 
 def resource_names(provider: str) -> list[str]:
-    """The dlt resources of a provider's default account: each run list's refresh and listing."""
+    """The dlt resources of a provider's default account: each run list's refresh, listing and steps."""
     return [
         name.removesuffix("_runs") + suffix
         for name in listing_state_names(provider)
-        for suffix in ("_open_runs", "_runs")
+        for suffix in ("_open_runs", "_runs", "_run_steps")
     ]
 
 
@@ -154,3 +154,34 @@ def rows_differing(query: Any, relation: str, other: str) -> tuple[int, int]:
         f"SELECT COUNT(*) FROM (({one} EXCEPT ALL {two}) UNION ALL ({two} EXCEPT ALL {one})) AS differing"
     )
     return count, differing
+
+
+TERMINAL = ("completed", "failed", "cancelled", "timed_out")
+
+
+def read_steps(database: Path, dataset: str = "agent_runs") -> dict[tuple[str, str], list[str]]:
+    """(provider, run_id) -> the run's step ids in `run_steps`, in step_index order."""
+    with duckdb.connect(str(database), read_only=True) as connection:
+        rows = connection.execute(
+            f"SELECT provider, run_id, step_id FROM {dataset}.run_steps ORDER BY provider, run_id, step_index"
+        ).fetchall()
+    steps: dict[tuple[str, str], list[str]] = {}
+    for provider, run_id, step_id in rows:
+        steps.setdefault((provider, run_id), []).append(step_id)
+    return steps
+
+
+def assert_steps_equal_api(database: Path, simulators: dict[str, Any], dataset: str = "agent_runs") -> None:
+    """Every run the table holds ended has exactly the steps the API has for it now; no step's run
+    is missing from `runs`, and no open run has steps."""
+    runs = read_runs(database, dataset)
+    steps = read_steps(database, dataset)
+    assert set(steps) <= set(runs), "a step whose run is not in runs"
+    for (provider, run_id), row in runs.items():
+        simulator = simulators.get(provider)
+        if simulator is None or row["missing_from_api_at"] is not None:
+            continue
+        run = simulator.by_id.get(run_id)
+        expected = simulator.step_ids(run, simulator.clock.now_us) if row["status"] in TERMINAL else []
+        loaded = sorted(steps.get((provider, run_id), []))
+        assert loaded == sorted(expected), (provider, run_id, row["status"], loaded[:5], sorted(expected)[:5])

@@ -159,6 +159,19 @@ def cli() -> None:
     help="Also write the load's summary as JSON to this file (`-`: standard output, the text summary then goes "
     "to standard error): per account, runs loaded, open runs refreshed and followed, status and error.",
 )
+@click.option(
+    "--steps/--no-steps",
+    default=True,
+    show_default=True,
+    help="Load what each run did step by step into `run_steps`: the steps of every run that ends from the first "
+    "load with steps on.",
+)
+@click.option(
+    "--steps-since",
+    type=UtcDateTime(),
+    default=None,
+    help="Also read the steps of the runs that ended since this time (a backfill of runs loaded before; done once).",
+)
 @PROGRESS_OPTION
 def load(
     providers: tuple[str, ...],
@@ -171,6 +184,8 @@ def load(
     lag_minutes: float,
     workers: int | None,
     json_out: TextIO | None,
+    steps: bool,
+    steps_since: datetime | None,
     progress: bool,
 ) -> None:
     """Load runs created since the last load (the whole history the first time).
@@ -190,6 +205,8 @@ def load(
             lag_minutes=lag_minutes,
             workers=workers,
             progress=progress,
+            steps=steps,
+            steps_since=steps_since,
         )
     )
     if json_out is not None:

@@ -103,9 +103,9 @@ def new_runs_of(
 ) -> Iterator[pa.Table | None]:
     """list_runs' work, with the steps of its runs put in `steps` (see list_runs)."""
     recent = RecentRuns(dlt.current.resource_state())
-    plan = StepsPlan.of(recent.state, steps is not None, steps_since)
     start = created_at.start_value
     lister, chosen, rows = walk_history(account, run_list, start, created_at.end_value, workers, lag)
+    plan = StepsPlan.of(recent.state, None if steps is None else lister, steps_since)
     logger.info(
         "%s (account %s): listing created from %s; %s", lister.name, account.name, start or "the start", chosen.reason
     )

@@ -90,7 +90,6 @@ def refreshed_runs(
     count = {"steps_read": 0}
     newest = recent.newest_created
     if newest is not None:  # else nothing was loaded yet: no need to ask the destination (or create its file)
-        plan = StepsPlan.of(recent.state, steps is not None, steps_since)
         with LoadedRuns(dlt.current.pipeline(), account.provider, account.name, run_list.name) as loaded:
             followed = loaded.open_runs()
             if max_age is not None:
@@ -102,6 +101,7 @@ def refreshed_runs(
                 ended = loaded.recently_ended(newest - LATE_FILL_FOR)["run_id"].to_pylist()
                 settling = sorted(set(ended) - set(followed["run_id"].to_pylist()))
             lister = Lister(run_list, account.client, account.name)
+            plan = StepsPlan.of(recent.state, None if steps is None else lister, steps_since)
             changed = refreshed(lister, followed, loaded, report, settling)
             yield from changed if steps is None else with_steps(lister, plan, changed, steps, count)
             if steps is not None and steps_since is not None:

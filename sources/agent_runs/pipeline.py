@@ -92,6 +92,8 @@ def load_runs(
     lag_minutes: float | None = None,
     staging_layout: str | None = None,
     views: bool = True,
+    steps: bool = True,
+    steps_since: datetime | date | str | None = None,
 ) -> LoadSummary:
     """What `agent-runs load` runs (its arguments are the command's options): finish what an
     interrupted load left, load new runs, bring open ones up to date, (re)create the views.
@@ -110,10 +112,12 @@ def load_runs(
         lag_minutes: the re-read window behind the newest loaded run (default 10).
         staging_layout: the merge's staging dataset (make_pipeline), for loads into one table at once.
         views: (re)create the analytics views after the load (a partitioned load leaves them to one step).
+        steps / steps_since: load `run_steps` (default on), and from when (see agent_runs_source).
     """
     source = source or agent_runs_source(
         providers=providers, since=since, until=until, open_runs_max_age_days=open_runs_max_age_days,
-        workers=workers, **({} if lag_minutes is None else {"lag_minutes": lag_minutes}),
+        workers=workers, steps=steps, steps_since=steps_since,
+        **({} if lag_minutes is None else {"lag_minutes": lag_minutes}),
     )  # fmt: skip
     pipeline, location = make_pipeline(destination, dataset_name, pipeline_name, progress, staging_layout)
     started = time.monotonic()

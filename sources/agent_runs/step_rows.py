@@ -25,7 +25,7 @@ from .settings import STEP_TEXT_MAX_CHARS
 SIGNING_PARAMS = re.compile(r"signature|credential|token|^sig$|^se$|^sp$|^key-pair-id$|^policy$|^expires$", re.I)
 BASE64_TEXT = re.compile(r"^(data:[^,]*,)?[A-Za-z0-9+/=\s]{512,}$")  # long, and nothing but base64
 DURATION_TEXT = re.compile(r"^\s*([0-9.]+)\s*(ms|s|m|min|h)?\s*$")
-DURATION_UNITS = {"ms": 0.001, "s": 1.0, None: 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+DURATION_UNITS = {"s": 1.0, None: 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}  # and "ms": divided by 1000
 
 
 def step_rows(run_list: RunList, account: str, steps_by_run: Mapping[str, list[Any]]) -> pa.Table:
@@ -219,9 +219,10 @@ def seconds(value: Any, unit: str) -> float | None:
         if match is None:
             return None
         try:
-            return float(match.group(1)) * DURATION_UNITS[match.group(2)]
+            number = float(match.group(1))
         except ValueError:
             return None
+        return number / 1000 if match.group(2) == "ms" else number * DURATION_UNITS[match.group(2)]
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return value / 1000 if unit == "ms" else float(value)

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import dlt
@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from dlt.extract import DltResource
 
 from .accounts import Account
-from .client import answered_each, get_json, post_json
+from .client import answered_each, get_json, post_json, server_now
 from .errors import MalformedPage
 from .lister import Lister
 from .paging import body_value
@@ -46,12 +46,15 @@ class StepsPlan:
     since: datetime | None
 
     @classmethod
-    def of(cls, state: dict[str, Any], wanted: bool, steps_since: datetime | None) -> StepsPlan:
-        """The plan of a listing's state: steps from the first load that read them (noted in the
-        state now, if this is it), or from `steps_since` if earlier."""
-        if not wanted:
+    def of(cls, state: dict[str, Any], lister: Lister | None, steps_since: datetime | None) -> StepsPlan:
+        """The plan of a listing's state: steps from the first load that read them (the API's now,
+        by its clock, noted in the state if this is that load), or from `steps_since` if earlier.
+        `lister` None: steps are not read."""
+        if lister is None:
             return cls(None)
-        first = datetime.fromisoformat(state.setdefault(STEPS_FROM_KEY, datetime.now(UTC).isoformat()))
+        if STEPS_FROM_KEY not in state:
+            state[STEPS_FROM_KEY] = server_now(lister.run_list, lister.client()).isoformat()
+        first = datetime.fromisoformat(state[STEPS_FROM_KEY])
         return cls(first if steps_since is None else min(first, steps_since))
 
     def runs_to_read(self, table: pa.Table) -> list[str]:

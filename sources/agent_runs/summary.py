@@ -14,7 +14,7 @@ from dlt.pipeline.pipeline import Pipeline
 from .accounts import owner_of
 from .isolation import FAILURES_KEY, REFRESH_KEY
 from .providers import PROVIDERS
-from .settings import SOURCE_NAME, TABLE_NAME
+from .settings import SOURCE_NAME, STEPS_TABLE_NAME, TABLE_NAME
 
 
 @dataclass
@@ -28,6 +28,7 @@ class AccountOutcome:
     runs_loaded: int = 0
     open_runs_refreshed: int = 0
     open_runs_following: int = 0
+    runs_steps_read: int = 0  # runs whose steps this load read (new, ended, or backfilled)
     failures: list[dict[str, str]] = field(default_factory=list)  # {where, reason, at}
 
     @property
@@ -96,6 +97,9 @@ class LoadSummary:
             f"Loaded {self.total_runs:,} runs ({per_provider}) into {self.destination} "
             f"{self.location} dataset {self.dataset_name}, table {TABLE_NAME}, in {self.seconds:.1f} s"
         ]
+        steps_read = sum(outcome.runs_steps_read for outcome in self.accounts)
+        if steps_read:
+            lines.append(f"Read the steps of {steps_read:,} runs into table {STEPS_TABLE_NAME}")
         for name, report in self.open_runs_refresh.items():
             if report.get("open") or report.get("following"):
                 given_up = f", {report['given_up']:,} past the age limit" if report.get("given_up") else ""
@@ -164,6 +168,7 @@ def account_outcomes(
                 runs_loaded=by_list.get(owner, 0),
                 open_runs_refreshed=report.get("open", 0),
                 open_runs_following=report["following"],
+                runs_steps_read=report.get("steps_read", 0) + resources.get(name, {}).get("steps_read", 0),
                 failures=list(resources.get(name, {}).get(FAILURES_KEY, {}).values()),
             )
         )

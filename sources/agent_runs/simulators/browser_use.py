@@ -348,6 +348,11 @@ class BrowserUseSimulator(SimulatorBase):
             return self.render_run(run, now_us), 1
         raise ApiError(404, {"detail": "Not Found"})
 
+    def step_ids(self, run: SimRun, now_us: int) -> list[str]:
+        if run.family == TASKS:
+            return [str(step["number"]) for step in self.task_steps(run, now_us)]
+        return [str(event["id"]) for event in self.events_page(run, now_us, {"limit": "100000"})[0]["events"]]
+
     @staticmethod
     def task_steps(run: SimRun, now_us: int) -> list[dict[str, Any]]:
         """A v2 task's `steps` (`TaskStepView`): one a step taken so far, numbered from 1."""

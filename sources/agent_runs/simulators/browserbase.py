@@ -141,6 +141,9 @@ class BrowserbaseSimulator(SimulatorBase):
             return self.render(run, self.clock.now_us), 1
         raise ApiError(404, {"statusCode": 404, "error": "Not Found", "message": f"No route {path}"})
 
+    def step_ids(self, run: SimRun, now_us: int) -> list[str]:
+        return [message["id"] for message in self.messages(run, now_us)]
+
     @staticmethod
     def messages(run: SimRun, now_us: int) -> list[dict[str, Any]]:
         """The run's AI SDK messages so far: for each step the assistant's call of a tool, then the

@@ -485,6 +485,11 @@ class SimulatorBase:
         last value of each query parameter, `query` every value (repeated parameters)."""
         raise NotImplementedError
 
+    def step_ids(self, run: SimRun, now_us: int) -> list[str]:
+        """The ids of the run's steps (events, messages, timeline nodes) as the API has them now,
+        each as `run_steps.step_id` holds it: the truth a test holds `run_steps` to."""
+        raise NotImplementedError
+
     def route_post(self, path: str, payload: Any) -> tuple[Any, int]:
         """Answer a POST with this decoded JSON body, as route answers a GET."""
         raise ApiError(405, self.error_body(405, "Method Not Allowed"))

@@ -299,6 +299,13 @@ class SkyvernSimulator(SimulatorBase):
             raise ApiError(404, {"detail": f"{message} {run_id}"})
         return run
 
+    def step_ids(self, run: SimRun, now_us: int) -> list[str]:
+        if run.family == TASKS:
+            return [step["step_id"] for step in self.task_steps(run.run_id, now_us)[0]]
+        nodes = self.timeline(run.run_id, now_us)[0]
+        blocks = [node["block"]["workflow_run_block_id"] for node in nodes]
+        return blocks + [child["thought"]["thought_id"] for node in nodes for child in node["children"]]
+
     def timeline(self, run_id: str, now_us: int) -> tuple[list[dict[str, Any]], int]:
         """`GET /v1/runs/{id}/timeline` (`WorkflowRunTimeline`s): a workflow run's blocks, newest
         first, each with its thoughts (one a step) as children; 400 for a task run, as the server

@@ -103,6 +103,9 @@ class TinyFishSimulator(SimulatorBase):
         record["steps"] = self.steps_of(run, now_us, record["status"], screenshots)
         return record
 
+    def step_ids(self, run: SimRun, now_us: int) -> list[str]:
+        return [step["id"] for step in self.steps_of(run, now_us, "COMPLETED", False)]
+
     @staticmethod
     def steps_of(run: SimRun, now_us: int, status: str, screenshots: bool) -> list[dict[str, Any]]:
         started = run.started_by(now_us)
