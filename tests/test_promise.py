@@ -16,7 +16,9 @@ contract tests pass right after a load (`agent-runs transform`), a judge rules o
 finished run after a load saw it end, a load is killed with
 SIGKILL at a random point of its extract, normalize or load step, or a load completes. After
 every load that exits 0 the table is compared, field for field, with the simulations' own truth
-(never through the connector's mapping), and the state is checked to stay within the re-read window.
+(never through the connector's mapping), every ended run's steps in `run_steps` are the API's
+steps, whole (and no step is of a run the table lacks), and the state is checked to stay within
+the re-read window.
 
 Loads run `agent-runs load` in a forked child process (the simulators keep serving from this
 one); a kill point is armed in the child, which kills itself with SIGKILL when it is reached, so
@@ -51,7 +53,7 @@ from agent_runs.settings import RELIST_LAG
 from agent_runs.simulators import Fault, SimulatedClock, simulator_class
 from agent_runs.simulators.browser_use import JUDGE_DELAY_S
 from agent_runs.simulators.core import MICROS
-from tests.utils import listing_state_names, read_runs
+from tests.utils import listing_state_names, read_runs, read_steps
 
 # Small pages in the loading child: ties on page boundaries, faults between pages. (Skyvern's
 # `/v1/runs` reaches 100 pages: 800 runs at 8 a page, more than a walk makes.)
@@ -59,6 +61,7 @@ PAGE_SIZES = {"tinyfish": 7, "browserbase": 9, "browser_use": 6, "skyvern": 8}
 
 # Runs before the first load (a minute apart): an hour's worth, or seven (a first load cut into windows).
 HISTORY_RUNS = (60, 400)
+STEPS_SINCE = "2000-01-01"  # every load reads the steps of every run that ended (the first backfills the history)
 PIPELINE = "agent_runs_duckdb_agent_runs"
 LOAD_DEADLINE_S = 120
 OPEN = ("pending", "running", "paused")
@@ -474,7 +477,7 @@ def load(walk: Walk, kill: tuple[tuple[str, str, str, str], int] | None, may_lac
     report = walk.workdir / "last-load.json"
     report.unlink(missing_ok=True)
     break_accounts(walk)
-    code = run_load(walk.workdir, walk.env, kill, ("load", "--json", str(report)))
+    code = run_load(walk.workdir, walk.env, kill, ("load", "--json", str(report), "--steps-since", STEPS_SINCE))
     for simulator in walk.simulators.values():
         simulator.faults.clear()  # faults not met by this load are not carried to the next
     what = "load" if kill is None else f"load killed at call {kill[1]} of {kill[0][1]}.{kill[0][2]} ({kill[0][3]})"
@@ -514,6 +517,9 @@ def check_the_promise(
     (flagged if it was open when last seen); no row twice; the state holds only the re-read
     window's ids, not one entry per open run."""
     rows = read_runs(walk.workdir / "agent-runs.duckdb")  # fails on a duplicate key
+    steps = read_steps(walk.workdir / "agent-runs.duckdb")
+    orphans = set(steps) - set(rows)
+    assert not orphans, f"steps of runs not in the table: {sorted(orphans)[:5]}"
     state = dlt.attach(PIPELINE).state["sources"]["agent_runs"]["resources"]
     for provider, simulator in walk.simulators.items():
         if provider in failed:
@@ -527,6 +533,15 @@ def check_the_promise(
                 continue  # created during the load, after it had read past them
             got = {column: mine[run_id][column] for column in want}
             assert got == want, f"{provider} {run_id}: table {diff(got, want)}"
+        for run_id, row in mine.items():  # run_steps: an ended run's steps are the API's, whole
+            if run_id in simulator.removed or row["missing_from_api_at"] is not None:
+                continue
+            run = simulator.by_id[run_id]
+            want_steps = simulator.step_ids(run, walk.now_us) if row["status"] in TERMINAL_STATUSES else []
+            got_steps = steps.get((provider, run_id), [])
+            assert sorted(got_steps) == sorted(want_steps), (
+                f"{provider} {run_id} ({row['status']}): {len(got_steps)} steps in run_steps, the API has {len(want_steps)}"
+            )
         forgotten = set(mine) - set(truth)
         assert forgotten <= simulator.removed, f"{provider}: rows of runs the API never had: {forgotten}"
         for run_id in forgotten:

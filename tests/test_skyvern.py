@@ -19,7 +19,7 @@ from agent_runs.schema import RUNS_COLUMNS
 from agent_runs.simulators.skyvern import SkyvernSimulator
 from agent_runs.verify import verify_runs
 from tests.sdk_views import skyvern_client, skyvern_task_runs, skyvern_workflow_runs
-from tests.utils import SKYVERN_KEY, agent_runs, assert_table_equals_api, read_runs, small_pages
+from tests.utils import SKYVERN_KEY, agent_runs, assert_table_equals_api, read_runs, runs_requests, small_pages
 
 WORKFLOWS, TASKS = SKYVERN.lists
 
@@ -175,7 +175,8 @@ def test_a_task_its_list_still_shows_open_is_written_as_its_own_read_says(
     assert stale and all(rows["skyvern", run.run_id]["status"] == run.outcome for run in stale)
     # One read at most of each run the table had open or the load listed; among them every one the
     # list still shows open.
-    confirmed = [request.path.removeprefix("/v1/runs/") for request in skyvern.requests if "/v1/runs/" in request.path]
+    reads = runs_requests(skyvern, "skyvern")  # not the reads of steps
+    confirmed = [request.path.removeprefix("/v1/runs/") for request in reads if "/v1/runs/" in request.path]
     new = {run_id for _, run_id in rows.keys() - before.keys()}
     assert len(confirmed) == len(set(confirmed)) and set(confirmed) <= set(open_tasks) | new
     assert {run.run_id for run in stale} & set(open_tasks) <= set(confirmed)

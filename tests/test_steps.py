@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pytest
 
 from agent_runs.pipeline import load_runs
 from agent_runs.providers import PROVIDERS
@@ -25,7 +24,9 @@ def steps_of(simulator: Any, run_list: str, path: str) -> Any:
     run = next(
         run
         for run in simulator.history
-        if run.family in ("", run_list) and run.phase(simulator.clock.now_us) in ("completed", "failed") and run.steps > 3
+        if run.family in ("", run_list)
+        and run.phase(simulator.clock.now_us) in ("completed", "failed")
+        and run.steps > 3
     )
     return run, path.format(run_id=run.run_id)
 
@@ -115,7 +116,9 @@ def test_every_ended_run_has_exactly_its_steps_and_each_step_its_run(
     ended = sum(1 for row in read_runs(database).values() if row["status"] in TERMINAL)
     assert sum(outcome.runs_steps_read for outcome in summary.accounts) == ended
     with duckdb.connect(str(database), read_only=True) as connection:
-        extras = " ".join(text for (text,) in connection.execute("SELECT extra FROM agent_runs.run_steps").fetchall() if text)
+        extras = " ".join(
+            text for (text,) in connection.execute("SELECT extra FROM agent_runs.run_steps").fetchall() if text
+        )
         indexes = connection.execute(
             "SELECT count(*) FROM (SELECT run_id, max(step_index) + 1 AS top, count(*) AS n, count(DISTINCT step_id) AS ids"
             " FROM agent_runs.run_steps GROUP BY provider, run_id) WHERE top <> n OR ids <> n"
@@ -139,9 +142,11 @@ def test_steps_are_read_from_the_first_load_with_steps_on_and_backfilled_once(
 ) -> None:
     database = workdir / "agent-runs.duckdb"
     load_runs(providers=["tinyfish"], steps=False)
-    assert not duckdb.connect(str(database), read_only=True).execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'run_steps'"
-    ).fetchone()[0]
+    assert (
+        not duckdb.connect(str(database), read_only=True)
+        .execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'run_steps'")
+        .fetchone()[0]
+    )
     first = load_runs(providers=["tinyfish"])  # steps from now on: nothing in the history is read
     assert first.accounts[0].runs_steps_read == 0
     tinyfish.clock.advance(3 * 3600)
@@ -172,9 +177,7 @@ def test_a_failed_steps_read_fails_the_account_and_writes_none_of_its_runs(
     assert set(failed) == {"browserbase"} and calls["n"] > 0
     assert "messages" in json.dumps(failed["browserbase"].failures)
     runs = read_runs(database)
-    ended_without_steps = [
-        key for key, row in runs.items() if key[0] == "browserbase" and row["status"] in TERMINAL
-    ]
+    ended_without_steps = [key for key, row in runs.items() if key[0] == "browserbase" and row["status"] in TERMINAL]
     assert not ended_without_steps, "no browserbase run is written ended without its steps"
 
     browserbase.on_request = None

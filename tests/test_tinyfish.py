@@ -8,7 +8,7 @@ from pathlib import Path
 from agent_runs.pipeline import load_runs
 from agent_runs.simulators import TinyFishSimulator
 from tests.sdk_views import tinyfish_runs
-from tests.utils import assert_table_equals_api, read_runs, refresh_report
+from tests.utils import assert_table_equals_api, read_runs, refresh_report, runs_requests
 
 
 def test_full_load_equals_the_api_field_for_field(
@@ -70,7 +70,7 @@ def test_open_runs_are_refreshed_in_batches_and_no_by_id_field_is_stored(
     summary = load_runs(providers=["tinyfish"])
     rows = assert_table_equals_api(workdir, "tinyfish", tinyfish)
     refreshed = refresh_report(summary, "tinyfish")["by_id"]
-    batches = [request for request in tinyfish.requests if request.path == "/v1/runs/batch"]
+    batches = [request for request in runs_requests(tinyfish, "tinyfish") if request.path == "/v1/runs/batch"]
     assert refreshed >= 10 and len(batches) == math.ceil(refreshed / 100)
     assert all(request.path in ("/v1/runs", "/v1/runs/batch") for request in tinyfish.requests)
     assert not any(row["extra"] and {"steps", "video_url"} & set(row["extra"]) for row in rows.values())

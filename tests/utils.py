@@ -93,16 +93,39 @@ def listing_state_names(provider: str) -> list[str]:
     return [f"{provider}_runs"] if len(lists) == 1 else [f"{provider}_{run_list.name}_runs" for run_list in lists]
 
 
+def is_steps_read(request: Any, provider: str) -> bool:
+    """Whether a request read runs' steps (run_steps), not runs: a path of its own (`.../events`),
+    or the batch read with the steps' options. (Browser Use's v2 steps come with the task's own
+    read: that request is both.)"""
+    for run_list in PROVIDERS[provider].lists:
+        read = run_list.steps
+        if read is None:
+            continue
+        if read.batch and read.params and all(request.params.get(k) == v for k, v in read.params.items()):
+            return True
+        if read.path_template is not None:
+            before, after = read.path_template.split("{run_id}")
+            if after and request.path.startswith(before) and request.path.endswith(after):
+                return True
+    return False
+
+
+def runs_requests(simulator: Any, provider: str) -> list[Any]:
+    """The simulator's requests for runs: every request but the reads of steps."""
+    return [request for request in simulator.requests if not is_steps_read(request, provider)]
+
+
 def by_id_requests(simulator: Any, provider: str) -> list[Any]:
     """The simulator's requests for one run: its get-by-id path, or a list searched for an id
-    (not the reads that confirm an open row of a list whose status lags: `confirmations`)."""
+    (not the reads that confirm an open row of a list whose status lags: `confirmations`, nor
+    the reads of steps)."""
     lists = PROVIDERS[provider].lists
     paths = {run_list.runs_path for run_list in lists}
     lookups = {key for run_list in lists if run_list.lookup_params for key in run_list.lookup_params("x")}
     confirming = set(confirmations(simulator, provider))
     return [
         request
-        for request in simulator.requests
+        for request in runs_requests(simulator, provider)
         if (request.path not in paths or lookups & set(request.params)) and id(request) not in confirming
     ]
 

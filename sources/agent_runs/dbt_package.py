@@ -14,9 +14,9 @@ from pathlib import Path
 
 import yaml
 
-from .schema import RUNS_COLUMNS, STATUS_VALUES
-from .settings import DATASET_NAME, PRIMARY_KEY, TABLE_NAME
-from .views import DESCRIPTIONS, VIEWS, WRITTEN_IN, in_dialect
+from .schema import RUN_STEPS_COLUMNS, RUNS_COLUMNS, STATUS_VALUES
+from .settings import DATASET_NAME, PRIMARY_KEY, STEPS_PRIMARY_KEY, STEPS_TABLE_NAME, TABLE_NAME
+from .views import DESCRIPTIONS, STEP_VIEWS, VIEWS, WRITTEN_IN, in_dialect
 
 PACKAGE_DIR = Path(__file__).parent / "dbt"
 SOURCE = "agent_runs"
@@ -38,7 +38,9 @@ DIALECTS = {
     "trino": "trino",
 }
 DEFAULT_DIALECT = WRITTEN_IN
-_RUNS = "agent_runs__runs__"  # stands for the source while sqlglot rewrites the SELECT
+# Stand for the sources while sqlglot rewrites a SELECT.
+_TABLES = {TABLE_NAME: "agent_runs__runs__", STEPS_TABLE_NAME: "agent_runs__run_steps__"}
+ALL_VIEWS = {**VIEWS, **STEP_VIEWS}
 HEADER = (
     "-- Written by `python -m agent_runs.dbt_package` from agent_runs/views.py (edit the view there):"
     " the SELECT in each dialect sqlglot writes, PostgreSQL's for any other adapter.\n"
@@ -61,10 +63,14 @@ def model_sql(name: str) -> str:
 
 
 def _select(name: str, dialect: str) -> str:
-    sql = in_dialect(VIEWS[name].format(runs=_RUNS), dialect, pretty=True)
-    if sql.count(_RUNS) != 1:
-        raise ValueError(f"view {name}: sqlglot's {dialect} text names the runs table {sql.count(_RUNS)} times")
-    return sql.replace(_RUNS, f"{{{{ source('{SOURCE}', '{TABLE_NAME}') }}}}")
+    sql = in_dialect(
+        ALL_VIEWS[name].format(runs=_TABLES[TABLE_NAME], steps=_TABLES[STEPS_TABLE_NAME]), dialect, pretty=True
+    )
+    if not any(stand_in in sql for stand_in in _TABLES.values()):
+        raise ValueError(f"view {name}: sqlglot's {dialect} text names no table of the package's sources")
+    for table, stand_in in _TABLES.items():
+        sql = sql.replace(stand_in, f"{{{{ source('{SOURCE}', '{table}') }}}}")
+    return sql
 
 
 def sources_yml() -> dict:
@@ -72,9 +78,9 @@ def sources_yml() -> dict:
     table with the freshness check."""
     source = {
         "name": SOURCE,
-        "description": "What `agent-runs load` writes: the unified `runs` table and dlt's loads.",
+        "description": "What `agent-runs load` writes: the unified `runs` and `run_steps` tables and dlt's loads.",
         "schema": f"{{{{ var('agent_runs_schema', var('source_dataset_name', '{DATASET_NAME}')) }}}}",
-        "tables": [runs_source_table(), loads_source_table()],
+        "tables": [runs_source_table(), steps_source_table(), loads_source_table()],
     }
     return {"version": 2, "sources": [source]}
 
@@ -122,6 +128,35 @@ def runs_source_table() -> dict:
     return runs
 
 
+def steps_source_table() -> dict:
+    """`run_steps` as a dbt source: each column described; every step's run is in `runs`, a step id
+    is unique within its run, and a run's steps are numbered 0, 1, ... without a gap."""
+    columns = [{"name": name, "description": column["description"]} for name, column in RUN_STEPS_COLUMNS.items()]
+    keys = list(PRIMARY_KEY)
+    tests = [
+        {
+            "agent_runs_unique_together": {
+                "name": f"{STEPS_TABLE_NAME}_{'_'.join(STEPS_PRIMARY_KEY)}_unique",
+                "arguments": {"columns": list(STEPS_PRIMARY_KEY)},
+            }
+        },
+        {
+            "agent_runs_has_parent": {
+                "name": f"{STEPS_TABLE_NAME}_run_is_in_{TABLE_NAME}",
+                "arguments": {"columns": keys, "parent": f"source('{SOURCE}', '{TABLE_NAME}')"},
+            }
+        },
+        {
+            "agent_runs_numbered_from_zero": {
+                "name": f"{STEPS_TABLE_NAME}_step_index_numbers_each_run",
+                "arguments": {"group_by": keys, "column": "step_index"},
+            }
+        },
+    ]
+    description = "One row per step (event, message, timeline node) of an ended run (agent_runs/schema.py)."
+    return {"name": STEPS_TABLE_NAME, "description": description, "data_tests": tests, "columns": columns}
+
+
 def loads_source_table() -> dict:
     """dlt's loads table as a dbt source, with the freshness check."""
     hours = {
@@ -144,7 +179,7 @@ def loads_source_table() -> dict:
 
 
 def models_yml() -> dict:
-    return {"version": 2, "models": [{"name": name, "description": DESCRIPTIONS[name]} for name in VIEWS]}
+    return {"version": 2, "models": [{"name": name, "description": DESCRIPTIONS[name]} for name in ALL_VIEWS]}
 
 
 def package_files() -> dict[str, str]:
@@ -156,7 +191,7 @@ def package_files() -> dict[str, str]:
         "models/_agent_runs__models.yml": "# Written by `python -m agent_runs.dbt_package` from agent_runs/views.py.\n"
         + yaml.safe_dump(models_yml(), **dump),
     }
-    files.update({f"models/{name}.sql": model_sql(name) for name in VIEWS})
+    files.update({f"models/{name}.sql": model_sql(name) for name in ALL_VIEWS})
     return files
 
 

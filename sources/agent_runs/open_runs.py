@@ -101,7 +101,7 @@ def refreshed_runs(
                 ended = loaded.recently_ended(newest - LATE_FILL_FOR)["run_id"].to_pylist()
                 settling = sorted(set(ended) - set(followed["run_id"].to_pylist()))
             lister = Lister(run_list, account.client, account.name)
-            plan = StepsPlan.of(recent.state, None if steps is None else lister, steps_since)
+            plan = StepsPlan.of(recent.state, steps is not None, steps_since)
             changed = refreshed(lister, followed, loaded, report, settling)
             yield from changed if steps is None else with_steps(lister, plan, changed, steps, count)
             if steps is not None and steps_since is not None:

@@ -27,10 +27,18 @@ from filelock import FileLock, Timeout
 
 from .errors import LoadAlreadyRunning, NoRunsLoaded
 from .loaded import writes_files
-from .settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, DLT_PROGRESS_EVERY_S, GC_THRESHOLD, SOURCE_NAME, TABLE_NAME
+from .settings import (
+    DATASET_NAME,
+    DEFAULT_DUCKDB_FILE,
+    DLT_PROGRESS_EVERY_S,
+    GC_THRESHOLD,
+    SOURCE_NAME,
+    STEPS_TABLE_NAME,
+    TABLE_NAME,
+)
 from .source import agent_runs_source
 from .summary import LoadSummary, account_outcomes, open_runs_reports, runs_by_provider
-from .views import VIEWS, view_statements
+from .views import STEP_VIEWS, VIEWS, view_statements
 
 DEFAULT_FILESYSTEM_DIR = "agent-runs-files"
 logger = logging.getLogger(SOURCE_NAME)
@@ -182,10 +190,12 @@ def create_views(pipeline: Pipeline, only_if_missing: bool = False) -> None:
     if writes_files(pipeline) or dialect is None or not has_runs_table(pipeline):
         return
     with pipeline.sql_client() as client:
-        if only_if_missing and existing_views(client) >= set(VIEWS):
+        if only_if_missing and existing_views(client) >= set(VIEWS) | set(STEP_VIEWS):
             return
+        has_steps = STEPS_TABLE_NAME in pipeline.default_schema.data_table_names()
+        steps = client.make_qualified_table_name(STEPS_TABLE_NAME) if has_steps else None
         for statement in view_statements(
-            client.make_qualified_table_name(TABLE_NAME), client.make_qualified_table_name, dialect
+            client.make_qualified_table_name(TABLE_NAME), client.make_qualified_table_name, dialect, steps
         ):
             client.execute_sql(statement)
 

@@ -10,6 +10,8 @@ import pyarrow.compute as pc
 
 from .schema import parse_timestamp
 
+NEWEST_KEY = "newest_created_at"
+
 
 class RecentRuns:
     """What the listing resource keeps in its state: the newest creation time listed, and the ids
@@ -22,7 +24,7 @@ class RecentRuns:
 
     @property
     def newest_created(self) -> datetime | None:
-        newest = self.state.get("newest_created_at")
+        newest = self.state.get(NEWEST_KEY)
         return parse_timestamp(newest) if newest else None
 
     def loaded_since(self, start: datetime | None) -> pa.Array:
@@ -38,7 +40,7 @@ class RecentRuns:
             return
         newest, known = pc.max(table["created_at"]).as_py(), self.newest_created
         if known is None or newest > known:
-            self.state["newest_created_at"] = newest.isoformat()
+            self.state[NEWEST_KEY] = newest.isoformat()
             known = newest
         recent = table.filter(pc.greater_equal(table["created_at"], known - lag))
         self.ids.update(

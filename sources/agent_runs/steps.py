@@ -26,12 +26,13 @@ import pyarrow.compute as pc
 from dlt.extract import DltResource
 
 from .accounts import Account
-from .client import answered_each, get_json, post_json, server_now
+from .client import answered_each, get_json, post_json
 from .errors import MalformedPage
 from .lister import Lister
 from .paging import body_value
 from .providers import RunList
-from .schema import into_steps_table, is_open
+from .recent_runs import NEWEST_KEY
+from .schema import RUN_STEPS_ARROW_SCHEMA, into_steps_table, is_open, parse_timestamp
 from .step_rows import step_rows
 from .walks.tasks import in_background
 
@@ -46,16 +47,19 @@ class StepsPlan:
     since: datetime | None
 
     @classmethod
-    def of(cls, state: dict[str, Any], lister: Lister | None, steps_since: datetime | None) -> StepsPlan:
-        """The plan of a listing's state: steps from the first load that read them (the API's now,
-        by its clock, noted in the state if this is that load), or from `steps_since` if earlier.
-        `lister` None: steps are not read."""
-        if lister is None:
+    def of(cls, state: dict[str, Any], wanted: bool, steps_since: datetime | None) -> StepsPlan:
+        """The plan of a listing's state: steps from the first load that read them, or from
+        `steps_since` if earlier. That load notes, by the API's clock, the newest run loaded
+        before it: every run that ends from then on ended after it. A first load of all has
+        none: the history it lists ended before steps were on, and the next load notes it."""
+        if not wanted:
             return cls(None)
-        if STEPS_FROM_KEY not in state:
-            state[STEPS_FROM_KEY] = server_now(lister.run_list, lister.client()).isoformat()
-        first = datetime.fromisoformat(state[STEPS_FROM_KEY])
-        return cls(first if steps_since is None else min(first, steps_since))
+        if STEPS_FROM_KEY not in state and state.get(NEWEST_KEY):
+            state[STEPS_FROM_KEY] = state[NEWEST_KEY]
+        first = parse_timestamp(state[STEPS_FROM_KEY]) if STEPS_FROM_KEY in state else None
+        if first is None or steps_since is None:
+            return cls(first or steps_since)
+        return cls(min(first, steps_since))
 
     def runs_to_read(self, table: pa.Table) -> list[str]:
         """The runs of these `runs` rows whose steps are read: ended at or after `since`."""
@@ -135,6 +139,7 @@ def handed_on(outbox: StepsOutbox) -> Iterator[pa.Table | None]:
     """The outbox's tables as they come, until every resource that fills it (of those the load
     extracts) has finished; None while it waits."""
     selected = set(dlt.current.source().selected_resources)
+    yield RUN_STEPS_ARROW_SCHEMA.empty_table()  # the table exists (for its views and tests) before a run has ended
     while True:
         while outbox.tables:
             yield outbox.tables.popleft()

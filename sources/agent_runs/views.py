@@ -1,5 +1,5 @@
-"""Analytics views over `runs`, created (or replaced) in the dataset after each load, so analysts and
-BI dashboards share one definition instead of each writing the same SQL.
+"""Analytics views over `runs` and `run_steps`, created (or replaced) in the dataset after each load,
+so analysts and BI dashboards share one definition instead of each writing the same SQL.
 
 The cost views are honest about gaps: a provider that reports no cost or verdict has nulls there,
 never zeros (`runs_with_cost`, `judged_runs` say how many runs the figures rest on).
@@ -19,10 +19,9 @@ DAY = "CAST(created_at AT TIME ZONE 'UTC' AS DATE)"
 QUEUE_S = "EXTRACT(EPOCH FROM started_at - created_at)"
 
 
-def _percentiles(expression: str, name: str) -> str:
+def _percentiles(expression: str, name: str, labels: tuple[int, ...] = (50, 90, 99)) -> str:
     return ", ".join(
-        f"PERCENTILE_CONT({fraction}) WITHIN GROUP (ORDER BY {expression}) AS {name}_p{label}"
-        for fraction, label in ((0.5, 50), (0.9, 90), (0.99, 99))
+        f"PERCENTILE_CONT({label / 100}) WITHIN GROUP (ORDER BY {expression}) AS {name}_p{label}" for label in labels
     )
 
 
@@ -78,6 +77,41 @@ VIEWS: dict[str, str] = {
 }
 
 
+LOOP_REPEATS = 3  # a run that is on one URL this many times, or takes one action this many times in a row, loops
+# name -> SELECT over {runs} and {steps}, the qualified `runs` and `run_steps` tables.
+STEP_VIEWS: dict[str, str] = {
+    "run_step_counts": f"""
+        SELECT r.provider, r.run_family, r.agent_id, COUNT(*) AS runs,
+               {_percentiles("s.steps", "steps", (50, 90, 95))}
+        FROM {{runs}} AS r
+        JOIN (SELECT provider, run_id, COUNT(*) AS steps FROM {{steps}} GROUP BY 1, 2) AS s
+          ON s.provider = r.provider AND s.run_id = r.run_id
+        WHERE r.status IN ({TERMINAL}) GROUP BY 1, 2, 3""",
+    "last_steps_before_failure": """
+        SELECT provider, kind, action, url, COUNT(*) AS failed_runs
+        FROM (SELECT s.provider, s.kind, s.action, s.url,
+                     ROW_NUMBER() OVER (PARTITION BY s.provider, s.run_id ORDER BY s.step_index DESC) AS from_last
+              FROM {steps} AS s JOIN {runs} AS r ON r.provider = s.provider AND r.run_id = s.run_id
+              WHERE r.status IN ('failed', 'timed_out')) AS last_steps
+        WHERE from_last = 1 GROUP BY 1, 2, 3, 4""",
+    "looping_runs": f"""
+        SELECT provider, run_id, 'url' AS repeated, url AS value, COUNT(*) AS times
+        FROM {{steps}} WHERE url IS NOT NULL GROUP BY 1, 2, 4 HAVING COUNT(*) >= {LOOP_REPEATS}
+        UNION ALL
+        SELECT provider, run_id, 'action' AS repeated, action AS value, MAX(streak) AS times
+        FROM (SELECT provider, run_id, action, COUNT(*) AS streak
+              FROM (SELECT provider, run_id, action,
+                           step_index - ROW_NUMBER() OVER (PARTITION BY provider, run_id, action ORDER BY step_index) AS run_of
+                    FROM {{steps}} WHERE action IS NOT NULL) AS numbered
+              GROUP BY provider, run_id, action, run_of) AS streaks
+        WHERE streak >= {LOOP_REPEATS} GROUP BY 1, 2, 4""",
+    "step_costs": """
+        SELECT provider, run_family, kind, COUNT(*) AS steps, COUNT(cost_usd) AS steps_with_cost,
+               SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(cost_usd) AS cost_usd
+        FROM {steps} GROUP BY 1, 2, 3""",
+}
+
+
 DESCRIPTIONS: dict[str, str] = {
     "runs_daily": "Runs a UTC day by provider and status, with how many have ended and how many are open.",
     "run_outcomes": "Outcomes a UTC day by provider and agent: completed, failed, cancelled, timed out, and the "
@@ -91,6 +125,12 @@ DESCRIPTIONS: dict[str, str] = {
     "platform's own verdict (judged_runs: how many runs had one).",
     "cost_per_goal": "Dollars spent per goal achieved, by provider and model, over runs with both a cost and a verdict.",
     "open_runs": "Runs not yet ended (and not gone from the API), with their age in hours.",
+    "run_step_counts": "Steps an ended run took, by provider, run list and agent or workflow: the median, 90th and "
+    "95th percentiles (runs with steps loaded).",
+    "last_steps_before_failure": "The last step of failed and timed-out runs: which action on which page, how many runs.",
+    "looping_runs": f"Runs that loop: on one URL {LOOP_REPEATS} times or more, or one action {LOOP_REPEATS} times in a row.",
+    "step_costs": "Where the tokens and dollars go: steps by provider, run list and kind, with their tokens and cost "
+    "(steps_with_cost: how many the sum rests on).",
 }
 
 
@@ -102,9 +142,15 @@ def in_dialect(sql: str, dialect: str, pretty: bool = False) -> str:
     return sqlglot.transpile(sql, read=WRITTEN_IN, write=dialect, pretty=pretty)[0]
 
 
-def view_statements(runs_table: str, qualify: Callable[[str], str], dialect: str) -> list[str]:
-    """`CREATE OR REPLACE VIEW` for every view, in the destination's SQL dialect."""
+def view_statements(
+    runs_table: str, qualify: Callable[[str], str], dialect: str, steps_table: str | None = None
+) -> list[str]:
+    """`CREATE OR REPLACE VIEW` for every view, in the destination's SQL dialect (the step views
+    only where there is a `run_steps` table)."""
+    views = {**VIEWS, **(STEP_VIEWS if steps_table is not None else {})}
     return [
-        in_dialect(f"CREATE OR REPLACE VIEW {qualify(name)} AS {select.format(runs=runs_table)}", dialect)
-        for name, select in VIEWS.items()
+        in_dialect(
+            f"CREATE OR REPLACE VIEW {qualify(name)} AS {select.format(runs=runs_table, steps=steps_table)}", dialect
+        )
+        for name, select in views.items()
     ]

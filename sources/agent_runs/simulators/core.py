@@ -719,6 +719,8 @@ def _handler_for(simulator: SimulatorBase) -> type[BaseHTTPRequestHandler]:
             url = urlsplit(self.path)
             query = parse_qs(url.query, keep_blank_values=True)
             params = {key: values[-1] for key, values in query.items()}
+            if isinstance(payload, dict):  # a POST's options are recorded as its parameters (not its ids)
+                params.update({key: value for key, value in payload.items() if isinstance(value, str)})
             if self.headers.get(simulator.auth_header) != simulator.api_key:
                 status = simulator.unauthorized_status
                 simulator.record(url.path, params, status, 0)  # before answering: tests read it right after

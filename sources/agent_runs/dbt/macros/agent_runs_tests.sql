@@ -9,6 +9,24 @@ group by {{ columns | join(', ') }}
 having count(*) > 1
 {% endtest %}
 
+{% test agent_runs_has_parent(model, columns, parent) %}
+{#- Every row's `columns` are a row of `parent` (a relationship on a key of several columns). -#}
+select {% for column in columns %}child.{{ column }}{{ ", " if not loop.last }}{% endfor %}
+from {{ model }} as child
+left join {{ parent }} as parent
+  on {% for column in columns %}parent.{{ column }} = child.{{ column }}{{ " and " if not loop.last }}{% endfor %}
+where parent.{{ columns[0] }} is null
+{% endtest %}
+
+{% test agent_runs_numbered_from_zero(model, group_by, column) %}
+{#- Within each group, `column` is 0, 1, ... n - 1: no gap, no repeat. -#}
+select {{ group_by | join(', ') }}, min({{ column }}) as first_number, max({{ column }}) as last_number,
+       count(*) as numbered, count(distinct {{ column }}) as distinct_numbers
+from {{ model }}
+group by {{ group_by | join(', ') }}
+having min({{ column }}) <> 0 or max({{ column }}) <> count(*) - 1 or count(distinct {{ column }}) <> count(*)
+{% endtest %}
+
 {% test agent_runs_not_before(model, column, other) %}
 {#- `column` is never before `other` where both are set. -#}
 select *
