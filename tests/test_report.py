@@ -25,6 +25,10 @@ CHARTS = [
     "Spend over time",
     "Goal rate and completion rate by model",
     "Cost per run that reached its goal",
+    "Steps per run",
+    "Where failed runs stopped",
+    "Runs that loop",
+    "Where the tokens go",
 ]
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -39,7 +43,7 @@ CHROMIUM_FLAGS = [
 
 @pytest.fixture
 def report(provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path) -> Path:
-    load_runs()
+    load_runs(steps_since="2000-01-01")
     result = agent_runs(workdir, "report", "--out", "report.html", env=provider_env)
     assert result.returncode == 0, result.stderr
     return workdir / "report.html"

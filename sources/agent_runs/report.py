@@ -328,8 +328,10 @@ figure {{ margin: 0; }} figcaption {{ color: #666; margin-bottom: .5rem; }}
 def write_report(pipeline: Pipeline, out: Path) -> Path:
     """Render the report of the pipeline's dataset to `out` (one HTML file, inline SVG)."""
     dataset = pipeline.dataset_name
+    from .step_charts import step_charts  # it builds on this module's Chart and query
+
     totals, figures = charts(pipeline, dataset)
-    figures += cost_charts(pipeline, dataset)
+    figures += cost_charts(pipeline, dataset) + step_charts(pipeline, dataset)
     header = [
         ("runs", f"{totals['runs']:,}"),
         ("providers", str(totals["providers"])),
