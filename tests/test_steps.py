@@ -183,3 +183,30 @@ def test_a_failed_steps_read_fails_the_account_and_writes_none_of_its_runs(
     browserbase.on_request = None
     load_runs(steps_since=EVERY_RUN, providers=["tinyfish", "browserbase"])
     assert_steps_equal_api(database, {"tinyfish": tinyfish, "browserbase": browserbase})
+
+
+def test_verify_finds_steps_that_drifted_and_repairs_them(
+    provider_env: dict[str, str], browserbase: Any, skyvern: Any, workdir: Path
+) -> None:
+    from agent_runs.verify import verify_runs
+
+    load_runs(providers=["browserbase", "skyvern"], steps_since=EVERY_RUN)
+    assert not verify_runs(providers=["browserbase", "skyvern"]).drifted
+    database = workdir / "agent-runs.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        (edited,) = connection.execute(
+            "SELECT run_id FROM agent_runs.run_steps WHERE provider = 'skyvern' ORDER BY run_id LIMIT 1"
+        ).fetchone()
+        connection.execute(
+            "UPDATE agent_runs.run_steps SET action = 'edited' WHERE run_id = ? AND step_index = 0", [edited]
+        )
+        (emptied,) = connection.execute(
+            "SELECT run_id FROM agent_runs.run_steps WHERE provider = 'browserbase' ORDER BY run_id LIMIT 1"
+        ).fetchone()
+        connection.execute("DELETE FROM agent_runs.run_steps WHERE run_id = ?", [emptied])
+    report = verify_runs(providers=["browserbase", "skyvern"])
+    drifts = {drift.run_id for each in report.lists for drift in each.drifts if drift.kind == "steps"}
+    assert drifts == {edited, emptied}
+    assert verify_runs(providers=["browserbase", "skyvern"], repair=True).repaired == 2
+    assert not verify_runs(providers=["browserbase", "skyvern"]).drifted
+    assert_steps_equal_api(database, {"browserbase": browserbase, "skyvern": skyvern})

@@ -1,6 +1,7 @@
 """Rows already in the destination, read back (from a SQL warehouse or from the Delta table of the
 filesystem destination alike): which runs were loaded while open, and their rows as loaded, to
-tell whether a refreshed run changed and to keep the row of a run the API no longer knows."""
+tell whether a refreshed run changed and to keep the row of a run the API no longer knows; and
+the steps of runs as loaded (verify compares them)."""
 
 from contextlib import ExitStack
 from datetime import datetime
@@ -13,8 +14,8 @@ from dlt.destinations.sql_client import SqlClientBase
 from dlt.pipeline.pipeline import Pipeline
 
 from .providers import Provider
-from .schema import JSON_COLUMNS, RUNS_ARROW_SCHEMA, RUNS_COLUMNS, TERMINAL_STATUSES, json_text
-from .settings import TABLE_NAME
+from .schema import JSON_COLUMNS, RUN_STEPS_ARROW_SCHEMA, RUNS_ARROW_SCHEMA, RUNS_COLUMNS, TERMINAL_STATUSES, json_text
+from .settings import STEPS_TABLE_NAME, TABLE_NAME
 
 OPEN_RUNS_SCHEMA = pa.schema([RUNS_ARROW_SCHEMA.field("run_id"), RUNS_ARROW_SCHEMA.field("created_at")])
 
@@ -102,6 +103,41 @@ class LoadedRuns:
             table = table.filter(pc.is_in(table["run_id"], pa.array(run_ids, pa.string())))
             return table.select(RUNS_ARROW_SCHEMA.names).cast(RUNS_ARROW_SCHEMA)
         return self.sql_table(f"run_id IN ({', '.join(['%s'] * len(run_ids))})", *run_ids)
+
+    def step_rows(self, run_ids: list[str]) -> pa.Table:
+        """The `run_steps` rows of these runs as loaded (in the `run_steps` Arrow schema)."""
+        if not run_ids:
+            return RUN_STEPS_ARROW_SCHEMA.empty_table()
+        if self.files:
+            from dlt.common.libs.deltalake import get_delta_tables
+
+            try:
+                delta = get_delta_tables(self.pipeline, STEPS_TABLE_NAME)[STEPS_TABLE_NAME]
+            except Exception:  # no steps table yet
+                return RUN_STEPS_ARROW_SCHEMA.empty_table()
+            filters = [("provider", "=", self.provider), ("account", "=", self.account)]
+            table = delta.to_pyarrow_table(columns=RUN_STEPS_ARROW_SCHEMA.names, filters=filters)
+            return table.filter(pc.is_in(table["run_id"], pa.array(run_ids, pa.string()))).cast(RUN_STEPS_ARROW_SCHEMA)
+        if STEPS_TABLE_NAME not in self.pipeline.default_schema.data_table_names():
+            return RUN_STEPS_ARROW_SCHEMA.empty_table()
+        client = self.sql_client()
+        dialect = self.pipeline.destination.capabilities().sqlglot_dialect
+        names = RUN_STEPS_ARROW_SCHEMA.names
+        selected = [
+            "CAST(extra AS TEXT)" if name == "extra" and dialect in ("postgres", "duckdb") else name for name in names
+        ]
+        sql = (
+            f"SELECT {', '.join(selected)} FROM {client.make_qualified_table_name(STEPS_TABLE_NAME)} "
+            f"WHERE provider = %s AND account = %s AND run_id IN ({', '.join(['%s'] * len(run_ids))})"
+        )
+        records = [
+            dict(zip(names, row, strict=True))
+            for row in client.execute_sql(sql, self.provider, self.account, *run_ids) or []
+        ]
+        for record in records:
+            if record["extra"] is not None and not isinstance(record["extra"], str):
+                record["extra"] = json_text(record["extra"])
+        return pa.Table.from_pylist(records, schema=RUN_STEPS_ARROW_SCHEMA)
 
     def rows_created(self, since: datetime | None, until: datetime | None) -> pa.Table:
         """Every row of the account's run list created in [since, until] (either open: unbounded),

@@ -51,11 +51,14 @@ class StepsPlan:
         """The plan of a listing's state: steps from the first load that read them, or from
         `steps_since` if earlier. That load notes, by the API's clock, the newest run loaded
         before it: every run that ends from then on ended after it. A first load of all has
-        none: the history it lists ended before steps were on, and the next load notes it."""
+        none: the history it lists ended before steps were on (unless `steps_since` says from
+        when to read them), and the next load notes it."""
         if not wanted:
             return cls(None)
         if STEPS_FROM_KEY not in state and state.get(NEWEST_KEY):
             state[STEPS_FROM_KEY] = state[NEWEST_KEY]
+        elif STEPS_FROM_KEY not in state and steps_since is not None:  # a first load, reading its history's steps
+            state[STEPS_FROM_KEY] = steps_since.isoformat()
         first = parse_timestamp(state[STEPS_FROM_KEY]) if STEPS_FROM_KEY in state else None
         if first is None or steps_since is None:
             return cls(first or steps_since)

@@ -1,9 +1,10 @@
 """`agent-runs verify`: the table compared with what the APIs say now. Each account's run list is
 read whole with the walks of a first load (open rows confirmed where the list's status lags) and
 compared in Arrow with the rows the destination holds for it, up to the newest run loaded (runs
-created since are the next load's, not drift). With `repair`, the API's view of every drifted run
-is written through the same merge, and rows of runs the API no longer lists are flagged, as a
-load flags them."""
+created since are the next load's, not drift). The steps of the runs that ended since steps are
+loaded are read again and compared with `run_steps` too. With `repair`, the API's view of every
+drifted run (and of its steps) is written through the same merge, and rows of runs the API no
+longer lists are flagged, as a load flags them."""
 
 import json
 import logging
@@ -18,16 +19,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .accounts import Account
-from .compare import any_of, differences
+from .compare import any_of, decoded, differences
 from .confirm import confirm_open
+from .isolation import STEPS_BACKFILLED_KEY
+from .lister import Lister
 from .loaded import LoadedRuns, writes_files
 from .new_runs import walk_history
 from .open_runs import flagged_missing
 from .pipeline import finish_interrupted_load, make_pipeline, only_load_of
 from .providers import PageNumberPaging, RunList
-from .schema import RUNS_ARROW_SCHEMA, into_runs_table
+from .schema import RUN_STEPS_ARROW_SCHEMA, RUNS_ARROW_SCHEMA, into_runs_table, into_steps_table, parse_timestamp
 from .settings import DATASET_NAME, RELIST_LAG, SOURCE_NAME, VERIFY_VALUE_CHARS
 from .source import checked_range, configured_accounts
+from .steps import STEPS_FROM_KEY, StepsPlan, steps_tables
 
 logger = logging.getLogger(SOURCE_NAME)
 
@@ -36,7 +40,8 @@ logger = logging.getLogger(SOURCE_NAME)
 class Drift:
     """One run whose row is not what the API says: `missing` (listed, no row), `extra` (a row, not
     listed, not flagged), `differs` (these columns: the table's value, the API's), `duplicate`
-    (the table holds it more than once)."""
+    (the table holds it more than once), `steps` (its rows in `run_steps` are not the API's steps:
+    how many the table has, how many the API)."""
 
     run_id: str
     kind: str
@@ -78,7 +83,8 @@ class VerifyReport:
             lines.append(
                 f"{report.provider} ({report.account}, {report.run_family}): {report.compared:,} runs compared, "
                 f"{report.count('missing')} missing, {report.count('extra')} extra, "
-                f"{report.count('differs')} differing, {report.count('duplicate')} duplicated"
+                f"{report.count('differs')} differing, {report.count('duplicate')} duplicated, "
+                f"{report.count('steps')} with other steps than the API's"
                 + (
                     f"; {report.not_compared:,} older rows beyond the list's reach not compared"
                     if report.not_compared
@@ -114,16 +120,19 @@ def verify_runs(
     since_at, until_at = checked_range(since, until, workers, 0)
     accounts = configured_accounts(providers, None)
     pipeline, _ = make_pipeline(destination, dataset_name, pipeline_name, progress)
-    reports, fixes = [], []
+    reports, fixes, step_fixes = [], [], []
     for account in accounts:
         for run_list in account.provider.lists:
             with LoadedRuns(pipeline, account.provider, account.name, run_list.name) as loaded:
                 table = loaded.rows_created(since_at, until_at)
-            api = api_rows(account, run_list, since_at, workers)
-            report, fix = compared(account, run_list, table, api, until_at)
+                api = api_rows(account, run_list, since_at, workers)
+                report, fix = compared(account, run_list, table, api, until_at)
+                steps_from = steps_start(pipeline, account, run_list)
+                if run_list.steps is not None and steps_from is not None:
+                    step_fixes += steps_compared(account, run_list, loaded, api, StepsPlan(steps_from), report)
             reports.append(report)
             fixes += fix
-    repaired = write_repairs(pipeline, fixes) if repair else 0
+    repaired = write_repairs(pipeline, fixes, step_fixes) if repair else 0
     requests = sum(account.rate_limit.answered for account in accounts)
     return VerifyReport(reports, requests, time.monotonic() - started, repaired)
 
@@ -177,6 +186,42 @@ def compared(
     return report, [rows for rows in fix if rows.num_rows]
 
 
+def steps_start(pipeline: Any, account: Account, run_list: RunList) -> datetime | None:
+    """From when the account's run list has its steps loaded (steps.StepsPlan): its listing's state."""
+    state = pipeline.state.get("sources", {}).get(SOURCE_NAME, {}).get("resources", {})
+    listing = state.get(f"{account.resource_prefix(run_list)}_runs", {})
+    noted = [listing[key] for key in (STEPS_FROM_KEY, STEPS_BACKFILLED_KEY) if listing.get(key)]
+    return min(parse_timestamp(moment) for moment in noted) if noted else None
+
+
+def steps_compared(
+    account: Account, run_list: RunList, loaded: LoadedRuns, api: pa.Table, plan: StepsPlan, report: ListReport
+) -> list[pa.Table]:
+    """The steps of the runs the API shows ended (from when steps are loaded) read again and
+    compared with `run_steps`: a run whose steps differ is a drift (`steps`); returns the API's
+    steps of those runs, which repair them."""
+    run_ids = plan.runs_to_read(api)
+    lister = Lister(run_list, account.client, account.name)
+    fresh = [table for table in steps_tables(lister, run_ids)]
+    api_steps = pa.concat_tables(fresh) if fresh else RUN_STEPS_ARROW_SCHEMA.empty_table()
+    held = loaded.step_rows(run_ids)
+    mine, theirs = steps_by_run(held), steps_by_run(api_steps)
+    drifted = sorted(run_id for run_id in set(mine) | set(theirs) if mine.get(run_id) != theirs.get(run_id))
+    for run_id in drifted:
+        counts = (str(len(mine.get(run_id, []))), str(len(theirs.get(run_id, []))))
+        report.drifts.append(Drift(run_id, "steps", {"steps": counts}))
+    return [api_steps.filter(pc.is_in(api_steps["run_id"], pa.array(drifted, pa.string())))] if drifted else []
+
+
+def steps_by_run(table: pa.Table) -> dict[str, list[tuple[Any, ...]]]:
+    """Each run's steps as comparable rows (JSON decoded: a warehouse may store it re-formatted)."""
+    steps: dict[str, list[tuple[Any, ...]]] = {}
+    for row in table.to_pylist():
+        row["extra"] = decoded(row["extra"])
+        steps.setdefault(row["run_id"], []).append(tuple(sorted(row.items(), key=lambda item: item[0])))
+    return {run_id: sorted(rows, key=repr) for run_id, rows in steps.items()}
+
+
 def reach_floor(run_list: RunList, api: pa.Table) -> datetime | None:
     """The oldest run listed, if the list's reach (its last page) was met: older rows cannot be compared."""
     paging = run_list.paging
@@ -202,21 +247,28 @@ def cut(value: Any) -> str:
     return text if len(text) <= VERIFY_VALUE_CHARS else text[: VERIFY_VALUE_CHARS - 1] + "…"
 
 
-def write_repairs(pipeline: Any, fixes: list[pa.Table]) -> int:
-    """The API's view of the drifted runs (and the flagged rows of runs gone) through the merge."""
-    if not fixes:
+def write_repairs(pipeline: Any, fixes: list[pa.Table], step_fixes: list[pa.Table] = ()) -> int:  # type: ignore[assignment]
+    """The API's view of the drifted runs (and the flagged rows of runs gone), and the steps of
+    runs whose steps drifted, through the merge."""
+    if not fixes and not step_fixes:
         return 0
-    rows = pa.concat_tables(fixes)
+    rows = pa.concat_tables(fixes) if fixes else RUNS_ARROW_SCHEMA.empty_table()
+    steps = pa.concat_tables(step_fixes) if step_fixes else RUN_STEPS_ARROW_SCHEMA.empty_table()
 
     def repaired() -> Iterator[pa.Table]:
         yield rows
 
+    def repaired_steps() -> Iterator[pa.Table]:
+        yield steps
+
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True  # as a load stamps its Arrow rows
-    resource = into_runs_table(repaired, "verify_repair")
+    resources = [into_runs_table(repaired, "verify_repair"), into_steps_table(repaired_steps, "verify_repair_steps")]
     if writes_files(pipeline):
-        resource.apply_hints(table_format="delta", write_disposition={"disposition": "merge", "strategy": "upsert"})
+        for resource in resources:
+            resource.apply_hints(table_format="delta", write_disposition={"disposition": "merge", "strategy": "upsert"})
     with only_load_of(pipeline):
         finish_interrupted_load(pipeline)
-        pipeline.run(resource)
-    logger.info("verify: wrote %d row(s) as the API says at %s", rows.num_rows, datetime.now(UTC).isoformat())
-    return rows.num_rows
+        pipeline.run(resources)
+    repaired_runs = rows.num_rows + len(set(steps["run_id"].to_pylist()))
+    logger.info("verify: wrote %d run(s) as the API says at %s", repaired_runs, datetime.now(UTC).isoformat())
+    return repaired_runs
