@@ -18,7 +18,7 @@ from dagster_dlt import DagsterDltResource
 from agent_runs.dagster_assets import DAILY_AT, agent_runs_assets, daily_schedule, dbt_step, defs, verify_check
 from agent_runs.pipeline import make_pipeline
 from agent_runs.providers import PROVIDERS
-from agent_runs.views import VIEWS
+from agent_runs.views import ALL_VIEWS
 from tests.utils import assert_table_equals_api, cli_env, resource_names
 
 POSTGRES = os.environ.get("AGENT_RUNS_TEST_POSTGRES")
@@ -62,7 +62,8 @@ def test_the_dbt_step_builds_the_package_after_the_load(
     assert result.success
     (materialization,) = result.asset_materializations_for_node("agent_runs_dbt")
     assert (
-        materialization.metadata["models"].value == len(VIEWS) and materialization.metadata["warnings"].value == "none"
+        materialization.metadata["models"].value == len(ALL_VIEWS)
+        and materialization.metadata["warnings"].value == "none"
     )
 
 

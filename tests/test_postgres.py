@@ -16,7 +16,7 @@ import pytest
 
 from agent_runs.pipeline import load_runs, make_pipeline
 from agent_runs.settings import DBT_SCHEMA_SUFFIX
-from agent_runs.views import VIEWS
+from agent_runs.views import ALL_VIEWS
 from tests.utils import rows_differing
 
 POSTGRES = os.environ.get("AGENT_RUNS_TEST_POSTGRES")
@@ -88,7 +88,10 @@ def test_postgres_and_duckdb_end_with_the_same_rows_and_views(
     # API: its row, read back from each warehouse, is kept and flagged); then a load with nothing new.
     gone = []
     for advance_minutes in (40, 40, 0, None):
-        summaries = [load_runs(destination=name, dataset_name=dataset) for name in ("duckdb", "postgres")]
+        summaries = [
+            load_runs(destination=name, dataset_name=dataset, steps_since="2000-01-01")
+            for name in ("duckdb", "postgres")
+        ]
         assert summaries[0].runs_by_provider == summaries[1].runs_by_provider
         assert assert_same(dataset, "runs", "provider, run_id") == len(gone) + sum(
             len(simulator.current_runs()) for simulator in simulators.values()
@@ -103,7 +106,8 @@ def test_postgres_and_duckdb_end_with_the_same_rows_and_views(
     assert flagged == set(gone)
 
     orders = {"open_runs": "provider, run_id", "run_failures": "1, 2, 3, 4"}
-    for view in VIEWS:
+    orders |= {"last_steps_before_failure": "1, 2, 3, 4, 5", "looping_runs": "1, 2, 3, 4, 5"}
+    for view in ALL_VIEWS:
         if view == "open_runs":  # age_hours moves with the clock between the two queries
             continue
         assert assert_same(dataset, view, orders.get(view, "1, 2, 3")) > 0, view
@@ -159,9 +163,9 @@ def test_transform_builds_every_model_and_passes_every_test_in_postgres(
     """dbt-postgres with dlt's profile and the pipeline's credentials; the models hold the views' rows."""
     from agent_runs.transform import transform_runs
 
-    load_runs(destination="postgres", dataset_name=dataset)
+    load_runs(destination="postgres", dataset_name=dataset, steps_since="2000-01-01")
     report = transform_runs(destination="postgres", dataset_name=dataset)
-    assert sorted(node.model_name for node in report.models) == sorted(VIEWS)
+    assert sorted(node.model_name for node in report.models) == sorted(ALL_VIEWS)
     assert report.tests and all(node.status == "pass" for node in report.tests)
 
     pipeline, _ = make_pipeline("postgres", dataset)
@@ -171,6 +175,6 @@ def test_transform_builds_every_model_and_passes_every_test_in_postgres(
             with client.execute_query(sql) as cursor:
                 return [column[0] for column in cursor.description], cursor.fetchall()
 
-        for name in VIEWS:
+        for name in ALL_VIEWS:
             count, differing = rows_differing(query, f"{dataset}.{name}", f"{dataset}{DBT_SCHEMA_SUFFIX}.{name}")
             assert count > 0 and differing == 0, name

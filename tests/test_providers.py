@@ -20,7 +20,7 @@ from agent_runs.providers import PROVIDERS, CursorPaging, Provider
 from agent_runs.schema import RUNS_COLUMNS
 from agent_runs.settings import TABLE_NAME
 from agent_runs.simulators import simulator_class
-from agent_runs.views import VIEWS
+from agent_runs.views import ALL_VIEWS
 from tests.utils import cli_env
 
 PACKAGE = Path(agent_runs.__file__).parent
@@ -166,7 +166,7 @@ def test_the_wheel_holds_the_single_package_agent_runs_and_its_command_works(tmp
     assert {f"agent_runs/dbt/{path}" for path in [*package_files(), "dbt_project.yml"]} <= set(names)
     result = from_the_wheel("transform")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
-    assert f"Built {len(VIEWS)} models" in result.stdout
+    assert f"Built {len(ALL_VIEWS)} models" in result.stdout
 
 
 # Error bodies as each API sends them (its OpenAPI error schemas and SDK errors), and what a user is told.

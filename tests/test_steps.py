@@ -205,7 +205,7 @@ def test_verify_finds_steps_that_drifted_and_repairs_them(
         ).fetchone()
         connection.execute("DELETE FROM agent_runs.run_steps WHERE run_id = ?", [emptied])
     report = verify_runs(providers=["browserbase", "skyvern"])
-    drifts = {drift.run_id for each in report.lists for drift in each.drifts if drift.kind == "steps"}
+    drifts = {drift.run_id for each in report.lists for drift in each.drifts if drift.kind == "steps_differ"}
     assert drifts == {edited, emptied}
     assert verify_runs(providers=["browserbase", "skyvern"], repair=True).repaired == 2
     assert not verify_runs(providers=["browserbase", "skyvern"]).drifted

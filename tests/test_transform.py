@@ -25,7 +25,7 @@ from agent_runs.dbt_package import DEFAULT_DIALECT, DIALECTS, PACKAGE_DIR, packa
 from agent_runs.errors import NoRunsLoaded
 from agent_runs.schema import RUNS_COLUMNS
 from agent_runs.transform import TransformError, require_dbt, transform_pipeline, transform_runs
-from agent_runs.views import VIEWS
+from agent_runs.views import ALL_VIEWS
 from tests.utils import agent_runs, rows_differing
 
 DEMO = "agent_runs_demo"
@@ -74,14 +74,16 @@ def test_the_package_is_what_dbt_package_writes_from_the_views_and_the_contract(
 @pytest.mark.parametrize("target_type", [*DIALECTS, "dremio"])
 def test_each_adapter_gets_the_view_in_the_dialect_dlt_writes_for_it(target_type: str) -> None:
     """The models' branches, rendered as dbt renders them for an adapter: the SELECT sqlglot writes
-    for that destination's dialect (any other adapter: PostgreSQL's), over the `runs` source."""
+    for that destination's dialect (any other adapter: PostgreSQL's), over the `runs` and
+    `run_steps` sources."""
     dialect = DIALECTS.get(target_type, DEFAULT_DIALECT)
     environment = jinja2.Environment()
-    for name, select in VIEWS.items():
+    for name, select in ALL_VIEWS.items():
         rendered = environment.from_string(package_files()[f"models/{name}.sql"]).render(
             target={"type": target_type}, source=lambda source, table: f"{source}.{table}"
         )
-        want = sqlglot.transpile(select.format(runs="agent_runs.runs"), read="postgres", write=dialect, pretty=True)[0]
+        sql = select.format(runs="agent_runs.runs", steps="agent_runs.run_steps")
+        want = sqlglot.transpile(sql, read="postgres", write=dialect, pretty=True)[0]
         assert rendered.split("\n", 1)[1].strip() == want, (name, target_type)
 
 
@@ -89,16 +91,16 @@ def test_transform_after_the_demo_builds_every_model_and_passes_every_test(demo:
     work = copy_of(demo, tmp_path)
     result = agent_runs(work, "transform")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    for name in VIEWS:
+    for name in ALL_VIEWS:
         assert f"OK created sql view model {MODELS}.{name}" in result.stdout
     tests = package_tests()
     assert f"Done. PASS={len(tests)} WARN=0 ERROR=0 SKIP=0" in result.stdout  # dbt's summary
-    assert f"Built {len(VIEWS)} models in {MODELS}; {len(tests)} of {len(tests)} tests passed." in result.stdout
+    assert f"Built {len(ALL_VIEWS)} models in {MODELS}; {len(tests)} of {len(tests)} tests passed." in result.stdout
     assert "\x1b[" not in result.stdout  # no colour codes in a scheduler's log
 
     # One definition: each model has exactly the rows of the view of its name.
     query = duckdb_query(work / "agent-runs.duckdb")
-    for name in VIEWS:
+    for name in ALL_VIEWS:
         count, differing = rows_differing(query, f"{DEMO}.{name}", f"{MODELS}.{name}")
         assert count > 0 and differing == 0, name
 
@@ -137,7 +139,7 @@ def test_a_load_older_than_the_warning_threshold_warns_from_python(
     monkeypatch.setenv("DLT_DATA_DIR", str(work / "dlt-data"))
     report = transform_runs(dataset_name=DEMO, dbt_vars={"agent_runs_warn_after_hours": 0})
     assert report.warned == ["newest_load_is_recent"]
-    assert len(report.models) == len(VIEWS) and len(report.tests) == len(package_tests())
+    assert len(report.models) == len(ALL_VIEWS) and len(report.tests) == len(package_tests())
     assert "warning: newest_load_is_recent" in str(report)
 
 
@@ -190,7 +192,7 @@ def test_a_dbt_project_of_your_own_builds_the_package_from_its_installed_path(de
     assert run("deps").returncode == 0
     built = run("build", "--select", "package:agent_runs")
     assert built.returncode == 0, built.stdout[-3000:]
-    assert f"PASS={len(VIEWS) + len(package_tests())} WARN=0 ERROR=0" in built.stdout
+    assert f"PASS={len(ALL_VIEWS) + len(package_tests())} WARN=0 ERROR=0" in built.stdout
     count, differing = rows_differing(
         duckdb_query(work / "agent-runs.duckdb"), f"{DEMO}.run_costs", "analytics.run_costs"
     )

@@ -14,7 +14,7 @@ import pytest
 
 from agent_runs.pipeline import load_runs
 from agent_runs.schema import TERMINAL_STATUSES
-from agent_runs.views import VIEWS, view_statements
+from agent_runs.views import ALL_VIEWS, view_statements
 from tests.utils import read_runs
 
 
@@ -169,10 +169,10 @@ def test_open_runs(loaded: tuple[list[dict[str, Any]], Any]) -> None:
 
 
 def test_one_definition_serves_both_dialects() -> None:
-    postgres = view_statements('"ds"."runs"', lambda name: f'"ds"."{name}"', "postgres")
-    duckdb_sql = view_statements('"ds"."runs"', lambda name: f'"ds"."{name}"', "duckdb")
-    assert len(postgres) == len(duckdb_sql) == len(VIEWS)
-    durations = list(VIEWS).index("run_durations")
+    postgres = view_statements('"ds"."runs"', lambda name: f'"ds"."{name}"', "postgres", '"ds"."run_steps"')
+    duckdb_sql = view_statements('"ds"."runs"', lambda name: f'"ds"."{name}"', "duckdb", '"ds"."run_steps"')
+    assert len(postgres) == len(duckdb_sql) == len(ALL_VIEWS)
+    durations = list(ALL_VIEWS).index("run_durations")
     assert "WITHIN GROUP" in postgres[durations] and "QUANTILE_CONT" in duckdb_sql[durations]
 
 
@@ -191,5 +191,5 @@ def test_a_load_that_changed_nothing_only_creates_missing_views(
     with duckdb.connect(database) as connection:
         assert {
             row[0] for row in connection.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
-        } == set(VIEWS)
+        } == set(ALL_VIEWS)
         assert "marker" not in view(connection, "open_runs")[0]

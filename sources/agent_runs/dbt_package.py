@@ -16,7 +16,7 @@ import yaml
 
 from .schema import RUN_STEPS_COLUMNS, RUNS_COLUMNS, STATUS_VALUES
 from .settings import DATASET_NAME, PRIMARY_KEY, STEPS_PRIMARY_KEY, STEPS_TABLE_NAME, TABLE_NAME
-from .views import DESCRIPTIONS, STEP_VIEWS, VIEWS, WRITTEN_IN, in_dialect
+from .views import ALL_VIEWS, DESCRIPTIONS, WRITTEN_IN, in_dialect
 
 PACKAGE_DIR = Path(__file__).parent / "dbt"
 SOURCE = "agent_runs"
@@ -40,7 +40,6 @@ DIALECTS = {
 DEFAULT_DIALECT = WRITTEN_IN
 # Stand for the sources while sqlglot rewrites a SELECT.
 _TABLES = {TABLE_NAME: "agent_runs__runs__", STEPS_TABLE_NAME: "agent_runs__run_steps__"}
-ALL_VIEWS = {**VIEWS, **STEP_VIEWS}
 HEADER = (
     "-- Written by `python -m agent_runs.dbt_package` from agent_runs/views.py (edit the view there):"
     " the SELECT in each dialect sqlglot writes, PostgreSQL's for any other adapter.\n"

@@ -105,7 +105,7 @@ def new_runs_of(
     recent = RecentRuns(dlt.current.resource_state())
     start = created_at.start_value
     lister, chosen, rows = walk_history(account, run_list, start, created_at.end_value, workers, lag)
-    plan = StepsPlan.of(recent.state, steps is not None, steps_since)
+    plan = StepsPlan.of(recent.state, steps is not None, steps_since, note=True)
     logger.info(
         "%s (account %s): listing created from %s; %s", lister.name, account.name, start or "the start", chosen.reason
     )

@@ -29,9 +29,9 @@ from .isolation import REFRESH_KEY, STEPS_BACKFILLED_KEY, isolated
 from .lister import Lister
 from .loaded import LoadedRuns
 from .providers import RunList
-from .recent_runs import RecentRuns
+from .recent_runs import NEWEST_KEY, RecentRuns
 from .rows import page_rows
-from .schema import into_runs_table, is_open
+from .schema import into_runs_table, is_open, parse_timestamp
 from .settings import LATE_FILL_FOR, ROWS_PER_COMPARISON
 from .steps import STEPS_FROM_KEY, StepsOutbox, StepsPlan, producing, steps_tables, with_steps
 from .walks.tasks import in_background
@@ -202,8 +202,8 @@ def backfilled(
     """The steps of the runs loaded before steps were read from `since` on (ended since then, and
     before the moment steps were read from, or backfilled from): each such run once, however often
     a load is asked to backfill from the same date."""
-    done_from = state.get(STEPS_BACKFILLED_KEY) or state.get(STEPS_FROM_KEY)
-    before = datetime.fromisoformat(done_from) if done_from else datetime.now(UTC)
+    done_from = state.get(STEPS_BACKFILLED_KEY) or state.get(STEPS_FROM_KEY) or state[NEWEST_KEY]
+    before = parse_timestamp(done_from)
     if since >= before:
         return
     run_ids = loaded.recently_ended(since, before)["run_id"].to_pylist()

@@ -27,22 +27,22 @@ def step_charts(pipeline: Pipeline, dataset: str) -> list[Chart]:
 def steps_per_run(pipeline: Pipeline, dataset: str) -> Chart:
     rows = query(
         pipeline,
-        f"SELECT provider || ' ' || run_family AS list, SUM(runs) AS runs, MEDIAN(steps_p50) AS p50, "
-        f"MAX(steps_p95) AS p95 FROM {dataset}.run_step_counts GROUP BY 1",
+        f"SELECT provider || ' ' || run_family AS list, SUM(runs) AS runs, MEDIAN(steps_per_run_p50) AS p50, "
+        f"MAX(steps_per_run_p95) AS p95 FROM {dataset}.run_step_counts GROUP BY 1",
     )
-    values = [{"list": row["list"], "percentile": name, "steps": row[name]} for row in rows for name in ("p50", "p95")]
+    values = [{"list": row["list"], "percentile": name, "taken": row[name]} for row in rows for name in ("p50", "p95")]
     return Chart(
         "Steps per run",
         "steps an ended run took: the median and 95th percentile, by provider and run list",
         alt.Chart(alt.Data(values=values))
         .mark_bar()
         .encode(
-            x=alt.X("steps:Q", title="steps", axis=alt.Axis(tickCount=FEW_TICKS)),
-            y=alt.Y("list:N", title=None),
+            x=alt.X("taken:Q", title="steps taken", axis=alt.Axis(tickCount=FEW_TICKS)),
+            y=alt.Y("list:N", title="provider and run list"),
             yOffset=alt.YOffset("percentile:N"),
             color=alt.Color("percentile:N", title="percentile"),
         )
-        .properties(width=WIDTH - 160, height=40 * max(1, len(rows))),
+        .properties(width=WIDTH - 160, height=max(120, 40 * len(rows))),
     )
 
 
@@ -61,10 +61,10 @@ def last_steps_before_failure(pipeline: Pipeline, dataset: str) -> Chart:
         .mark_bar()
         .encode(
             x=alt.X("failed_runs:Q", title="failed runs", axis=alt.Axis(tickCount=FEW_TICKS)),
-            y=alt.Y("action:N", sort="-x", title=None),
+            y=alt.Y("action:N", sort="-x", title="provider: last action"),
             color=alt.Color("provider:N", title="provider"),
         )
-        .properties(width=WIDTH - 200, height=24 * max(1, len(rows))),
+        .properties(width=WIDTH - 200, height=max(120, 24 * len(rows))),
     )
 
 
@@ -80,10 +80,10 @@ def looping_runs(pipeline: Pipeline, dataset: str) -> Chart:
         .mark_bar()
         .encode(
             x=alt.X("runs:Q", title="runs", axis=alt.Axis(tickCount=FEW_TICKS)),
-            y=alt.Y("provider:N", title=None),
+            y=alt.Y("provider:N", title="provider"),
             color=alt.Color("repeated:N", title="repeated"),
         )
-        .properties(width=WIDTH - 160, height=40 * max(1, len({row["provider"] for row in rows}))),
+        .properties(width=WIDTH - 160, height=max(120, 40 * len({row["provider"] for row in rows}))),
     )
 
 
@@ -102,8 +102,8 @@ def step_costs(pipeline: Pipeline, dataset: str) -> Chart:
         .mark_bar()
         .encode(
             x=alt.X("tokens:Q", title="tokens", axis=alt.Axis(tickCount=FEW_TICKS, format="~s")),
-            y=alt.Y("step:N", sort="-x", title=None),
+            y=alt.Y("step:N", sort="-x", title="provider and step kind"),
             tooltip=["step:N", "tokens:Q", alt.Tooltip("cost_usd:Q", format="$.2f")],
         )
-        .properties(width=WIDTH - 160, height=30 * max(1, len(rows))),
+        .properties(width=WIDTH - 160, height=max(120, 30 * len(rows))),
     )

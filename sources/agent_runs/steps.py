@@ -47,22 +47,21 @@ class StepsPlan:
     since: datetime | None
 
     @classmethod
-    def of(cls, state: dict[str, Any], wanted: bool, steps_since: datetime | None) -> StepsPlan:
+    def of(cls, state: dict[str, Any], wanted: bool, steps_since: datetime | None, note: bool = False) -> StepsPlan:
         """The plan of a listing's state: steps from the first load that read them, or from
-        `steps_since` if earlier. That load notes, by the API's clock, the newest run loaded
-        before it: every run that ends from then on ended after it. A first load of all has
-        none: the history it lists ended before steps were on (unless `steps_since` says from
-        when to read them), and the next load notes it."""
+        `steps_since` if earlier. That load notes (`note`: the listing, which owns the state), by
+        the API's clock, the newest run loaded before it: every run that ends from then on ended
+        after it. A first load of all has none: the history it lists ended before steps were on
+        (unless `steps_since` says from when to read them), and the next load notes it."""
         if not wanted:
             return cls(None)
-        if STEPS_FROM_KEY not in state and state.get(NEWEST_KEY):
-            state[STEPS_FROM_KEY] = state[NEWEST_KEY]
-        elif STEPS_FROM_KEY not in state and steps_since is not None:  # a first load, reading its history's steps
-            state[STEPS_FROM_KEY] = steps_since.isoformat()
-        first = parse_timestamp(state[STEPS_FROM_KEY]) if STEPS_FROM_KEY in state else None
-        if first is None or steps_since is None:
-            return cls(first or steps_since)
-        return cls(min(first, steps_since))
+        first = state.get(STEPS_FROM_KEY) or state.get(NEWEST_KEY) or (steps_since and steps_since.isoformat())
+        if note and first and STEPS_FROM_KEY not in state:
+            state[STEPS_FROM_KEY] = first
+        first_at = parse_timestamp(first) if first else None
+        if first_at is None or steps_since is None:
+            return cls(first_at or steps_since)
+        return cls(min(first_at, steps_since))
 
     def runs_to_read(self, table: pa.Table) -> list[str]:
         """The runs of these `runs` rows whose steps are read: ended at or after `since`."""

@@ -40,7 +40,7 @@ logger = logging.getLogger(SOURCE_NAME)
 class Drift:
     """One run whose row is not what the API says: `missing` (listed, no row), `extra` (a row, not
     listed, not flagged), `differs` (these columns: the table's value, the API's), `duplicate`
-    (the table holds it more than once), `steps` (its rows in `run_steps` are not the API's steps:
+    (the table holds it more than once), `steps_differ` (its rows in `run_steps` are not the API's steps:
     how many the table has, how many the API)."""
 
     run_id: str
@@ -84,7 +84,7 @@ class VerifyReport:
                 f"{report.provider} ({report.account}, {report.run_family}): {report.compared:,} runs compared, "
                 f"{report.count('missing')} missing, {report.count('extra')} extra, "
                 f"{report.count('differs')} differing, {report.count('duplicate')} duplicated, "
-                f"{report.count('steps')} with other steps than the API's"
+                f"{report.count('steps_differ')} with other steps than the API's"
                 + (
                     f"; {report.not_compared:,} older rows beyond the list's reach not compared"
                     if report.not_compared
@@ -209,7 +209,7 @@ def steps_compared(
     drifted = sorted(run_id for run_id in set(mine) | set(theirs) if mine.get(run_id) != theirs.get(run_id))
     for run_id in drifted:
         counts = (str(len(mine.get(run_id, []))), str(len(theirs.get(run_id, []))))
-        report.drifts.append(Drift(run_id, "steps", {"steps": counts}))
+        report.drifts.append(Drift(run_id, "steps_differ", {"step_rows": counts}))
     return [api_steps.filter(pc.is_in(api_steps["run_id"], pa.array(drifted, pa.string())))] if drifted else []
 
 

@@ -19,9 +19,9 @@ DAY = "CAST(created_at AT TIME ZONE 'UTC' AS DATE)"
 QUEUE_S = "EXTRACT(EPOCH FROM started_at - created_at)"
 
 
-def _percentiles(expression: str, name: str, labels: tuple[int, ...] = (50, 90, 99)) -> str:
+def _percentiles(expression: str, prefix: str, labels: tuple[int, ...] = (50, 90, 99)) -> str:
     return ", ".join(
-        f"PERCENTILE_CONT({label / 100}) WITHIN GROUP (ORDER BY {expression}) AS {name}_p{label}" for label in labels
+        f"PERCENTILE_CONT({label / 100}) WITHIN GROUP (ORDER BY {expression}) AS {prefix}_p{label}" for label in labels
     )
 
 
@@ -82,9 +82,9 @@ LOOP_REPEATS = 3  # a run that is on one URL this many times, or takes one actio
 STEP_VIEWS: dict[str, str] = {
     "run_step_counts": f"""
         SELECT r.provider, r.run_family, r.agent_id, COUNT(*) AS runs,
-               {_percentiles("s.steps", "steps", (50, 90, 95))}
+               {_percentiles("s.step_count", "steps_per_run", (50, 90, 95))}
         FROM {{runs}} AS r
-        JOIN (SELECT provider, run_id, COUNT(*) AS steps FROM {{steps}} GROUP BY 1, 2) AS s
+        JOIN (SELECT provider, run_id, COUNT(*) AS step_count FROM {{steps}} GROUP BY 1, 2) AS s
           ON s.provider = r.provider AND s.run_id = r.run_id
         WHERE r.status IN ({TERMINAL}) GROUP BY 1, 2, 3""",
     "last_steps_before_failure": """
@@ -110,6 +110,9 @@ STEP_VIEWS: dict[str, str] = {
                SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(cost_usd) AS cost_usd
         FROM {steps} GROUP BY 1, 2, 3""",
 }
+
+
+ALL_VIEWS = {**VIEWS, **STEP_VIEWS}
 
 
 DESCRIPTIONS: dict[str, str] = {

@@ -5,21 +5,21 @@ SELECT
   r.run_family,
   r.agent_id,
   COUNT(*) AS runs,
-  QUANTILE_CONT(s.steps, 0.5
+  QUANTILE_CONT(s.step_count, 0.5
   ORDER BY
-    s.steps) AS steps_p50,
-  QUANTILE_CONT(s.steps, 0.9
+    s.step_count) AS steps_per_run_p50,
+  QUANTILE_CONT(s.step_count, 0.9
   ORDER BY
-    s.steps) AS steps_p90,
-  QUANTILE_CONT(s.steps, 0.95
+    s.step_count) AS steps_per_run_p90,
+  QUANTILE_CONT(s.step_count, 0.95
   ORDER BY
-    s.steps) AS steps_p95
+    s.step_count) AS steps_per_run_p95
 FROM {{ source('agent_runs', 'runs') }} AS r
 JOIN (
   SELECT
     provider,
     run_id,
-    COUNT(*) AS steps
+    COUNT(*) AS step_count
   FROM {{ source('agent_runs', 'run_steps') }}
   GROUP BY
     1,
@@ -39,17 +39,17 @@ SELECT
   r.agent_id,
   COUNT(*) AS runs,
   PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY
-    s.steps NULLS LAST) AS steps_p50,
+    s.step_count NULLS LAST) AS steps_per_run_p50,
   PERCENTILE_CONT(0.9) WITHIN GROUP (ORDER BY
-    s.steps NULLS LAST) AS steps_p90,
+    s.step_count NULLS LAST) AS steps_per_run_p90,
   PERCENTILE_CONT(0.95) WITHIN GROUP (ORDER BY
-    s.steps NULLS LAST) AS steps_p95
+    s.step_count NULLS LAST) AS steps_per_run_p95
 FROM {{ source('agent_runs', 'runs') }} AS r
 JOIN (
   SELECT
     provider,
     run_id,
-    COUNT(*) AS steps
+    COUNT(*) AS step_count
   FROM {{ source('agent_runs', 'run_steps') }}
   GROUP BY
     1,
@@ -68,15 +68,15 @@ SELECT
   r.run_family,
   r.agent_id,
   COUNT(*) AS runs,
-  PERCENTILE_APPROX(s.steps, 0.5) AS steps_p50,
-  PERCENTILE_APPROX(s.steps, 0.9) AS steps_p90,
-  PERCENTILE_APPROX(s.steps, 0.95) AS steps_p95
+  PERCENTILE_APPROX(s.step_count, 0.5) AS steps_per_run_p50,
+  PERCENTILE_APPROX(s.step_count, 0.9) AS steps_per_run_p90,
+  PERCENTILE_APPROX(s.step_count, 0.95) AS steps_per_run_p95
 FROM {{ source('agent_runs', 'runs') }} AS r
 JOIN (
   SELECT
     provider,
     run_id,
-    COUNT(*) AS steps
+    COUNT(*) AS step_count
   FROM {{ source('agent_runs', 'run_steps') }}
   GROUP BY
     1,
@@ -96,17 +96,17 @@ SELECT
   r.agent_id,
   COUNT_BIG(*) AS runs,
   PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY
-    CASE WHEN s.steps IS NULL THEN 1 ELSE 0 END, s.steps) AS steps_p50,
+    CASE WHEN s.step_count IS NULL THEN 1 ELSE 0 END, s.step_count) AS steps_per_run_p50,
   PERCENTILE_CONT(0.9) WITHIN GROUP (ORDER BY
-    CASE WHEN s.steps IS NULL THEN 1 ELSE 0 END, s.steps) AS steps_p90,
+    CASE WHEN s.step_count IS NULL THEN 1 ELSE 0 END, s.step_count) AS steps_per_run_p90,
   PERCENTILE_CONT(0.95) WITHIN GROUP (ORDER BY
-    CASE WHEN s.steps IS NULL THEN 1 ELSE 0 END, s.steps) AS steps_p95
+    CASE WHEN s.step_count IS NULL THEN 1 ELSE 0 END, s.step_count) AS steps_per_run_p95
 FROM {{ source('agent_runs', 'runs') }} AS r
 JOIN (
   SELECT
     provider AS provider,
     run_id AS run_id,
-    COUNT_BIG(*) AS steps
+    COUNT_BIG(*) AS step_count
   FROM {{ source('agent_runs', 'run_steps') }}
   GROUP BY
     1,
@@ -125,15 +125,15 @@ SELECT
   r.run_family,
   r.agent_id,
   COUNT(*) AS runs,
-  APPROX_PERCENTILE(s.steps, 0.5) AS steps_p50,
-  APPROX_PERCENTILE(s.steps, 0.9) AS steps_p90,
-  APPROX_PERCENTILE(s.steps, 0.95) AS steps_p95
+  APPROX_PERCENTILE(s.step_count, 0.5) AS steps_per_run_p50,
+  APPROX_PERCENTILE(s.step_count, 0.9) AS steps_per_run_p90,
+  APPROX_PERCENTILE(s.step_count, 0.95) AS steps_per_run_p95
 FROM {{ source('agent_runs', 'runs') }} AS r
 JOIN (
   SELECT
     provider,
     run_id,
-    COUNT(*) AS steps
+    COUNT(*) AS step_count
   FROM {{ source('agent_runs', 'run_steps') }}
   GROUP BY
     1,
@@ -153,17 +153,17 @@ SELECT
   r.agent_id,
   COUNT(*) AS runs,
   PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY
-    s.steps) AS steps_p50,
+    s.step_count) AS steps_per_run_p50,
   PERCENTILE_CONT(0.9) WITHIN GROUP (ORDER BY
-    s.steps) AS steps_p90,
+    s.step_count) AS steps_per_run_p90,
   PERCENTILE_CONT(0.95) WITHIN GROUP (ORDER BY
-    s.steps) AS steps_p95
+    s.step_count) AS steps_per_run_p95
 FROM {{ source('agent_runs', 'runs') }} AS r
 JOIN (
   SELECT
     provider,
     run_id,
-    COUNT(*) AS steps
+    COUNT(*) AS step_count
   FROM {{ source('agent_runs', 'run_steps') }}
   GROUP BY
     1,
