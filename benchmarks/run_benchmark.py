@@ -34,7 +34,9 @@ from agent_runs.providers import PROVIDERS as REGISTRY
 
 HERE = Path(__file__).resolve().parent
 PROVIDERS = tuple(REGISTRY)
-ALL_SECTIONS = ("throughput", "backfill", "accounts", "providers", "rate-limited", "sporadic", "verify", "transform")
+ALL_SECTIONS = (
+    "throughput", "backfill", "accounts", "providers", "rate-limited", "sporadic", "verify", "transform", "steps",
+)  # fmt: skip
 PYTHON = sys.executable
 AGENT_RUNS = str(Path(PYTHON).with_name("agent-runs"))
 
@@ -397,6 +399,46 @@ def transform_section(runs: int, root: Path) -> list[tuple[str, str, Measured, s
     ]
 
 
+def steps_section(runs: int, rate: float, root: Path) -> list[tuple[str, str, Measured, str]]:
+    """Each provider alone, every run ended, `rate` requests a second a key: a first load that reads
+    every run's steps (`--steps-since`) against the same load without steps. What the steps cost in
+    requests (TinyFish: the batch read, 100 runs a request; the others one run a request), and the
+    load's wall time against its speed limit (the requests it needed answered, at `rate` a second)."""
+    rows = []
+    for provider in PROVIDERS:
+        label = f"{runs:,} ended {provider} runs, {rate:g} req/s"
+        measured: dict[bool, tuple[Measured, int, str]] = {}
+        for with_steps in (False, True):
+            simulators = Simulators(runs, providers=(provider,), open_share=0.0, rate_limit=rate)
+            try:
+                work = fresh_dir(root, f"steps-{provider}-{with_steps}")
+                steps = ["--steps-since", "2000-01-01"] if with_steps else ["--no-steps"]
+                load = measure(
+                    [AGENT_RUNS, "load", "--provider", provider, *steps], {**simulators.env, **load_env(work)}, work
+                )
+                answered = simulators.requests_served() - simulators.requests_refused()
+                counted = "SELECT count(*), count(DISTINCT run_id) FROM agent_runs.run_steps"
+                step_rows = query(work / "agent-runs.duckdb", counted)[0] if with_steps else [0, 0]
+                measured[with_steps] = (load, answered, f"{step_rows[0]:,} steps of {step_rows[1]:,} runs")
+            finally:
+                simulators.stop()
+        (plain, plain_requests, _), (load, requests, step_rows) = measured[False], measured[True]
+        limit_s = requests / rate
+        rows.append((label, "agent-runs load --no-steps", plain, f"{plain_requests:,} requests"))
+        rows.append(
+            (
+                label,
+                "agent-runs load, every run's steps",
+                load,
+                f"{step_rows}; {requests - plain_requests:,} requests for steps "
+                f"({(requests - plain_requests) / runs:.2f} a run); wall {load.wall_s / limit_s:.2f}x the speed limit "
+                f"({limit_s:.1f} s); RSS {load.peak_rss_mib / plain.peak_rss_mib:.2f}x without steps",
+            )
+        )
+        print(rows[-1], file=sys.stderr)
+    return rows
+
+
 def several_accounts(
     runs: int, latency: float, root: Path, counts: tuple[int, ...] = (1, 2, 4), rate: float | None = None
 ) -> list[tuple[str, str, Measured, str]]:
@@ -483,6 +525,8 @@ def main() -> None:
     parser.add_argument(
         "--verify-runs", type=int, default=100_000, help="runs per provider, verify and transform sections"
     )
+    parser.add_argument("--steps-runs", type=int, default=10_000, help="ended runs per provider, steps section")
+    parser.add_argument("--steps-rate", type=float, default=200.0, help="requests a second a key, steps section")
     parser.add_argument("--sporadic-runs", type=int, default=2000, help="runs per provider, busy gateway")
     parser.add_argument("--sporadic-latency", type=float, default=0.05)
     parser.add_argument(
@@ -520,6 +564,8 @@ def main() -> None:
             rows += transform_section(args.verify_runs, root)
         if "sporadic" in sections:
             rows += sporadic_faults(args.sporadic_runs, args.sporadic_latency, root)
+        if "steps" in sections:
+            rows += steps_section(args.steps_runs, args.steps_rate, root)
 
     command = "python benchmarks/run_benchmark.py " + " ".join(sys.argv[1:])
     lines = [

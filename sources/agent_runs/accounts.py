@@ -7,12 +7,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import dlt
 from dlt.sources.helpers.rest_client import RESTClient
 
 from .errors import NoProviderConfigured
+from .paging import clock_of
 from .providers import PROVIDERS, Provider, RunList
 from .schema import DEFAULT_ACCOUNT
 from .transport import KeyClients, RateLimit
@@ -47,6 +49,12 @@ class Account:
         """The calling thread's client of the account's key: its requests share the key's
         connections, rate limit and concurrency."""
         return self.clients()
+
+    def first_answer(self) -> datetime | None:
+        """The API's clock at the first answer to this account's key in this process (its `Date`;
+        the local clock if it sent none); None before any answer."""
+        transport = self.clients.transport
+        return clock_of(transport.first_date) if transport.answered else None
 
 
 def owner_of(resource_name: str) -> tuple[str, str, str] | None:

@@ -105,7 +105,7 @@ def new_runs_of(
     recent = RecentRuns(dlt.current.resource_state())
     start = created_at.start_value
     lister, chosen, rows = walk_history(account, run_list, start, created_at.end_value, workers, lag)
-    plan = StepsPlan.of(recent.state, steps is not None, steps_since, note=True)
+    plan = StepsPlan(None if steps is None else recent.state, steps_since, account.first_answer, note=True)
     logger.info(
         "%s (account %s): listing created from %s; %s", lister.name, account.name, start or "the start", chosen.reason
     )
@@ -127,6 +127,7 @@ def new_runs_of(
         )
     recent.forget_before(lag)
     recent.state["steps_read"] = count["steps_read"]
+    plan.settle()  # the first load with steps notes when, even if it wrote nothing
     if listed >= ROWS_PER_TABLE:
         # Arrow keeps freed pages for reuse; the load step needs them more. Not after a short
         # listing: handing memory back walks the whole heap, a cost paid again for every account.

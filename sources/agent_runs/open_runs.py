@@ -13,7 +13,6 @@ changed are written again (compared with the row loaded before)."""
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import dlt
 import pyarrow as pa
@@ -29,7 +28,7 @@ from .isolation import REFRESH_KEY, STEPS_BACKFILLED_KEY, isolated
 from .lister import Lister
 from .loaded import LoadedRuns
 from .providers import RunList
-from .recent_runs import NEWEST_KEY, RecentRuns
+from .recent_runs import RecentRuns
 from .rows import page_rows
 from .schema import into_runs_table, is_open, parse_timestamp
 from .settings import LATE_FILL_FOR, ROWS_PER_COMPARISON
@@ -101,11 +100,11 @@ def refreshed_runs(
                 ended = loaded.recently_ended(newest - LATE_FILL_FOR)["run_id"].to_pylist()
                 settling = sorted(set(ended) - set(followed["run_id"].to_pylist()))
             lister = Lister(run_list, account.client, account.name)
-            plan = StepsPlan.of(recent.state, steps is not None, steps_since)
+            plan = StepsPlan(None if steps is None else recent.state, steps_since, account.first_answer)
             changed = refreshed(lister, followed, loaded, report, settling)
             yield from changed if steps is None else with_steps(lister, plan, changed, steps, count)
             if steps is not None and steps_since is not None:
-                yield from backfilled(lister, loaded, recent.state, steps_since, steps, count)
+                yield from backfilled(lister, loaded, plan, steps_since, steps, count)
     report["still_open"] = report["open"] - report["ended"] - report["missing"]
     report["steps_read"] = count["steps_read"]
     recent.state[REFRESH_KEY] = report
@@ -194,7 +193,7 @@ def read_again(
 def backfilled(
     lister: Lister,
     loaded: LoadedRuns,
-    state: dict[str, Any],
+    plan: StepsPlan,
     since: datetime,
     outbox: StepsOutbox,
     count: dict[str, int],
@@ -202,9 +201,11 @@ def backfilled(
     """The steps of the runs loaded before steps were read from `since` on (ended since then, and
     before the moment steps were read from, or backfilled from): each such run once, however often
     a load is asked to backfill from the same date."""
-    done_from = state.get(STEPS_BACKFILLED_KEY) or state.get(STEPS_FROM_KEY) or state[NEWEST_KEY]
-    before = parse_timestamp(done_from)
-    if since >= before:
+    state = plan.state
+    assert state is not None
+    done_from = state.get(STEPS_BACKFILLED_KEY) or state.get(STEPS_FROM_KEY)
+    before = parse_timestamp(done_from) if done_from else plan.first_answer()
+    if before is None or since >= before:
         return
     run_ids = loaded.recently_ended(since, before)["run_id"].to_pylist()
     for start in range(0, len(run_ids), ROWS_PER_COMPARISON):

@@ -14,10 +14,11 @@ refresh, once)."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any, TypeVar
 
 import dlt
@@ -31,7 +32,6 @@ from .errors import MalformedPage
 from .lister import Lister
 from .paging import body_value
 from .providers import RunList
-from .recent_runs import NEWEST_KEY
 from .schema import RUN_STEPS_ARROW_SCHEMA, into_steps_table, is_open, parse_timestamp
 from .step_rows import step_rows
 from .walks.tasks import in_background
@@ -40,28 +40,41 @@ Done = TypeVar("Done")
 STEPS_FROM_KEY = "steps_from"  # in the listing's state: runs that end from then on have their steps read
 
 
-@dataclass(frozen=True)
+@dataclass
 class StepsPlan:
-    """Whose steps a load reads: the runs that ended at or after `since` (None: read none)."""
+    """Whose steps a load reads: the runs that ended at or after `since` (None: read none).
 
-    since: datetime | None
+    Steps are read for the runs that end from the first load with steps on: that load notes, in
+    the listing's state, the API's clock at its first answer (its `Date`), which is known only
+    once a request was answered; until then `since` is not decided. `--steps-since` moves it back.
+    """
+
+    state: dict[str, Any] | None  # the listing's state; None: steps are not read
+    steps_since: datetime | None = None
+    first_answer: Callable[[], datetime | None] = lambda: None  # the API's clock at this load's first answer
+    note: bool = False  # the listing notes the moment (it owns the state); the refresh only reads it
 
     @classmethod
-    def of(cls, state: dict[str, Any], wanted: bool, steps_since: datetime | None, note: bool = False) -> StepsPlan:
-        """The plan of a listing's state: steps from the first load that read them, or from
-        `steps_since` if earlier. That load notes (`note`: the listing, which owns the state), by
-        the API's clock, the newest run loaded before it: every run that ends from then on ended
-        after it. A first load of all has none: the history it lists ended before steps were on
-        (unless `steps_since` says from when to read them), and the next load notes it."""
-        if not wanted:
-            return cls(None)
-        first = state.get(STEPS_FROM_KEY) or state.get(NEWEST_KEY) or (steps_since and steps_since.isoformat())
-        if note and first and STEPS_FROM_KEY not in state:
-            state[STEPS_FROM_KEY] = first
-        first_at = parse_timestamp(first) if first else None
-        if first_at is None or steps_since is None:
-            return cls(first_at or steps_since)
-        return cls(min(first_at, steps_since))
+    def fixed(cls, since: datetime) -> StepsPlan:
+        """The plan of runs that ended at or after `since`, whatever a state says."""
+        return cls({STEPS_FROM_KEY: since.isoformat()})
+
+    @cached_property
+    def since(self) -> datetime | None:
+        if self.state is None:
+            return None
+        noted = self.state.get(STEPS_FROM_KEY)
+        first = parse_timestamp(noted) if noted else self.first_answer()
+        if first is None:
+            return self.steps_since
+        start = first if self.steps_since is None else min(first, self.steps_since)
+        if self.note and not noted:
+            self.state[STEPS_FROM_KEY] = start.isoformat()
+        return start
+
+    def settle(self) -> None:
+        """Decide `since` now (once a request was answered), noting it if this plan notes it."""
+        _ = self.since
 
     def runs_to_read(self, table: pa.Table) -> list[str]:
         """The runs of these `runs` rows whose steps are read: ended at or after `since`."""

@@ -241,6 +241,8 @@ class ProviderTransport(HTTPAdapter):
         self.origin = urlsplit(base_url)[:2]
         self.api_key_header = api_key_header
         self.rate_limit = rate_limit
+        self.answered = False
+        self.first_date: str | None = None  # the `Date` of the first answer (the API's clock then)
 
     def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
         """The request, asked again after each 429's Retry-After for up to RATE_LIMITED_FOR_S: being
@@ -255,6 +257,8 @@ class ProviderTransport(HTTPAdapter):
                 with IN_FLIGHT:  # every account's requests together, however many accounts
                     response = super().send(request, *args, **kwargs)
                 status = response.status_code
+                if not self.answered:
+                    self.first_date, self.answered = response.headers.get("Date"), True
                 seconds = wait_before_next(response)
                 if status == 429:
                     self.rate_limit.hold(1.0 if seconds is None else seconds)  # `Retry-After: 0` means at once

@@ -129,7 +129,7 @@ def verify_runs(
                 report, fix = compared(account, run_list, table, api, until_at)
                 steps_from = steps_start(pipeline, account, run_list)
                 if run_list.steps is not None and steps_from is not None:
-                    step_fixes += steps_compared(account, run_list, loaded, api, StepsPlan(steps_from), report)
+                    step_fixes += steps_compared(account, run_list, loaded, api, StepsPlan.fixed(steps_from), report)
             reports.append(report)
             fixes += fix
     repaired = write_repairs(pipeline, fixes, step_fixes) if repair else 0
