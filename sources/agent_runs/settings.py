@@ -11,7 +11,8 @@ PRIMARY_KEY = ("provider", "run_id")
 STEPS_TABLE_NAME = "run_steps"
 STEPS_PRIMARY_KEY = ("provider", "run_id", "step_id")
 STEP_TEXT_MAX_CHARS = 2000  # a step's memory, goal or message in `run_steps.text`; the rest is cut
-STEPS_WORKERS = 8  # runs whose steps are read at once, one request each (a batch read: one request)
+STEPS_RUNS_AT_ONCE = 1000  # runs whose steps are held before their rows go on (bounds the memory steps take)
+KEPT_CONNECTIONS = 32  # kept-alive connections per API key: every thread that may ask at once (requests keeps 10)
 DEFAULT_DUCKDB_FILE = "agent-runs.duckdb"  # not agent_runs.duckdb: that collides with the schema name
 
 # Every load lists again the runs created this long before the newest one it has: a run's

@@ -33,6 +33,7 @@ from .lister import Lister
 from .paging import body_value
 from .providers import RunList
 from .schema import RUN_STEPS_ARROW_SCHEMA, into_steps_table, is_open, parse_timestamp
+from .settings import STEPS_RUNS_AT_ONCE
 from .step_rows import step_rows
 from .walks.tasks import in_background
 
@@ -129,19 +130,23 @@ def with_steps(
             table = next(items)
         except StopIteration as finished:
             return finished.value  # type: ignore[no-any-return]
-        run_ids = [] if table is None else plan.runs_to_read(table)
-        steps = []
-        for read in in_background(steps_tables(lister, run_ids)) if run_ids else ():
-            if read is None:
-                yield None
-            elif read.num_rows:
-                steps.append(read)
-        count["steps_read"] = count.get("steps_read", 0) + len(run_ids)
-        try:
+        if table is None or not plan.runs_to_read(table):  # nothing to read: the table goes on whole
             yield table
-        finally:  # dlt has the runs' rows (it may close the resource at this yield): their steps follow
-            for read in steps:
-                outbox.put(read)
+            continue
+        for start in range(0, table.num_rows, STEPS_RUNS_AT_ONCE):  # the steps of a slice held at a time
+            rows = table.slice(start, STEPS_RUNS_AT_ONCE)
+            run_ids, steps = plan.runs_to_read(rows), []
+            for read in in_background(steps_tables(lister, run_ids)) if run_ids else ():
+                if read is None:
+                    yield None
+                elif read.num_rows:
+                    steps.append(read)
+            count["steps_read"] = count.get("steps_read", 0) + len(run_ids)
+            try:
+                yield rows
+            finally:  # dlt has the runs' rows (it may close the resource at this yield): their steps follow
+                for read in steps:
+                    outbox.put(read)
 
 
 def run_steps_resource(account: Account, run_list: RunList, outbox: StepsOutbox) -> DltResource:

@@ -25,6 +25,7 @@ from requests.adapters import HTTPAdapter
 
 from .settings import (
     INITIAL_CONCURRENCY,
+    KEPT_CONNECTIONS,
     LONG_HOLD_S,
     MAX_CONCURRENCY,
     MAX_IN_FLIGHT,
@@ -237,7 +238,9 @@ class ProviderTransport(HTTPAdapter):
     redirect to another host; it only drops `Authorization`)."""
 
     def __init__(self, base_url: str, api_key_header: str, rate_limit: RateLimit) -> None:
-        super().__init__()
+        # A connection kept for each thread that may ask at once (walks, refreshes, steps reads),
+        # so none is thrown away on its return (urllib3 would warn at every one).
+        super().__init__(pool_maxsize=KEPT_CONNECTIONS)
         self.origin = urlsplit(base_url)[:2]
         self.api_key_header = api_key_header
         self.rate_limit = rate_limit
