@@ -62,27 +62,40 @@ def fetched_by_id(
 def fetch_batch(run_list: RunList, client: RESTClient, run_ids: list[str]) -> Fetched:
     """Up to `batch_read.max_ids` runs in one request; a run the answer neither holds nor names as
     not found is read again by itself."""
-    batch = run_list.batch_read
-    assert batch is not None
-    body = post_json(run_list, client, batch.path, {batch.ids_field: run_ids})
-    records = body.get(batch.records_path) if isinstance(body, dict) else None
-    not_found = body.get(batch.not_found_path) if isinstance(body, dict) else None
-    if not isinstance(records, list) or not isinstance(not_found, list | None):
-        raise MalformedPage(f"{run_list.provider.display_name}: {batch.path}: expected `{batch.records_path}` runs")
-    id_key = run_list.fields["run_id"][0]
-    asked = set(run_ids)
+    records, not_found = batch_records(run_list, client, run_ids)
     fetched = Fetched()
-    for record in records:
-        if isinstance(record, dict) and record.get(id_key) in asked:
-            asked.discard(record[id_key])
-            fetched.listed.append(without_detail(run_list, record))
-    for run_id in not_found or ():
+    asked = set(run_ids)
+    for run_id, record in records.items():
+        asked.discard(run_id)
+        fetched.listed.append(without_detail(run_list, record))
+    for run_id in not_found:
         if run_id in asked:
             asked.discard(run_id)
             fetched.gone.append(run_id)
     for run_id in sorted(asked):  # neither found nor said missing: asked alone
         fetched.add(run_id, fetch_run(run_list, client, run_id))
     return fetched
+
+
+def batch_records(
+    run_list: RunList, client: RESTClient, run_ids: list[str], options: Params | None = None
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """One request of the list's batch read (with these options beside the ids): the records it
+    holds of the runs asked, by id (the first of a run sent twice), and the ids it names not found."""
+    batch = run_list.batch_read
+    assert batch is not None
+    body = post_json(run_list, client, batch.path, {batch.ids_field: run_ids, **(options or {})})
+    records = body.get(batch.records_path) if isinstance(body, dict) else None
+    not_found = body.get(batch.not_found_path) if isinstance(body, dict) else None
+    if not isinstance(records, list) or not isinstance(not_found, list | None):
+        raise MalformedPage(f"{run_list.provider.display_name}: {batch.path}: expected `{batch.records_path}` runs")
+    id_key = run_list.fields["run_id"][0]
+    asked = set(run_ids)
+    found: dict[str, dict[str, Any]] = {}
+    for record in records:
+        if isinstance(record, dict) and record.get(id_key) in asked:
+            found.setdefault(record[id_key], record)
+    return found, list(not_found or ())
 
 
 def fetch_run(run_list: RunList, client: RESTClient, run_id: str) -> tuple[str, dict[str, Any]] | None:

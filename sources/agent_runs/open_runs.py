@@ -31,9 +31,8 @@ from .providers import RunList
 from .recent_runs import RecentRuns
 from .rows import page_rows
 from .schema import into_runs_table, is_open, parse_timestamp
-from .settings import LATE_FILL_FOR, ROWS_PER_COMPARISON
-from .steps import STEPS_FROM_KEY, StepsOutbox, StepsPlan, producing, steps_tables, with_steps
-from .walks.tasks import in_background
+from .settings import LATE_FILL_FOR, ROWS_PER_COMPARISON, STEPS_RUNS_AT_ONCE
+from .steps import STEPS_FROM_KEY, StepsOutbox, StepsPlan, producing, read_steps, with_steps
 
 
 def open_runs_resource(
@@ -208,13 +207,10 @@ def backfilled(
     if before is None or since >= before:
         return
     run_ids = loaded.recently_ended(since, before)["run_id"].to_pylist()
-    for start in range(0, len(run_ids), ROWS_PER_COMPARISON):
-        chunk = run_ids[start : start + ROWS_PER_COMPARISON]
-        for table in in_background(steps_tables(lister, chunk)):
-            if table is None:
-                yield None
-            else:
-                outbox.put(table)
+    for start in range(0, len(run_ids), STEPS_RUNS_AT_ONCE):
+        chunk = run_ids[start : start + STEPS_RUNS_AT_ONCE]
+        for table in (yield from read_steps(lister, chunk)):
+            outbox.put(table)
         count["steps_read"] += len(chunk)
     state[STEPS_BACKFILLED_KEY] = since.isoformat()
 

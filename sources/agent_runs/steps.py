@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from dlt.extract import DltResource
 
 from .accounts import Account
-from .client import answered_each, get_json, post_json
+from .client import answered_each, batch_records, get_json
 from .errors import MalformedPage
 from .lister import Lister
 from .paging import body_value
@@ -77,13 +77,20 @@ class StepsPlan:
         """Decide `since` now (once a request was answered), noting it if this plan notes it."""
         _ = self.since
 
-    def runs_to_read(self, table: pa.Table) -> list[str]:
-        """The runs of these `runs` rows whose steps are read: ended at or after `since`."""
+    def to_read(self, table: pa.Table) -> pa.ChunkedArray | None:
+        """Which of these `runs` rows are of runs whose steps are read (ended at or after `since`);
+        None when none is."""
         if self.since is None or table.num_rows == 0:
-            return []
+            return None
         ended_at = pc.coalesce(table["finished_at"], table["updated_at"], table["created_at"])
-        wanted = pc.and_(pc.invert(is_open(table)), pc.greater_equal(ended_at, pa.scalar(self.since, ended_at.type)))
-        return table.filter(pc.fill_null(wanted, False))["run_id"].to_pylist()
+        since = pa.scalar(self.since, ended_at.type)
+        wanted = pc.fill_null(pc.and_(pc.invert(is_open(table)), pc.greater_equal(ended_at, since)), False)
+        return wanted if pc.any(wanted).as_py() else None
+
+    def runs_to_read(self, table: pa.Table) -> list[str]:
+        """The runs of these `runs` rows whose steps are read."""
+        wanted = self.to_read(table)
+        return [] if wanted is None else table.filter(wanted)["run_id"].to_pylist()
 
 
 class StepsOutbox:
@@ -130,23 +137,32 @@ def with_steps(
             table = next(items)
         except StopIteration as finished:
             return finished.value  # type: ignore[no-any-return]
-        if table is None or not plan.runs_to_read(table):  # nothing to read: the table goes on whole
+        wanted = None if table is None else plan.to_read(table)
+        if wanted is None:  # nothing to read: the table goes on whole
             yield table
             continue
         for start in range(0, table.num_rows, STEPS_RUNS_AT_ONCE):  # the steps of a slice held at a time
             rows = table.slice(start, STEPS_RUNS_AT_ONCE)
-            run_ids, steps = plan.runs_to_read(rows), []
-            for read in in_background(steps_tables(lister, run_ids)) if run_ids else ():
-                if read is None:
-                    yield None
-                elif read.num_rows:
-                    steps.append(read)
+            run_ids = rows.filter(wanted.slice(start, STEPS_RUNS_AT_ONCE))["run_id"].to_pylist()
+            steps = yield from read_steps(lister, run_ids)
             count["steps_read"] = count.get("steps_read", 0) + len(run_ids)
             try:
                 yield rows
             finally:  # dlt has the runs' rows (it may close the resource at this yield): their steps follow
                 for read in steps:
                     outbox.put(read)
+
+
+def read_steps(lister: Lister, run_ids: list[str]) -> Generator[None, None, list[pa.Table]]:
+    """The `run_steps` rows of these runs, read in the shared pool; None while they are on their
+    way (dlt serves the other accounts meanwhile)."""
+    steps = []
+    for read in in_background(steps_tables(lister, run_ids)) if run_ids else ():
+        if read is None:
+            yield None
+        elif read.num_rows:
+            steps.append(read)
+    return steps
 
 
 def run_steps_resource(account: Account, run_list: RunList, outbox: StepsOutbox) -> DltResource:
@@ -188,19 +204,13 @@ def steps_tables(lister: Lister, run_ids: list[str]) -> Iterator[pa.Table]:
 def batch_steps(lister: Lister, run_ids: list[str]) -> dict[str, list[Any]]:
     """The steps of up to `max_ids` runs, read in one request of the list's batch read."""
     run_list, read = lister.run_list, lister.run_list.steps
-    batch = run_list.batch_read
-    assert read is not None and batch is not None
-    body = post_json(run_list, lister.client(), batch.path, {batch.ids_field: run_ids, **read.params})
-    records = body_value(body, batch.records_path) if isinstance(body, dict) else None
-    if not isinstance(records, list):
-        raise MalformedPage(f"{run_list.provider.display_name}: {batch.path}: expected `{batch.records_path}` runs")
-    id_key = run_list.fields["run_id"][0]
-    asked = set(run_ids)
-    found = {}
-    for record in records:
-        if isinstance(record, dict) and record.get(id_key) in asked:
-            found[record[id_key]] = steps_in(run_list.provider.display_name, batch.path, record, read.records_path)
-    return found
+    assert read is not None and run_list.batch_read is not None
+    records, _ = batch_records(run_list, lister.client(), run_ids, read.params)
+    path = run_list.batch_read.path
+    return {
+        run_id: steps_in(run_list.provider.display_name, path, record, read.records_path)
+        for run_id, record in records.items()
+    }
 
 
 def steps_of_run(lister: Lister, run_id: str) -> list[Any] | None:
