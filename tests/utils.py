@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 
 from agent_runs.providers import PROVIDERS
 from agent_runs.schema import RUNS_COLUMNS
+from agent_runs.settings import STEPS_TABLE_NAME
 
 TINYFISH_KEY = "tf-test-key-3f9a1c77d2e84b1a"
 BROWSERBASE_KEY = "bb-test-key-9e2d4b6a1f0c3e58"
@@ -150,13 +152,15 @@ def open_filter_values(provider: str, run_family: str) -> set[str]:
     return values
 
 
-def resource_names(provider: str) -> list[str]:
-    """The dlt resources of a provider's default account: each run list's refresh, listing and steps."""
+def resource_names(providers: Iterable[str]) -> list[str]:
+    """The dlt resources of these providers' default accounts: each run list's refresh and listing,
+    and the one resource of the steps they read."""
     return [
         name.removesuffix("_runs") + suffix
+        for provider in providers
         for name in listing_state_names(provider)
-        for suffix in ("_open_runs", "_runs", "_run_steps")
-    ]
+        for suffix in ("_open_runs", "_runs")
+    ] + [STEPS_TABLE_NAME]
 
 
 def small_pages(monkeypatch: pytest.MonkeyPatch, provider: str, size: int) -> None:

@@ -2,8 +2,8 @@
 
     dagster dev -m agent_runs.dagster_assets
 
-One asset per dlt resource (each provider's listing and its open-runs refresh), all materialising
-the unified `runs` table; the analytics views are refreshed after each run. An account that fails
+One asset per dlt resource (each account's listing and its open-runs refresh, materialising the
+unified `runs` table, and `run_steps`, the steps they read); the analytics views are refreshed after each run. An account that fails
 (a revoked key, an outage) fails the run, naming it, after every other account was loaded. An asset check,
 `table_equals_api`, runs `verify_runs` (the table compared with what the APIs say now). A last
 step, `agent_runs_dbt`, builds the dbt package after them (`agent-runs transform`; needs the

@@ -118,7 +118,7 @@ class LoadedRuns:
             filters = [("provider", "=", self.provider), ("account", "=", self.account)]
             table = delta.to_pyarrow_table(columns=RUN_STEPS_ARROW_SCHEMA.names, filters=filters)
             return table.filter(pc.is_in(table["run_id"], pa.array(run_ids, pa.string()))).cast(RUN_STEPS_ARROW_SCHEMA)
-        if STEPS_TABLE_NAME not in self.pipeline.default_schema.data_table_names():
+        if STEPS_TABLE_NAME not in self.pipeline.default_schema.data_table_names(seen_data_only=True):
             return RUN_STEPS_ARROW_SCHEMA.empty_table()
         client = self.sql_client()
         dialect = self.pipeline.destination.capabilities().sqlglot_dialect

@@ -162,7 +162,9 @@ def finish_interrupted_load(pipeline: Pipeline) -> list[str]:
 
 def has_runs_table(pipeline: Pipeline) -> bool:
     """Whether this pipeline has loaded the `runs` table (a pipeline that never ran has no schema)."""
-    return pipeline.default_schema_name is not None and TABLE_NAME in pipeline.default_schema.data_table_names()
+    return pipeline.default_schema_name is not None and TABLE_NAME in pipeline.default_schema.data_table_names(
+        seen_data_only=True
+    )
 
 
 def require_runs_table(pipeline: Pipeline, location: str) -> None:
@@ -192,7 +194,7 @@ def create_views(pipeline: Pipeline, only_if_missing: bool = False) -> None:
     with pipeline.sql_client() as client:
         if only_if_missing and existing_views(client) >= set(VIEWS) | set(STEP_VIEWS):
             return
-        has_steps = STEPS_TABLE_NAME in pipeline.default_schema.data_table_names()
+        has_steps = STEPS_TABLE_NAME in pipeline.default_schema.data_table_names(seen_data_only=True)
         steps = client.make_qualified_table_name(STEPS_TABLE_NAME) if has_steps else None
         for statement in view_statements(
             client.make_qualified_table_name(TABLE_NAME), client.make_qualified_table_name, dialect, steps

@@ -14,6 +14,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.common.schema.typing import TTableSchemaColumns
+from dlt.common.schema.utils import new_table
 from dlt.extract import DltResource
 
 from .settings import PRIMARY_KEY, STEPS_PRIMARY_KEY, STEPS_TABLE_NAME, TABLE_NAME
@@ -100,7 +101,7 @@ def into_runs_table(generator: Callable[..., Iterator[Any]], name: str) -> DltRe
         table_name=TABLE_NAME,
         primary_key=PRIMARY_KEY,
         write_disposition="merge",
-        columns=RUNS_COLUMNS,
+        columns=json_columns(RUNS_COLUMNS),
     )
 
 
@@ -143,8 +144,23 @@ def into_steps_table(generator: Callable[..., Iterator[Any]], name: str) -> DltR
         primary_key=STEPS_PRIMARY_KEY,
         merge_key=PRIMARY_KEY,
         write_disposition={"disposition": "merge", "strategy": "delete-insert"},
-        columns=RUN_STEPS_COLUMNS,
+        columns=json_columns(RUN_STEPS_COLUMNS),
     )
+
+
+def json_columns(columns: TTableSchemaColumns) -> TTableSchemaColumns:
+    """The columns whose type an Arrow batch cannot say (JSON travels as text): the one column
+    hint each resource carries, so that Arrow's `text` does not replace the declared `json`."""
+    return {name: {"data_type": "json"} for name, column in columns.items() if column["data_type"] == "json"}
+
+
+def declare_tables(schema: dlt.Schema, steps: bool) -> None:
+    """The columns of `runs` (and of `run_steps` when steps are loaded), declared once in the
+    source's schema rather than on each of its resources: dlt validates and writes out every
+    resource's column hints at every load, work that would grow with the number of accounts."""
+    tables = {TABLE_NAME: RUNS_COLUMNS, **({STEPS_TABLE_NAME: RUN_STEPS_COLUMNS} if steps else {})}
+    for name, columns in tables.items():
+        schema.update_table(new_table(name, columns=[{"name": key, **column} for key, column in columns.items()]))
 
 
 JSON_COLUMNS = frozenset(name for name, column in RUNS_COLUMNS.items() if column["data_type"] == "json")

@@ -1,6 +1,7 @@
 """The agent-runs dlt source: every configured account of every provider, merged into one `runs`
-table. Per account, two resources: the listing of new runs (new_runs.py) and the refresh of the
-runs loaded while open (open_runs.py).
+table. Per account and run list, two resources: the listing of new runs (new_runs.py) and the
+refresh of the runs loaded while open (open_runs.py); and one resource for the steps they read
+(steps.py).
 
 (No `from __future__ import annotations` here: dlt reads the signature at run time to resolve
 the arguments from configuration.)
@@ -20,6 +21,7 @@ from .errors import NoProviderConfigured
 from .new_runs import runs_resource
 from .open_runs import open_runs_resource
 from .providers import PROVIDERS
+from .schema import declare_tables
 from .settings import RELIST_LAG, SOURCE_NAME
 from .steps import StepsOutbox, run_steps_resource
 
@@ -105,9 +107,11 @@ def agent_runs_source(
     since, until = checked_range(since, until, workers, lag_minutes)
     steps_from = None if steps_since is None else utc_moment(steps_since, "steps_since")
     quiet_json_text_warnings()
+    declare_tables(dlt.current.source_schema(), steps)
     max_age = None if open_runs_max_age_days is None else timedelta(days=open_runs_max_age_days)
     lag = timedelta(minutes=lag_minutes)
     resources = []
+    outbox = StepsOutbox() if steps else None
     for account in configured_accounts(providers, accounts, api_keys, base_urls):
         if account_names is not None and account.name not in account_names:
             continue
@@ -116,11 +120,15 @@ def agent_runs_source(
         for run_list in account.provider.lists:
             # The refresh goes first, so it works on the open runs of earlier loads only.
             prefix = account.resource_prefix(run_list)
-            outbox = StepsOutbox((f"{prefix}_open_runs", f"{prefix}_runs")) if steps and run_list.steps else None
-            resources.append(open_runs_resource(account, run_list, max_age, outbox, steps_from))
-            resources.append(runs_resource(account, run_list, since, until, workers, lag, outbox, steps_from))
-            if outbox is not None:
-                resources.append(run_steps_resource(account, run_list, outbox))
+            into = (
+                None
+                if outbox is None or not run_list.steps
+                else outbox.produced_by(f"{prefix}_open_runs", f"{prefix}_runs")
+            )
+            resources.append(open_runs_resource(account, run_list, max_age, into, steps_from))
+            resources.append(runs_resource(account, run_list, since, until, workers, lag, into, steps_from))
+    if outbox is not None and outbox.producers:
+        resources.append(run_steps_resource(outbox))
     return resources
 
 

@@ -14,7 +14,9 @@ TOP_LAST_STEPS = 12  # actions shown in the chart of where failed runs stopped
 
 
 def step_charts(pipeline: Pipeline, dataset: str) -> list[Chart]:
-    if pipeline.default_schema_name is None or STEPS_TABLE_NAME not in pipeline.default_schema.data_table_names():
+    if pipeline.default_schema_name is None or STEPS_TABLE_NAME not in pipeline.default_schema.data_table_names(
+        seen_data_only=True
+    ):
         return []
     return [
         steps_per_run(pipeline, dataset),

@@ -26,14 +26,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.extract import DltResource
 
-from .accounts import Account
 from .client import answered_each, batch_records, get_json
 from .errors import MalformedPage
 from .lister import Lister
 from .paging import body_value
-from .providers import RunList
 from .schema import RUN_STEPS_ARROW_SCHEMA, into_steps_table, is_open, parse_timestamp
-from .settings import STEPS_RUNS_AT_ONCE
+from .settings import STEPS_RUNS_AT_ONCE, STEPS_TABLE_NAME
 from .step_rows import step_rows
 from .walks.tasks import in_background
 
@@ -94,15 +92,19 @@ class StepsPlan:
 
 
 class StepsOutbox:
-    """The `run_steps` rows an account's run list's resources have read, on their way to its steps
+    """The `run_steps` rows the source's resources have read, on their way to its one steps
     resource (run_steps_resource): put there only once the rows of their runs were handed to dlt.
-    dlt's incremental reads every item of the listing resource as `runs` rows, so the steps
-    travel in a resource of their own; the same load package holds both."""
+    dlt's incremental reads every item of a listing resource as `runs` rows, so the steps travel
+    in a resource of their own; the same load package holds both."""
 
-    def __init__(self, producers: tuple[str, ...]) -> None:
-        self.producers = set(producers)  # the resources that put rows here, by name
+    def __init__(self) -> None:
+        self.producers: set[str] = set()  # the resources that put rows here, by name
         self.finished: set[str] = set()
         self.tables: deque[pa.Table] = deque()
+
+    def produced_by(self, *resources: str) -> StepsOutbox:
+        self.producers.update(resources)
+        return self
 
     def put(self, table: pa.Table) -> None:
         self.tables.append(table)
@@ -165,10 +167,11 @@ def read_steps(lister: Lister, run_ids: list[str]) -> Generator[None, None, list
     return steps
 
 
-def run_steps_resource(account: Account, run_list: RunList, outbox: StepsOutbox) -> DltResource:
-    """The steps the account's run list's resources read in this load, merged into `run_steps`."""
-    name = f"{account.resource_prefix(run_list)}_run_steps"
-    return into_steps_table(handed_on, name)(outbox)
+def run_steps_resource(outbox: StepsOutbox) -> DltResource:
+    """The steps every account's resources read in this load, merged into `run_steps`: one
+    resource for the source, as dlt's work per resource (its hints, state and metrics at every
+    load) is what grows with the number of accounts."""
+    return into_steps_table(handed_on, STEPS_TABLE_NAME)(outbox)
 
 
 def handed_on(outbox: StepsOutbox) -> Iterator[pa.Table | None]:
