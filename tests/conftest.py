@@ -29,27 +29,41 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def runs(request: pytest.FixtureRequest, provider: str, default: int) -> int:
+    """The simulator's history: `default`, or what the test's `@pytest.mark.runs(provider=N)` says
+    (a test whose point is not the history's size keeps its reads few)."""
+    marker = request.node.get_closest_marker("runs")
+    return int(marker.kwargs.get(provider, default)) if marker else default
+
+
 @pytest.fixture
-def tinyfish() -> Iterator[TinyFishSimulator]:
-    with TinyFishSimulator(api_key=TINYFISH_KEY, runs=450, future_runs=120, seed=11, new_fields=True) as simulator:
+def tinyfish(request: pytest.FixtureRequest) -> Iterator[TinyFishSimulator]:
+    size = runs(request, "tinyfish", 450)
+    with TinyFishSimulator(api_key=TINYFISH_KEY, runs=size, future_runs=120, seed=11, new_fields=True) as simulator:
         yield simulator
 
 
 @pytest.fixture
-def browserbase() -> Iterator[BrowserbaseSimulator]:
-    with BrowserbaseSimulator(api_key=BROWSERBASE_KEY, runs=2300, future_runs=300, seed=12) as simulator:
+def browserbase(request: pytest.FixtureRequest) -> Iterator[BrowserbaseSimulator]:
+    with BrowserbaseSimulator(
+        api_key=BROWSERBASE_KEY, runs=runs(request, "browserbase", 2300), future_runs=300, seed=12
+    ) as simulator:
         yield simulator
 
 
 @pytest.fixture
-def browser_use() -> Iterator[BrowserUseSimulator]:
-    with BrowserUseSimulator(api_key=BROWSER_USE_KEY, runs=900, future_runs=150, seed=13, new_fields=True) as simulator:
+def browser_use(request: pytest.FixtureRequest) -> Iterator[BrowserUseSimulator]:
+    size = runs(request, "browser_use", 900)
+    with BrowserUseSimulator(
+        api_key=BROWSER_USE_KEY, runs=size, future_runs=150, seed=13, new_fields=True
+    ) as simulator:
         yield simulator
 
 
 @pytest.fixture
-def skyvern() -> Iterator[SkyvernSimulator]:
-    with SkyvernSimulator(api_key=SKYVERN_KEY, runs=1300, future_runs=200, seed=14, new_fields=True) as simulator:
+def skyvern(request: pytest.FixtureRequest) -> Iterator[SkyvernSimulator]:
+    size = runs(request, "skyvern", 1300)
+    with SkyvernSimulator(api_key=SKYVERN_KEY, runs=size, future_runs=200, seed=14, new_fields=True) as simulator:
         yield simulator
 
 
@@ -69,6 +83,10 @@ def provider_env(workdir: Path, simulators: dict[str, Any], monkeypatch: pytest.
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "runs(provider=N): the size of that provider's simulated history")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -422,8 +422,8 @@ def a_load_meets_a_slow_rate_limited_api(walk: Walk) -> None:
     in time from a page that looks newest first; numbered pages asked for at once), paced by 429s
     with Retry-After. Sometimes killed on the way."""
     for simulator in walk.simulators.values():
-        simulator.latency_s, simulator.rate_limit, simulator.rate_burst = 0.045, 40.0, 4
-    walk.log.append("the APIs answer in 45 ms, 40 requests a second")
+        simulator.latency_s, simulator.rate_limit, simulator.rate_burst = 0.045, 80.0, 4
+    walk.log.append("the APIs answer in 45 ms, 80 requests a second")
     try:
         kill = None
         if walk.rng.random() < 0.3:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 
 from agent_runs.pipeline import load_runs
 from agent_runs.providers import PROVIDERS
@@ -185,6 +186,7 @@ def test_a_failed_steps_read_fails_the_account_and_writes_none_of_its_runs(
     assert_steps_equal_api(database, {"tinyfish": tinyfish, "browserbase": browserbase})
 
 
+@pytest.mark.runs(browserbase=150, skyvern=150)  # five reads of every run's steps
 def test_verify_finds_steps_that_drifted_and_repairs_them(
     provider_env: dict[str, str], browserbase: Any, skyvern: Any, workdir: Path
 ) -> None:

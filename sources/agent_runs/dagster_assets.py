@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
-import dlt
 from dagster import AssetExecutionContext
 from dagster_dlt import DagsterDltResource, dlt_assets
 
 from .pipeline import create_views, finish_interrupted_load, make_pipeline
+from .schema import json_text_is_intended
 from .settings import DATASET_NAME
 from .source import agent_runs_source
 from .summary import account_outcomes, failure_lines
@@ -36,11 +36,11 @@ def agent_runs_assets(destination: str = "duckdb", dataset_name: str = DATASET_N
 
     @dlt_assets(dlt_source=agent_runs_source(), dlt_pipeline=pipeline, name="agent_runs", group_name=GROUP)
     def assets(context: AssetExecutionContext, dlt_resource: DagsterDltResource) -> Iterator[Any]:
-        dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True  # as `agent-runs load` does
         finish_interrupted_load(pipeline)  # else dlt would load only what a killed run left, and stop
         # A fresh source each run: a dlt source object is spent once it has been extracted.
         source = agent_runs_source()
-        yield from dlt_resource.run(context=context, dlt_source=source)
+        with json_text_is_intended():
+            yield from dlt_resource.run(context=context, dlt_source=source)
         create_views(pipeline)
         failed = [outcome for outcome in account_outcomes(pipeline, source, {}) if outcome.failures]
         if failed:  # the others were loaded and committed; the run fails, naming what did not load

@@ -47,7 +47,7 @@ class Lister:
         rest = rows_of_pages(self.run_list, pages, self.account, ROWS_PER_MAPPING, at_least_one=False)
         return first, page_rows(self.run_list, first.records, first.url, self.account), rest
 
-    def page(self, params: Params) -> pa.Table:
+    def rows_of_page(self, params: Params) -> pa.Table:
         """One page (its page number or size among the parameters) as `runs` rows."""
         page = read_page(self.run_list, self.client(), params)
         return page_rows(self.run_list, page.records, page.url, self.account)

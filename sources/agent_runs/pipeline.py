@@ -27,6 +27,7 @@ from filelock import FileLock, Timeout
 
 from .errors import LoadAlreadyRunning, NoRunsLoaded
 from .loaded import writes_files
+from .schema import json_text_is_intended
 from .settings import (
     DATASET_NAME,
     DEFAULT_DUCKDB_FILE,
@@ -73,8 +74,6 @@ def make_pipeline(
     dest, location = destination_for(destination)
     if staging_layout is not None and isinstance(dest, str):
         dest = Destination.from_reference(dest, staging_dataset_name_layout=staging_layout)
-    # The source hands dlt Arrow tables; stamp them with the load id, as dlt does for rows.
-    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
     pipeline = dlt.pipeline(
         pipeline_name=pipeline_name or f"agent_runs_{destination}_{dataset_name}",
         destination=dest,
@@ -131,7 +130,12 @@ def load_runs(
     started = time.monotonic()
     if writes_files(pipeline):
         as_delta_tables(source)
-    with only_load_of(pipeline), fewer_gc_passes(), no_empty_database_left(location) as leave_nothing:
+    with (
+        only_load_of(pipeline),
+        fewer_gc_passes(),
+        json_text_is_intended(),
+        no_empty_database_left(location) as leave_nothing,
+    ):
         finished = finish_interrupted_load(pipeline)
         load_info = pipeline.run(source, refresh="drop_sources" if full_refresh else None)
         load_ids = [*finished, *load_info.loads_ids]

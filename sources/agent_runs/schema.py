@@ -5,7 +5,9 @@ writes them uses. How an API's record becomes a row is mapping.py (runs) and ste
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +29,7 @@ _TERMINAL = pa.array(sorted(TERMINAL_STATUSES))
 
 
 COST_PRECISION, COST_SCALE = 38, 9  # dlt's default decimal: dollars to a billionth
+LOAD_ID_FIELD = pa.field("_dlt_load_id", pa.string(), nullable=False)  # as dlt names and types it
 
 
 def _column(data_type: str, description: str, **hints: Any) -> dict[str, Any]:
@@ -102,7 +105,7 @@ def into_runs_table(generator: Callable[..., Iterator[Any]], name: str) -> DltRe
         primary_key=PRIMARY_KEY,
         write_disposition="merge",
         columns=json_columns(RUNS_COLUMNS),
-    )
+    ).add_map(with_load_id)
 
 
 RUN_STEPS_COLUMNS: TTableSchemaColumns = {
@@ -145,7 +148,14 @@ def into_steps_table(generator: Callable[..., Iterator[Any]], name: str) -> DltR
         merge_key=PRIMARY_KEY,
         write_disposition={"disposition": "merge", "strategy": "delete-insert"},
         columns=json_columns(RUN_STEPS_COLUMNS),
-    )
+    ).add_map(with_load_id)
+
+
+def with_load_id(table: pa.Table) -> pa.Table:
+    """The rows stamped with the id of the load that writes them (`_dlt_load_id`), as dlt stamps
+    the rows it normalises itself: what a load's summary counts and dbt's freshness test reads."""
+    load_id = dlt.current.load_package_state()["load_id"]
+    return table.append_column(LOAD_ID_FIELD, pa.array([load_id] * table.num_rows, pa.string()))
 
 
 def json_columns(columns: TTableSchemaColumns) -> TTableSchemaColumns:
@@ -164,6 +174,25 @@ def declare_tables(schema: dlt.Schema, steps: bool) -> None:
 
 
 JSON_COLUMNS = frozenset(name for name, column in RUNS_COLUMNS.items() if column["data_type"] == "json")
+
+
+class JsonTextIsIntended(logging.Filter):
+    """JSON columns travel in Arrow as JSON text (the form dlt itself gives them); dlt would warn on
+    every table that the Arrow type (text) differs from the column's hint (json)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "when merging arrow schema with dlt schema" not in record.getMessage()
+
+
+@contextmanager
+def json_text_is_intended() -> Iterator[None]:
+    """dlt's warning that JSON columns arrive as text, silenced while a load runs (and only then)."""
+    dlt_logger, quiet = logging.getLogger("dlt"), JsonTextIsIntended()
+    dlt_logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        dlt_logger.removeFilter(quiet)
 
 
 def parse_timestamp(value: Any) -> datetime:

@@ -28,20 +28,6 @@ from .steps import StepsOutbox, run_steps_resource
 logger = logging.getLogger(SOURCE_NAME)
 
 
-class JsonTextIsIntended(logging.Filter):
-    """JSON columns travel in Arrow as JSON text (the form dlt itself gives them); dlt would warn on
-    every page that the Arrow type (text) differs from the column's hint (json)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "when merging arrow schema with dlt schema" not in record.getMessage()
-
-
-def quiet_json_text_warnings() -> None:
-    dlt_logger = logging.getLogger("dlt")
-    if not any(isinstance(existing, JsonTextIsIntended) for existing in dlt_logger.filters):
-        dlt_logger.addFilter(JsonTextIsIntended())
-
-
 def utc_moment(value: Any, name: str) -> datetime:
     """A datetime, a date or an ISO 8601 string (what `--since` takes) as an aware UTC datetime; no
     offset reads as UTC. ValueError naming `name` for anything else."""
@@ -106,7 +92,6 @@ def agent_runs_source(
     """
     since, until = checked_range(since, until, workers, lag_minutes)
     steps_from = None if steps_since is None else utc_moment(steps_since, "steps_since")
-    quiet_json_text_warnings()
     declare_tables(dlt.current.source_schema(), steps)
     max_age = None if open_runs_max_age_days is None else timedelta(days=open_runs_max_age_days)
     lag = timedelta(minutes=lag_minutes)

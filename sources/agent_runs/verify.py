@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -28,7 +27,14 @@ from .new_runs import walk_history
 from .open_runs import flagged_missing
 from .pipeline import finish_interrupted_load, make_pipeline, only_load_of
 from .providers import PageNumberPaging, RunList
-from .schema import RUN_STEPS_ARROW_SCHEMA, RUNS_ARROW_SCHEMA, into_runs_table, into_steps_table, parse_timestamp
+from .schema import (
+    RUN_STEPS_ARROW_SCHEMA,
+    RUNS_ARROW_SCHEMA,
+    into_runs_table,
+    into_steps_table,
+    json_text_is_intended,
+    parse_timestamp,
+)
 from .settings import DATASET_NAME, RELIST_LAG, SOURCE_NAME, VERIFY_VALUE_CHARS
 from .source import checked_range, configured_accounts
 from .steps import STEPS_FROM_KEY, StepsPlan, steps_tables
@@ -261,12 +267,11 @@ def write_repairs(pipeline: Any, fixes: list[pa.Table], step_fixes: list[pa.Tabl
     def repaired_steps() -> Iterator[pa.Table]:
         yield steps
 
-    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True  # as a load stamps its Arrow rows
     resources = [into_runs_table(repaired, "verify_repair"), into_steps_table(repaired_steps, "verify_repair_steps")]
     if writes_files(pipeline):
         for resource in resources:
             resource.apply_hints(table_format="delta", write_disposition={"disposition": "merge", "strategy": "upsert"})
-    with only_load_of(pipeline):
+    with only_load_of(pipeline), json_text_is_intended():
         finish_interrupted_load(pipeline)
         pipeline.run(resources)
     repaired_runs = rows.num_rows + len(set(steps["run_id"].to_pylist()))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import functools
 import math
 import random
 import sys
@@ -28,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 MICROS = 1_000_000
+SHUTDOWN_POLL_S = 0.02  # how soon a stopped simulator's server thread notices
 # The columns of what a run cost, which model ran it and whether it reached its goal: null unless a
 # simulator's API reports them.
 COST_COLUMNS = ("cost_usd", "credits", "model", "goal_achieved", "goal_verdict_by", "input_tokens", "output_tokens")
@@ -590,7 +592,9 @@ class SimulatorBase:
     def start(self) -> SimulatorBase:
         self._server = QuietServer((self.host, self.port), _handler_for(self))
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True, name=type(self).__name__).start()
+        # serve_forever looks for shutdown() between polls: half a second by default, on every stop
+        serve = functools.partial(self._server.serve_forever, poll_interval=SHUTDOWN_POLL_S)
+        threading.Thread(target=serve, daemon=True, name=type(self).__name__).start()
         return self
 
     def stop(self) -> None:

@@ -1,6 +1,7 @@
 """How a run list's history is walked: the choice of walk, in one place (`choose_walk`), and the
-walks, one module each. Every walk yields `runs` rows as Arrow tables, or None while its next page
-is on its way (dlt's signal to serve other resources meanwhile).
+walks, one module each. Every walk yields batches of `runs` rows (Arrow tables, one or more
+pages' runs: a page is one HTTP answer), or None while its next page is on its way (dlt's signal
+to serve other resources meanwhile).
 
 - `split` (the walk `windows`): created-at windows walked at once (or one window: one walk); with `--workers N`,
   planned by probing where the runs are.
@@ -74,11 +75,11 @@ def walk(
     """The rows of [start, end) as the chosen walk reads them, then those of the `tail` windows
     (after a frozen window: the runs since its end), one walk each."""
     if chosen.kind == "ahead":
-        pages = walk_ahead(lister, start, chosen.workers)
+        batches = walk_ahead(lister, start, chosen.workers)
     elif chosen.kind == "back":
-        pages = walk_back(lister, start, chosen.workers)
+        batches = walk_back(lister, start, chosen.workers)
     elif chosen.kind == "pages":
-        pages = walk_pages(lister, Window(start, end), chosen.workers, chosen.if_slow)
+        batches = walk_pages(lister, Window(start, end), chosen.workers, chosen.if_slow)
     else:
-        pages = walk_windows(lister, plan_windows(lister, start, end, chosen.workers), chosen.workers)
-    return chain(pages, walk_windows(lister, tail, 1)) if tail else pages
+        batches = walk_windows(lister, plan_windows(lister, start, end, chosen.workers), chosen.workers)
+    return chain(batches, walk_windows(lister, tail, 1)) if tail else batches

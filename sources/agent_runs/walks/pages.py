@@ -55,7 +55,7 @@ def fetch_pages(
     assert isinstance(paging, PageNumberPaging)
 
     def fetch(number: int) -> tuple[int, pa.Table]:
-        return number, lister.page({**params, paging.page_param: number})
+        return number, lister.rows_of_page({**params, paging.page_param: number})
 
     to_ask, taken = iter(numbers), [0]
     progress = Progress(lister.name, lambda: taken[0] / len(numbers), "pages")

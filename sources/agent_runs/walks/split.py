@@ -53,7 +53,7 @@ def history_span(
 
     def any_run(low: datetime, high: datetime) -> bool:
         params = {**lister.params(low, high), lister.run_list.page_size_param: 1}
-        return lister.page(params).num_rows > 0
+        return lister.rows_of_page(params).num_rows > 0
 
     with ThreadPoolExecutor(max_workers=2 * workers + 2) as pool:  # two searches and their probes
 
