@@ -29,7 +29,7 @@ from pathlib import Path
 from dlt.common.versioned_state import compress_state
 from run_benchmark import AGENT_RUNS, Measured, Simulators, fresh_dir, load_env, measure
 
-from agent_runs.pipeline import load_runs
+from agent_runs.loading.pipeline import load_runs
 from agent_runs.providers import PROVIDERS as REGISTRY
 from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator, simulator_class
 

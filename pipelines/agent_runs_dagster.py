@@ -3,13 +3,13 @@ loading into a dataset of its own, then building the dbt package on it:
 
     dagster dev -f pipelines/agent_runs_dagster.py
 
-(`dagster dev -m agent_runs.dagster_assets` serves the same assets into the default dataset.)
+(`dagster dev -m agent_runs.integrations.dagster_assets` serves the same assets into the default dataset.)
 """
 
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
-from agent_runs.dagster_assets import agent_runs_assets, daily_schedule, dbt_step
+from agent_runs.integrations.dagster_assets import agent_runs_assets, daily_schedule, dbt_step
 
 
 @dg.definitions

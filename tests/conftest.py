@@ -74,8 +74,12 @@ def simulators(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 
 @pytest.fixture
-def provider_env(workdir: Path, simulators: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Configured as a user would: keys and base URLs in the SDKs' environment variables."""
+def provider_env(workdir: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Configured as a user would: keys and base URLs in the SDKs' environment variables, of the
+    simulators the test names (every one if it names `simulators`, or none)."""
+    named = [name for name in PROVIDERS if name in request.fixturenames]
+    wanted = list(PROVIDERS) if "simulators" in request.fixturenames or not named else named
+    simulators = {name: request.getfixturevalue(name) for name in wanted}
     env = {}
     for name, simulator in simulators.items():
         env[PROVIDERS[name].api_key_variable] = simulator.api_key

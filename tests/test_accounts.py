@@ -11,7 +11,7 @@ import dlt
 import pytest
 
 from agent_runs import NoProviderConfigured, agent_runs_source
-from agent_runs.pipeline import load_runs
+from agent_runs.loading.pipeline import load_runs
 from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator
 from tests.utils import BROWSERBASE_KEY, TINYFISH_KEY, agent_runs, assert_table_equals_api, read_runs
 

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from agent_runs.client import fetched_by_id
 from agent_runs.errors import ProviderError
-from agent_runs.pipeline import load_runs
+from agent_runs.loading.pipeline import load_runs
 from agent_runs.providers.browser_use import BROWSER_USE
-from agent_runs.rows import page_rows
+from agent_runs.rows.from_pages import page_rows
+from agent_runs.sending.by_id import fetched_by_id
+from agent_runs.sending.transport import runs_client
 from agent_runs.settings import RELIST_LAG
 from agent_runs.simulators.browser_use import JUDGE_DELAY_S, JUDGED_EVERY, RUNS, TASKS, BrowserUseSimulator
-from agent_runs.transport import runs_client
 from tests.sdk_views import browser_use_runs, browser_use_tasks
 from tests.utils import BROWSER_USE_KEY, agent_runs, assert_table_equals_api, read_runs, small_pages
 

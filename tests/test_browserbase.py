@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from agent_runs.mapping import unified_status
-from agent_runs.pipeline import load_runs
+from agent_runs.loading.pipeline import load_runs
 from agent_runs.providers.browserbase import BROWSERBASE
+from agent_runs.rows.mapping import unified_status
 from agent_runs.simulators import BrowserbaseSimulator
 from tests.sdk_views import browserbase_runs
 from tests.utils import BROWSERBASE_KEY, assert_table_equals_api, read_runs, small_pages

@@ -15,8 +15,8 @@ import pytest
 from dagster_dlt import DagsterDltResource
 
 from agent_runs import agent_runs_source
-from agent_runs.dagster_assets import agent_runs_assets
-from agent_runs.pipeline import load_runs, make_pipeline
+from agent_runs.integrations.dagster_assets import agent_runs_assets
+from agent_runs.loading.pipeline import load_runs, make_pipeline
 from agent_runs.settings import DATASET_NAME
 from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator
 from tests.utils import AGENT_RUNS, BROWSERBASE_KEY, TINYFISH_KEY, agent_runs, assert_table_equals_api, cli_env

@@ -15,10 +15,17 @@ import dagster as dg
 import pytest
 from dagster_dlt import DagsterDltResource
 
-from agent_runs.dagster_assets import DAILY_AT, agent_runs_assets, daily_schedule, dbt_step, defs, verify_check
-from agent_runs.pipeline import make_pipeline
+from agent_runs.analytics.views import ALL_VIEWS
+from agent_runs.integrations.dagster_assets import (
+    DAILY_AT,
+    agent_runs_assets,
+    daily_schedule,
+    dbt_step,
+    defs,
+    verify_check,
+)
+from agent_runs.loading.pipeline import make_pipeline
 from agent_runs.providers import PROVIDERS
-from agent_runs.views import ALL_VIEWS
 from tests.utils import assert_table_equals_api, cli_env, resource_names
 
 POSTGRES = os.environ.get("AGENT_RUNS_TEST_POSTGRES")
@@ -111,7 +118,7 @@ def test_accounts_load_as_partitions_at_once_into_one_table(
     subprocess.run([dagster, "instance", "migrate"], cwd=workdir, env=env, check=True, capture_output=True)
     runs = {
         key: subprocess.Popen(
-            [dagster, "asset", "materialize", "-m", "agent_runs.dagster_partitions", "--select", "agent_runs_account",
+            [dagster, "asset", "materialize", "-m", "agent_runs.integrations.dagster_partitions", "--select", "agent_runs_account",
              "--partition", key, "--config-json", config],
             cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )

@@ -12,8 +12,8 @@ import duckdb
 import polars
 from deltalake import DeltaTable
 
-from agent_runs.pipeline import load_runs
-from agent_runs.schema import RUNS_COLUMNS
+from agent_runs.loading.pipeline import load_runs
+from agent_runs.rows.schema import RUNS_COLUMNS
 from tests.utils import read_runs
 
 DELTA_TABLE = Path("agent-runs-files") / "agent_runs" / "runs"

@@ -13,9 +13,9 @@ from typing import Any
 import orjson
 import pytest
 
-from agent_runs.pipeline import load_runs
+from agent_runs.loading.pipeline import load_runs
+from agent_runs.loading.summary import LoadSummary
 from agent_runs.simulators import Fault, TinyFishSimulator
-from agent_runs.summary import LoadSummary
 from tests.utils import agent_runs, assert_table_equals_api, read_runs
 
 

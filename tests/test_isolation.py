@@ -12,7 +12,7 @@ from typing import Any
 import dlt
 import pytest
 
-from agent_runs.pipeline import load_runs
+from agent_runs.loading.pipeline import load_runs
 from agent_runs.simulators import BrowserbaseSimulator, Fault, TinyFishSimulator
 from tests.utils import agent_runs, assert_table_equals_api, read_runs
 

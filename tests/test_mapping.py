@@ -20,12 +20,13 @@ import tinyfish.runs.types as tinyfish_types
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent_runs import PROVIDERS, mapping
-from agent_runs.client import without_detail
+from agent_runs import PROVIDERS
 from agent_runs.errors import InvalidRecord
-from agent_runs.mapping import CONVERTERS, Derived, to_table
-from agent_runs.rows import page_rows
-from agent_runs.schema import RUNS_ARROW_SCHEMA, RUNS_COLUMNS, UNIFIED_STATUSES
+from agent_runs.rows import mapping
+from agent_runs.rows.from_pages import page_rows
+from agent_runs.rows.mapping import CONVERTERS, Derived, to_table
+from agent_runs.rows.schema import RUNS_ARROW_SCHEMA, RUNS_COLUMNS, UNIFIED_STATUSES
+from agent_runs.sending.by_id import without_detail
 from tests.utils import JSON_COLUMNS
 
 

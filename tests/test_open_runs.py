@@ -12,10 +12,10 @@ import pyarrow as pa
 import pytest
 
 from agent_runs import PROVIDERS
-from agent_runs.compare import changed_rows
-from agent_runs.mapping import to_table
-from agent_runs.pipeline import load_runs, make_pipeline
-from agent_runs.schema import RUNS_COLUMNS, TERMINAL_STATUSES, parse_timestamp
+from agent_runs.loading.pipeline import load_runs, make_pipeline
+from agent_runs.rows.compare import changed_rows
+from agent_runs.rows.mapping import to_table
+from agent_runs.rows.schema import RUNS_COLUMNS, TERMINAL_STATUSES, parse_timestamp
 from agent_runs.settings import DATASET_NAME, RELIST_LAG
 from agent_runs.simulators import Fault
 from tests.utils import (

@@ -1,4 +1,4 @@
-"""Reading a list (paging.py, rows.py): pages joined for mapping, every run once and in order; an
+"""Reading a list (reading/paging.py, rows/from_pages.py): pages joined for mapping, every run once and in order; an
 empty listing."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from agent_runs import PROVIDERS
-from agent_runs.lister import Lister
+from agent_runs.reading.lister import Lister
+from agent_runs.sending.transport import runs_client
 from agent_runs.simulators import TinyFishSimulator
-from agent_runs.transport import runs_client
 
 
 def test_pages_are_joined_for_mapping_with_every_run_once_in_order(tinyfish: TinyFishSimulator) -> None:

@@ -14,15 +14,20 @@ from typing import Any
 
 import pytest
 
-from agent_runs.pipeline import load_runs, make_pipeline
+from agent_runs.analytics.views import ALL_VIEWS
+from agent_runs.loading.pipeline import load_runs, make_pipeline
 from agent_runs.settings import DBT_SCHEMA_SUFFIX
-from agent_runs.views import ALL_VIEWS
 from tests.utils import rows_differing
 
 POSTGRES = os.environ.get("AGENT_RUNS_TEST_POSTGRES")
-pytestmark = pytest.mark.skipif(
-    not POSTGRES, reason="AGENT_RUNS_TEST_POSTGRES is not set (.ci/run starts a PostgreSQL server and sets it)"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not POSTGRES, reason="AGENT_RUNS_TEST_POSTGRES is not set (.ci/run starts a PostgreSQL server and sets it)"
+    ),
+    pytest.mark.runs(
+        tinyfish=300, browserbase=300, browser_use=300, skyvern=300
+    ),  # two warehouses agree whatever the size: a few pages each
+]
 JSON_COLUMNS = {"result", "result_schema", "extra"}
 
 
@@ -119,7 +124,7 @@ def test_rows_read_back_from_postgres_keep_json_strings_as_json(
     """A JSON column holding a string or an object (Browser Use's output, decoded where it is JSON)
     reads back as the same JSON from either warehouse (jsonb writes its own spacing), so an
     unchanged run is not written again and a kept row stays valid JSON."""
-    from agent_runs.loaded import LoadedRuns
+    from agent_runs.loading.loaded import LoadedRuns
     from agent_runs.providers.browser_use import BROWSER_USE
 
     finished = [run.run_id for run in browser_use.visible_runs() if run.family == "v2_tasks" and run.finished_us]
@@ -142,7 +147,7 @@ def test_verify_finds_and_repairs_drift_in_postgres(
     a row edited there and a run that leaves a list are named, then repaired."""
     import psycopg2
 
-    from agent_runs.verify import verify_runs
+    from agent_runs.loading.verify import verify_runs
 
     load_runs(destination="postgres", dataset_name=dataset)
     assert not verify_runs(destination="postgres", dataset_name=dataset).drifted
@@ -161,7 +166,7 @@ def test_transform_builds_every_model_and_passes_every_test_in_postgres(
     provider_env: dict[str, str], dataset: str
 ) -> None:
     """dbt-postgres with dlt's profile and the pipeline's credentials; the models hold the views' rows."""
-    from agent_runs.transform import transform_runs
+    from agent_runs.analytics.transform import transform_runs
 
     load_runs(destination="postgres", dataset_name=dataset, steps_since="2000-01-01")
     report = transform_runs(destination="postgres", dataset_name=dataset)

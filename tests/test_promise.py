@@ -48,7 +48,7 @@ import duckdb
 import pytest
 
 from agent_runs.providers import PROVIDERS
-from agent_runs.schema import TERMINAL_STATUSES, parse_timestamp
+from agent_runs.rows.schema import TERMINAL_STATUSES, parse_timestamp
 from agent_runs.settings import RELIST_LAG
 from agent_runs.simulators import Fault, SimulatedClock, simulator_class
 from agent_runs.simulators.browser_use import JUDGE_DELAY_S
@@ -59,8 +59,8 @@ from tests.utils import listing_state_names, read_runs, read_steps
 # `/v1/runs` reaches 100 pages: 800 runs at 8 a page, more than a walk makes.)
 PAGE_SIZES = {"tinyfish": 7, "browserbase": 9, "browser_use": 6, "skyvern": 8}
 
-# Runs before the first load (a minute apart): an hour's worth, or seven (a first load cut into windows).
-HISTORY_RUNS = (60, 400)
+# Runs before the first load (a minute apart): an hour's worth, or four (a first load cut into windows).
+HISTORY_RUNS = (60, 250)
 STEPS_SINCE = "2000-01-01"  # every load reads the steps of every run that ended (the first backfills the history)
 PIPELINE = "agent_runs_duckdb_agent_runs"
 LOAD_DEADLINE_S = 120
@@ -69,13 +69,13 @@ OPEN = ("pending", "running", "paused")
 # Where a load can be killed: (module, class, method, before or after the call). The n-th call
 # (drawn at random) kills; a load that makes fewer calls completes.
 KILL_POINTS: list[tuple[str, str, str, str]] = [
-    ("agent_runs.transport", "ProviderTransport", "send", "after"),  # extract: mid-walk, mid-refresh
+    ("agent_runs.sending.transport", "ProviderTransport", "send", "after"),  # extract: mid-walk, mid-refresh
     ("dlt.pipeline.pipeline", "Pipeline", "normalize", "before"),  # extracted, not normalized
     ("dlt.normalize.normalize", "Normalize", "spool_files", "after"),  # normalized, not committed
     ("dlt.load.load", "Load", "w_run_job", "after"),  # some tables loaded, not all
     ("dlt.load.load", "Load", "complete_package", "before"),  # every job done, package open
     ("dlt.load.load", "Load", "complete_package", "after"),  # loaded, the command not finished
-    ("agent_runs.pipeline", "", "create_views", "before"),  # loaded, views not yet refreshed
+    ("agent_runs.loading.pipeline", "", "create_views", "before"),  # loaded, views not yet refreshed
 ]
 
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 import agent_runs
-from agent_runs.dbt_package import package_files
+from agent_runs.analytics.dbt_package import package_files
+from agent_runs.analytics.views import ALL_VIEWS
 from agent_runs.demo import DEMO_PLATFORMS
 from agent_runs.providers import PROVIDERS, CursorPaging, Provider
-from agent_runs.schema import RUNS_COLUMNS
+from agent_runs.rows.schema import RUNS_COLUMNS
 from agent_runs.settings import TABLE_NAME
 from agent_runs.simulators import simulator_class
-from agent_runs.views import ALL_VIEWS
 from tests.utils import cli_env
 
 PACKAGE = Path(agent_runs.__file__).parent
@@ -163,7 +163,7 @@ def test_the_wheel_holds_the_single_package_agent_runs_and_its_command_works(tmp
     assert f"Loaded {sum(int(200 * share) for share, _, _ in DEMO_PLATFORMS):,} runs" in result.stdout
 
     # The dbt package came with it, and builds from there.
-    assert {f"agent_runs/dbt/{path}" for path in [*package_files(), "dbt_project.yml"]} <= set(names)
+    assert {f"agent_runs/analytics/dbt/{path}" for path in [*package_files(), "dbt_project.yml"]} <= set(names)
     result = from_the_wheel("transform")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
     assert f"Built {len(ALL_VIEWS)} models" in result.stdout

@@ -11,8 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from agent_runs.analytics.views import ALL_VIEWS
 from agent_runs.providers import PROVIDERS
-from agent_runs.views import ALL_VIEWS
 from tests.utils import cli_env
 
 README = Path(__file__).resolve().parent.parent / "README.md"

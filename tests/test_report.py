@@ -12,10 +12,13 @@ import pytest
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-from agent_runs.pipeline import load_runs
+from agent_runs.loading.pipeline import load_runs
 from tests.utils import agent_runs
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.runs(
+    tinyfish=300, browserbase=300, browser_use=300, skyvern=300
+)  # every chart has data; the size is not the point
 CHARTS = [
     "Runs per day",
     "Success rate over time",

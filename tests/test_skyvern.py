@@ -13,11 +13,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from agent_runs.pipeline import load_runs
+from agent_runs.loading.pipeline import load_runs
+from agent_runs.loading.verify import verify_runs
 from agent_runs.providers.skyvern import OPEN_STATUSES, SKYVERN
-from agent_runs.schema import RUNS_COLUMNS
+from agent_runs.rows.schema import RUNS_COLUMNS
 from agent_runs.simulators.skyvern import SkyvernSimulator
-from agent_runs.verify import verify_runs
 from tests.sdk_views import skyvern_client, skyvern_task_runs, skyvern_workflow_runs
 from tests.utils import SKYVERN_KEY, agent_runs, assert_table_equals_api, read_runs, runs_requests, small_pages
 

@@ -18,10 +18,10 @@ import pyarrow as pa
 import pytest
 
 from agent_runs import agent_runs_source, utc_moment
-from agent_runs.pipeline import GC_THRESHOLD, load_runs, make_pipeline
+from agent_runs.loading.pipeline import GC_THRESHOLD, load_runs, make_pipeline
+from agent_runs.loading.summary import LoadSummary
 from agent_runs.settings import RELIST_LAG
 from agent_runs.simulators import BrowserbaseSimulator, Fault
-from agent_runs.summary import LoadSummary
 from tests.utils import ID_FIELD, assert_table_equals_api, read_runs, small_pages
 
 PROVIDERS = ["tinyfish", "browserbase"]

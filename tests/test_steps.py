@@ -11,10 +11,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from agent_runs.pipeline import load_runs
+from agent_runs.loading.pipeline import load_runs
 from agent_runs.providers import PROVIDERS
+from agent_runs.rows.from_steps import scrubbed, seconds, step_rows, unsigned
 from agent_runs.simulators import Fault
-from agent_runs.step_rows import scrubbed, seconds, step_rows, unsigned
 from tests.utils import TERMINAL, assert_steps_equal_api, read_runs, read_steps
 
 EVERY_RUN = "2000-01-01"
@@ -106,6 +106,9 @@ def test_a_step_never_keeps_base64_content_a_signed_url_or_a_declared_secret() -
     assert seconds("1.2s", "text") == 1.2 and seconds("350ms", "text") == 0.35 and seconds("soon", "text") is None
 
 
+@pytest.mark.runs(
+    tinyfish=300, browserbase=300, browser_use=300, skyvern=300
+)  # each run's steps are the point, not how many runs
 def test_every_ended_run_has_exactly_its_steps_and_each_step_its_run(
     provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path
 ) -> None:
@@ -190,7 +193,7 @@ def test_a_failed_steps_read_fails_the_account_and_writes_none_of_its_runs(
 def test_verify_finds_steps_that_drifted_and_repairs_them(
     provider_env: dict[str, str], browserbase: Any, skyvern: Any, workdir: Path
 ) -> None:
-    from agent_runs.verify import verify_runs
+    from agent_runs.loading.verify import verify_runs
 
     load_runs(providers=["browserbase", "skyvern"], steps_since=EVERY_RUN)
     assert not verify_runs(providers=["browserbase", "skyvern"]).drifted

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from agent_runs import settings
-from agent_runs.walks.tasks import Tasks, in_background, shared_pool
+from agent_runs.reading.walks.tasks import Tasks, in_background, shared_pool
 
 
 def slowly(items: list[int], error: Exception | None = None) -> Iterator[int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from agent_runs.pipeline import load_runs
+from agent_runs.loading.pipeline import load_runs
 from agent_runs.simulators import TinyFishSimulator
 from tests.sdk_views import tinyfish_runs
 from tests.utils import assert_table_equals_api, read_runs, refresh_report, runs_requests

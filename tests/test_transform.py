@@ -21,11 +21,11 @@ import sqlglot
 import yaml
 from filelock import FileLock
 
-from agent_runs.dbt_package import DEFAULT_DIALECT, DIALECTS, PACKAGE_DIR, package_files
+from agent_runs.analytics.dbt_package import DEFAULT_DIALECT, DIALECTS, PACKAGE_DIR, package_files
+from agent_runs.analytics.transform import TransformError, require_dbt, transform_pipeline, transform_runs
+from agent_runs.analytics.views import ALL_VIEWS
 from agent_runs.errors import NoRunsLoaded
-from agent_runs.schema import RUNS_COLUMNS
-from agent_runs.transform import TransformError, require_dbt, transform_pipeline, transform_runs
-from agent_runs.views import ALL_VIEWS
+from agent_runs.rows.schema import RUNS_COLUMNS
 from tests.utils import agent_runs, rows_differing
 
 DEMO = "agent_runs_demo"
@@ -65,7 +65,7 @@ def duckdb_query(database: Path) -> Callable[[str], tuple[list[str], list[tuple[
 
 
 def test_the_package_is_what_dbt_package_writes_from_the_views_and_the_contract() -> None:
-    """One definition: a view or column changed without `python -m agent_runs.dbt_package` fails here."""
+    """One definition: a view or column changed without `python -m agent_runs.analytics.dbt_package` fails here."""
     on_disk = {str(path.relative_to(PACKAGE_DIR)): path.read_text() for path in (PACKAGE_DIR / "models").iterdir()}
     assert on_disk == package_files()
     assert set(package_tests()) >= {"runs_provider_run_id_unique", "runs_status_accepted_values"}
@@ -152,7 +152,7 @@ def test_what_dbt_cannot_do_here_is_a_configuration_error(workdir: Path, monkeyp
         without_dbt.setitem(sys.modules, "dbt", None)  # as if dbt were not installed at all
         with pytest.raises(TransformError, match=r"dbt-core is not installed"):
             require_dbt("duckdb")
-    from agent_runs.pipeline import make_pipeline
+    from agent_runs.loading.pipeline import make_pipeline
 
     files, _ = make_pipeline("filesystem", DEMO)
     with pytest.raises(TransformError, match="needs a SQL destination"):
@@ -226,7 +226,7 @@ def test_transform_waits_for_no_load_it_exits_1_while_one_runs(demo: Path, tmp_p
 
 
 def test_a_python_named_only_python3_is_linked_for_dlts_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from agent_runs.transform import this_environment
+    from agent_runs.analytics.transform import this_environment
 
     bin_dir = tmp_path / "usr-bin"
     bin_dir.mkdir()

@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 from requests import Response
 
-from agent_runs import PROVIDERS, ApiKeyRejected, transport
-from agent_runs.lister import Lister
+from agent_runs import PROVIDERS, ApiKeyRejected
+from agent_runs.reading.lister import Lister
+from agent_runs.sending import transport
+from agent_runs.sending.transport import RateLimit, RequestPace, retry_after_seconds, runs_client, wait_before_next
 from agent_runs.settings import MAX_CONCURRENCY
 from agent_runs.simulators import Fault, TinyFishSimulator
-from agent_runs.transport import Pace, RateLimit, retry_after_seconds, runs_client, wait_before_next
 from tests.utils import small_pages
 
 
@@ -63,7 +64,7 @@ def test_a_key_that_says_its_requests_are_spent_waits_for_the_reset_instead_of_a
     waits when told none is left (a long wait is said), and is never refused; without them it
     learns from a 429."""
     small_pages(monkeypatch, "tinyfish", 10)
-    monkeypatch.setattr("agent_runs.transport.LONG_HOLD_S", 0.5)  # a second is long here
+    monkeypatch.setattr("agent_runs.sending.transport.LONG_HOLD_S", 0.5)  # a second is long here
     with TinyFishSimulator(
         api_key="k", runs=45, rate_limit=1, rate_burst=3, rate_limit_headers=says_what_is_left
     ) as simulator:
@@ -191,7 +192,7 @@ def test_a_429_storm_lowers_the_concurrency_of_every_request_of_the_key() -> Non
 def test_workers_cap_the_requests_in_flight_of_a_key(
     provider_env: dict[str, str], tinyfish: TinyFishSimulator, workdir: Path
 ) -> None:
-    from agent_runs.pipeline import load_runs
+    from agent_runs.loading.pipeline import load_runs
 
     tinyfish.latency_s = 0.02
     load_runs(providers=["tinyfish"], workers=3)
@@ -202,7 +203,7 @@ def test_workers_cap_the_requests_in_flight_of_a_key(
 LATENCY_S = 0.05  # every answer comes this long after its request starts
 
 
-def drive(pace: Pace, refuse: Callable[[float], float], answers: int) -> list[tuple[float, float]]:
+def drive(pace: RequestPace, refuse: Callable[[float], float], answers: int) -> list[tuple[float, float]]:
     """Requests started as `pace` allows (one per interval, `concurrency` in flight, none during the
     Retry-After of a 429) until `answers` came back, on a simulated clock: `refuse(started)` is the
     Retry-After of a refused request, 0 when it is answered. The moment and Retry-After of each answer."""
@@ -261,7 +262,7 @@ def every_nth(n: int, retry_after: float = 1.0) -> Callable[[float], float]:
 def test_refusals_that_follow_the_pace_slow_the_key_to_the_apis_rate() -> None:
     """8 requests a second allowed, 160 possible: the key slows to about the rate and is then
     seldom refused."""
-    answers = drive(Pace(), token_bucket(rate=8, burst=8), 3000)
+    answers = drive(RequestPace(), token_bucket(rate=8, burst=8), 3000)
     later = answers[1000:]
     refused = sum(1 for _, retry_after in later if retry_after)
     served = len(later) - refused
@@ -273,7 +274,7 @@ def test_refusals_that_follow_the_pace_slow_the_key_to_the_apis_rate() -> None:
 def test_refusals_that_do_not_follow_the_pace_are_waited_out_not_paced() -> None:
     """Every 5th request refused with `Retry-After: 1` at any pace: the load takes the seconds it
     was told plus its requests at full concurrency (within 1.5x), and ends at the pace it started."""
-    pace = Pace()
+    pace = RequestPace()
     answers = drive(pace, every_nth(5), 1000)
     held, held_until = 0.0, 0.0  # the seconds no request could start: Retry-Afters told, overlaps once
     for moment, retry_after in answers:
@@ -286,7 +287,7 @@ def test_refusals_that_do_not_follow_the_pace_are_waited_out_not_paced() -> None
 
 def test_a_slower_pace_is_kept_only_if_it_gets_more_answers_a_second() -> None:
     for refused_in_trial, kept in ((0, True), (4, False)):
-        pace = Pace(concurrency=8)
+        pace = RequestPace(concurrency=8)
         for index in range(19):  # quick answers, then a refusal held a second: a trial at half the concurrency
             pace.answered(index * 0.01, False, index * 0.01)
         pace.answered(0.19, True, 0.18, resume_at=1.19)

@@ -13,8 +13,8 @@ import duckdb
 import pytest
 
 from agent_runs import PROVIDERS, verify_runs
-from agent_runs.pipeline import load_runs
-from agent_runs.schema import TERMINAL_STATUSES
+from agent_runs.loading.pipeline import load_runs
+from agent_runs.rows.schema import TERMINAL_STATUSES
 from agent_runs.simulators import Fault
 from tests.utils import agent_runs, read_runs
 

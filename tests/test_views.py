@@ -12,9 +12,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from agent_runs.pipeline import load_runs
-from agent_runs.schema import TERMINAL_STATUSES
-from agent_runs.views import ALL_VIEWS, view_statements
+from agent_runs.analytics.views import ALL_VIEWS, view_statements
+from agent_runs.loading.pipeline import load_runs
+from agent_runs.rows.schema import TERMINAL_STATUSES
 from tests.utils import read_runs
 
 

@@ -14,16 +14,16 @@ import pyarrow as pa
 import pytest
 
 from agent_runs import PROVIDERS
-from agent_runs.lister import Lister
-from agent_runs.mapping import to_table
-from agent_runs.pipeline import load_runs
+from agent_runs.loading.pipeline import load_runs
 from agent_runs.providers.tinyfish import CREATED_AFTER_OVERLAP
+from agent_runs.reading.lister import Lister
+from agent_runs.reading.walks import Window, choose_walk
+from agent_runs.reading.walks.pages import NeighbourPages
+from agent_runs.reading.walks.split import history_span, plan_windows, walk_windows
+from agent_runs.rows.mapping import to_table
+from agent_runs.sending.transport import RateLimit, runs_client
 from agent_runs.simulators import TinyFishSimulator
 from agent_runs.simulators.core import MICROS
-from agent_runs.transport import RateLimit, runs_client
-from agent_runs.walks import Window, choose_walk
-from agent_runs.walks.pages import NeighbourPages
-from agent_runs.walks.split import history_span, plan_windows, walk_windows
 from tests.utils import assert_table_equals_api, read_runs, small_pages
 
 # How each run list that filters by creation time is asked for a window (those that cannot are walked once).
@@ -180,7 +180,7 @@ def test_workers_against_a_rate_limited_api_lose_and_double_nothing(
     """Eight windows over a key allowed 15 requests a second: refused requests wait out their
     Retry-After and are asked again; the table is the API's, each run once."""
     small_pages(monkeypatch, "tinyfish", 20)  # many pages: many requests
-    with TinyFishSimulator(api_key="k", runs=1500, seed=41, rate_limit=15, rate_burst=5) as simulator:
+    with TinyFishSimulator(api_key="k", runs=600, seed=41, rate_limit=15, rate_burst=5) as simulator:
         monkeypatch.setenv("TINYFISH_API_KEY", "k")
         monkeypatch.setenv("TINYFISH_BASE_URL", simulator.base_url)
         load_runs(providers=["tinyfish"], workers=8)

@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 from agent_runs.providers import PROVIDERS
-from agent_runs.schema import RUNS_COLUMNS
+from agent_runs.rows.schema import RUNS_COLUMNS
 from agent_runs.settings import STEPS_TABLE_NAME
 
 TINYFISH_KEY = "tf-test-key-3f9a1c77d2e84b1a"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 # name -> the module that defines it
 EXPORTS = {
-    "Account": "accounts",
+    "Account": "sending.accounts",
     "ApiKeyRejected": "errors",
     "InvalidRecord": "errors",
     "LoadAlreadyRunning": "errors",
@@ -27,24 +27,24 @@ EXPORTS = {
     "NoProviderConfigured": "errors",
     "NoRunsLoaded": "errors",
     "ProviderError": "errors",
-    "runs_resource": "new_runs",
-    "open_runs_resource": "open_runs",
-    "LoadSummary": "summary",
-    "create_views": "pipeline",
-    "finish_interrupted_load": "pipeline",
-    "load_runs": "pipeline",
-    "transform_runs": "transform",
-    "TransformReport": "transform",
-    "verify_runs": "verify",
-    "VerifyReport": "verify",
+    "runs_resource": "resources.new_runs",
+    "open_runs_resource": "resources.open_runs",
+    "LoadSummary": "loading.summary",
+    "create_views": "loading.pipeline",
+    "finish_interrupted_load": "loading.pipeline",
+    "load_runs": "loading.pipeline",
+    "transform_runs": "analytics.transform",
+    "TransformReport": "analytics.transform",
+    "verify_runs": "loading.verify",
+    "VerifyReport": "loading.verify",
     "PROVIDERS": "providers",
     "Provider": "providers",
-    "RUNS_COLUMNS": "schema",
-    "TERMINAL_STATUSES": "schema",
-    "UNIFIED_STATUSES": "schema",
+    "RUNS_COLUMNS": "rows.schema",
+    "TERMINAL_STATUSES": "rows.schema",
+    "UNIFIED_STATUSES": "rows.schema",
     "SOURCE_NAME": "settings",
-    "agent_runs_source": "source",
-    "utc_moment": "source",
+    "agent_runs_source": "resources.source",
+    "utc_moment": "resources.source",
 }
 __all__ = [
     "PROVIDERS",
@@ -76,8 +76,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .accounts import Account
-    from .errors import (
+    from agent_runs.analytics.transform import TransformReport, transform_runs
+    from agent_runs.errors import (
         ApiKeyRejected,
         InvalidRecord,
         LoadAlreadyRunning,
@@ -86,16 +86,16 @@ if TYPE_CHECKING:
         NoRunsLoaded,
         ProviderError,
     )
-    from .new_runs import runs_resource
-    from .open_runs import open_runs_resource
-    from .pipeline import create_views, finish_interrupted_load, load_runs
-    from .providers import PROVIDERS, Provider
-    from .schema import RUNS_COLUMNS, TERMINAL_STATUSES, UNIFIED_STATUSES
-    from .settings import SOURCE_NAME
-    from .source import agent_runs_source, utc_moment
-    from .summary import LoadSummary
-    from .transform import TransformReport, transform_runs
-    from .verify import VerifyReport, verify_runs
+    from agent_runs.loading.pipeline import create_views, finish_interrupted_load, load_runs
+    from agent_runs.loading.summary import LoadSummary
+    from agent_runs.loading.verify import VerifyReport, verify_runs
+    from agent_runs.providers import PROVIDERS, Provider
+    from agent_runs.resources.new_runs import runs_resource
+    from agent_runs.resources.open_runs import open_runs_resource
+    from agent_runs.resources.source import agent_runs_source, utc_moment
+    from agent_runs.rows.schema import RUNS_COLUMNS, TERMINAL_STATUSES, UNIFIED_STATUSES
+    from agent_runs.sending.accounts import Account
+    from agent_runs.settings import SOURCE_NAME
 
 
 def __getattr__(name: str) -> Any:

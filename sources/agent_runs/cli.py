@@ -26,9 +26,9 @@ from dlt.destinations.exceptions import DatabaseException
 from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.pipeline import Pipeline
 
-from .demo import DEMO_DATASET, DEMO_RUNS_PER_PROVIDER, run_demo, status_counts
-from .errors import LoadAlreadyRunning, NoProviderConfigured, NoRunsLoaded, ProviderError
-from .exits import (
+from agent_runs.demo import DEMO_DATASET, DEMO_RUNS_PER_PROVIDER, run_demo, status_counts
+from agent_runs.errors import LoadAlreadyRunning, NoProviderConfigured, NoRunsLoaded, ProviderError
+from agent_runs.exits import (
     EXIT_BAD_CONFIG,
     EXIT_DRIFT,
     EXIT_LOAD_FAILED,
@@ -38,10 +38,10 @@ from .exits import (
     root_cause,
     run_load,
 )
-from .pipeline import has_runs_table, load_runs, make_pipeline, require_runs_table
-from .providers import PROVIDERS
-from .settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, RELIST_LAG, SOURCE_NAME
-from .source import utc_moment
+from agent_runs.loading.pipeline import has_runs_table, load_runs, make_pipeline, require_runs_table
+from agent_runs.providers import PROVIDERS
+from agent_runs.resources.source import utc_moment
+from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, RELIST_LAG, SOURCE_NAME
 
 REPORT = Path("agent-runs-report.html")
 
@@ -234,7 +234,7 @@ def demo(runs: int, progress: bool) -> None:
     query = f"SELECT * FROM {summary.dataset_name}.runs LIMIT 5"
     python_query = f"import duckdb; duckdb.connect('{summary.location}').sql('{query}').show()"
     click.echo(f'\nQuery it yourself:  .venv/bin/python -c "{python_query}"')
-    from .report import write_report  # charting libraries load only for the report
+    from agent_runs.analytics.report import write_report  # charting libraries load only for the report
 
     report = write_report(make_pipeline(summary.destination, summary.dataset_name, summary.pipeline_name)[0], REPORT)
     click.echo(f"Report (open it in a browser):  {report}")
@@ -251,7 +251,7 @@ def demo(runs: int, progress: bool) -> None:
 )
 def report(out: Path, destination: str, dataset: str | None) -> None:
     """Write one self-contained HTML report (charts of runs, outcomes, durations, failures, open runs)."""
-    from .report import write_report  # charting libraries load only for the report
+    from agent_runs.analytics.report import write_report  # charting libraries load only for the report
 
     check_destination(destination)
     pipeline = loaded_pipeline(destination, dataset)
@@ -277,7 +277,7 @@ def report(out: Path, destination: str, dataset: str | None) -> None:
 def transform(destination: str, dataset: str | None, schema: str | None, dbt_vars: tuple[tuple[str, Any], ...]) -> None:
     """Build the dbt package (models: the analytics views; tests: the `runs` contract) with dbt:
     exit 0 when every model and test passes, 1 naming what failed (`pip install "agent-runs[dbt]"`)."""
-    from .transform import TransformError, TransformFailed, transform_pipeline
+    from agent_runs.analytics.transform import TransformError, TransformFailed, transform_pipeline
 
     check_destination(destination)
     pipeline = loaded_pipeline(destination, dataset)
@@ -319,7 +319,7 @@ def verify(
 ) -> None:
     """Compare the `runs` table with what the APIs say now: exit 0 if equal, 3 on drift (with --repair:
     0 once repaired), 1 if it could not be verified."""
-    from .verify import verify_runs
+    from agent_runs.loading.verify import verify_runs
 
     checked_options(since, until, destination, progress)
     try:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
-from .pipeline import load_runs, make_pipeline
-from .providers import PROVIDERS
-from .settings import TABLE_NAME
-from .simulators import simulator_class
-from .simulators.core import Character
-from .source import agent_runs_source
-from .summary import LoadSummary
+from agent_runs.loading.pipeline import load_runs, make_pipeline
+from agent_runs.loading.summary import LoadSummary
+from agent_runs.providers import PROVIDERS
+from agent_runs.resources.source import agent_runs_source
+from agent_runs.settings import TABLE_NAME
+from agent_runs.simulators import simulator_class
+from agent_runs.simulators.core import Character
 
 DEMO_RUNS_PER_PROVIDER = 3000
 DEMO_DATASET = "agent_runs_demo"

@@ -14,7 +14,7 @@ from requests import ConnectionError as RequestsConnectionError
 from requests import HTTPError, Response, Timeout
 
 if TYPE_CHECKING:
-    from .providers import Provider, RunList
+    from agent_runs.providers import Provider, RunList
 
 
 class ProviderError(Exception):

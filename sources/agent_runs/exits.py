@@ -11,8 +11,8 @@ import click
 from dlt.common.configuration.exceptions import ConfigurationException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from .errors import LoadAlreadyRunning, NoProviderConfigured, ProviderError
-from .summary import LoadSummary
+from agent_runs.errors import LoadAlreadyRunning, NoProviderConfigured, ProviderError
+from agent_runs.loading.summary import LoadSummary
 
 EXIT_LOAD_FAILED = 1
 EXIT_BAD_CONFIG = 2

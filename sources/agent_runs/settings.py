@@ -24,7 +24,7 @@ RELIST_LAG = timedelta(minutes=10)
 # read again by id while it ended less than this long before the newest run loaded.
 LATE_FILL_FOR = timedelta(hours=1)
 REFRESH_WORKERS = 8  # concurrent fetches by id (429s are retried after Retry-After)
-# Requests in flight per API key (transport.Pace): from INITIAL_CONCURRENCY, one more while the
+# Requests in flight per API key (transport.RequestPace): from INITIAL_CONCURRENCY, one more while the
 # API keeps up, halved on a 429 while halving helps; never more than MAX_CONCURRENCY (nor than
 # there is work for).
 INITIAL_CONCURRENCY = 2
@@ -32,7 +32,7 @@ MAX_CONCURRENCY = 8
 # Requests in flight in all, whatever the number of accounts loaded at once: each key keeps its own
 # pace under this bound, so hundreds of accounts hold no more sockets and pages than a few.
 MAX_IN_FLIGHT = 32
-# Threads the walks of every account share (walks/tasks.py): a walk's thread waits for a request
+# Threads the walks of every account share (reading/walks/tasks.py): a walk's thread waits for a request
 # slot or for dlt to take its pages, so a few more than the requests in flight.
 WALK_THREADS = 256
 # After a 429 requests of the key are paced: never closer than MIN_INTERVAL_S apart from then on
@@ -59,7 +59,7 @@ MIN_BACKFILL_WINDOW = timedelta(hours=1)
 EARLIEST_RUN_PROBE = datetime(2020, 1, 1, tzinfo=UTC)
 PROBE_RESOLUTION = timedelta(hours=1)
 
-# Walking at once (walks/): concurrent windows cost CPU (threads take turns at decoding pages), so
+# Walking at once (reading/walks/): concurrent windows cost CPU (threads take turns at decoding pages), so
 # they are worth it only while pages keep us waiting: a first page that came faster than
 # WINDOWS_WORTH_WAIT_S (several times what mapping it takes, and above a loopback hiccup) is read
 # on as one walk. An idle worker takes half of a window only if that half holds WORTH_CUTTING_PAGES

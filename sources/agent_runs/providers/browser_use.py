@@ -17,7 +17,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from .base import CreatedFilter, CursorPaging, FieldMap, PageNumberPaging, Provider, RunList, StepsRead
+from agent_runs.providers.base import (
+    CreatedFilter,
+    CursorPaging,
+    FieldMap,
+    PageNumberPaging,
+    Provider,
+    RunList,
+    StepsRead,
+)
 
 BOUND_OVERLAP = timedelta(milliseconds=1)  # `after` / `before` may be exclusive: ask a little wider
 

@@ -6,7 +6,7 @@ are its messages, `GET /v1/agents/runs/{runId}/messages` (`all=true`: every one 
 
 from __future__ import annotations
 
-from .base import CreatedFilter, CursorPaging, FieldMap, Provider, RunList, StepsRead
+from agent_runs.providers.base import CreatedFilter, CursorPaging, FieldMap, Provider, RunList, StepsRead
 
 FIELDS: FieldMap = {
     "run_id": ("runId",),

@@ -22,7 +22,7 @@ Request headers, webhook and TOTP settings and the CDP address a run carries are
 
 from __future__ import annotations
 
-from .base import FieldMap, PageNumberPaging, Params, Provider, RunList, StepsRead
+from agent_runs.providers.base import FieldMap, PageNumberPaging, Params, Provider, RunList, StepsRead
 
 TASK_MAX_PAGE = 100  # `/v1/runs`'s maximum: its reach is the newest 10,000 rows
 TASK_RUN_TYPES = ["task_v1", "task_v3", "openai_cua", "anthropic_cua", "ui_tars", "yutori_navigator"]

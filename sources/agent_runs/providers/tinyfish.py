@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from .base import BatchRead, CreatedFilter, CursorPaging, FieldMap, Provider, RunList, StepsRead
+from agent_runs.providers.base import BatchRead, CreatedFilter, CursorPaging, FieldMap, Provider, RunList, StepsRead
 
 # TinyFish documents `created_after` without saying whether it is inclusive, nor at what
 # precision it compares; asking from a millisecond earlier makes either reading return the runs

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import importlib
 
-from ..providers import PROVIDERS
-from .browserbase import BrowserbaseSimulator
-from .core import Fault, SimulatedClock, SimulatorBase
-from .tinyfish import TinyFishSimulator
+from agent_runs.providers import PROVIDERS
+from agent_runs.simulators.browserbase import BrowserbaseSimulator
+from agent_runs.simulators.core import Fault, SimulatedClock, SimulatorBase
+from agent_runs.simulators.tinyfish import TinyFishSimulator
 
 
 def simulator_class(provider: str) -> type[SimulatorBase]:

@@ -18,8 +18,8 @@ import threading
 
 import orjson
 
-from ..providers import PROVIDERS
-from . import simulator_class
+from agent_runs.providers import PROVIDERS
+from agent_runs.simulators import simulator_class
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from .core import (
+from agent_runs.simulators.core import (
     COST_COLUMNS,
     MICROS,
     ApiError,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .core import (
+from agent_runs.simulators.core import (
     COST_COLUMNS,
     MICROS,
     ApiError,

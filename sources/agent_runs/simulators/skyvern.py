@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .core import COST_COLUMNS, MICROS, ApiError, SimRun, SimulatorBase, moment, seconds_between
+from agent_runs.simulators.core import COST_COLUMNS, MICROS, ApiError, SimRun, SimulatorBase, moment, seconds_between
 
 WORKFLOWS, TASKS = "workflows", "tasks"
 RUN_TYPES = ("workflow_run", "task_v2", "task_v1", "openai_cua", "anthropic_cua", "ui_tars")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .core import (
+from agent_runs.simulators.core import (
     COST_COLUMNS,
     ApiError,
     SimRun,

@@ -1,0 +1,246 @@
+"""Reading what runs did step by step, for the `run_steps` table: which runs' steps a load reads
+(`StepsPlan`), the requests that read them (one a run, or the batch read where the API has one),
+`with_steps`, the step every resource that writes `runs` takes its rows through, and the
+resource that writes them (`run_steps_resource`).
+
+A run's steps are read once it has ended and again whenever its row is written again (it changed:
+a late verdict, a repair). They are read before the run's row is handed on, and follow it into
+the same load package: if the read fails, neither is written and the account fails alone
+(isolation.py), so no run is ever written ended without its steps. Runs that ended
+before `StepsPlan.since` are not read: by default that is the moment of the first load with
+steps; `--steps-since` moves it back (older runs already loaded are read by the open-runs
+refresh, once)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from typing import Any, TypeVar
+
+import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
+from dlt.extract import DltResource
+
+from agent_runs.errors import MalformedPage
+from agent_runs.reading.lister import Lister
+from agent_runs.reading.paging import body_value
+from agent_runs.reading.walks.tasks import in_background
+from agent_runs.rows.from_steps import step_rows
+from agent_runs.rows.schema import RUN_STEPS_ARROW_SCHEMA, into_steps_table, is_open, parse_timestamp
+from agent_runs.sending.by_id import answered_each, batch_records, get_json
+from agent_runs.settings import STEPS_RUNS_AT_ONCE, STEPS_TABLE_NAME
+
+Done = TypeVar("Done")
+STEPS_FROM_KEY = "steps_from"  # in the listing's state: runs that end from then on have their steps read
+
+
+@dataclass
+class StepsPlan:
+    """Whose steps a load reads: the runs that ended at or after `since` (None: read none).
+
+    Steps are read for the runs that end from the first load with steps on: that load notes, in
+    the listing's state, the API's clock at its first answer (its `Date`), which is known only
+    once a request was answered; until then `since` is not decided. `--steps-since` moves it back.
+    """
+
+    state: dict[str, Any] | None  # the listing's state; None: steps are not read
+    steps_since: datetime | None = None
+    first_answer: Callable[[], datetime | None] = lambda: None  # the API's clock at this load's first answer
+    note: bool = False  # the listing notes the moment (it owns the state); the refresh only reads it
+
+    @classmethod
+    def fixed(cls, since: datetime) -> StepsPlan:
+        """The plan of runs that ended at or after `since`, whatever a state says."""
+        return cls({STEPS_FROM_KEY: since.isoformat()})
+
+    @cached_property
+    def since(self) -> datetime | None:
+        if self.state is None:
+            return None
+        noted = self.state.get(STEPS_FROM_KEY)
+        first = parse_timestamp(noted) if noted else self.first_answer()
+        if first is None:
+            return self.steps_since
+        start = first if self.steps_since is None else min(first, self.steps_since)
+        if self.note and not noted:
+            self.state[STEPS_FROM_KEY] = start.isoformat()
+        return start
+
+    def settle(self) -> None:
+        """Decide `since` now (once a request was answered), noting it if this plan notes it."""
+        _ = self.since
+
+    def to_read(self, table: pa.Table) -> pa.ChunkedArray | None:
+        """Which of these `runs` rows are of runs whose steps are read (ended at or after `since`);
+        None when none is."""
+        if self.since is None or table.num_rows == 0:
+            return None
+        ended_at = pc.coalesce(table["finished_at"], table["updated_at"], table["created_at"])
+        since = pa.scalar(self.since, ended_at.type)
+        wanted = pc.fill_null(pc.and_(pc.invert(is_open(table)), pc.greater_equal(ended_at, since)), False)
+        return wanted if pc.any(wanted).as_py() else None
+
+    def runs_to_read(self, table: pa.Table) -> list[str]:
+        """The runs of these `runs` rows whose steps are read."""
+        wanted = self.to_read(table)
+        return [] if wanted is None else table.filter(wanted)["run_id"].to_pylist()
+
+
+class StepsOutbox:
+    """The `run_steps` rows the source's resources have read, on their way to its one steps
+    resource (run_steps_resource): put there only once the rows of their runs were handed to dlt.
+    dlt's incremental reads every item of a listing resource as `runs` rows, so the steps travel
+    in a resource of their own; the same load package holds both."""
+
+    def __init__(self) -> None:
+        self.producers: set[str] = set()  # the resources that put rows here, by name
+        self.finished: set[str] = set()
+        self.tables: deque[pa.Table] = deque()
+
+    def produced_by(self, *resources: str) -> StepsOutbox:
+        self.producers.update(resources)
+        return self
+
+    def put(self, table: pa.Table) -> None:
+        self.tables.append(table)
+
+    def finish(self, producer: str) -> None:
+        self.finished.add(producer)
+
+
+@contextmanager
+def producing(outbox: StepsOutbox | None, producer: str) -> Iterator[None]:
+    """The work of a resource that fills the outbox: it is finished, for the outbox, however it ends."""
+    try:
+        yield
+    finally:
+        if outbox is not None:
+            outbox.finish(producer)
+
+
+def with_steps(
+    lister: Lister,
+    plan: StepsPlan,
+    items: Generator[pa.Table | None, None, Done],
+    outbox: StepsOutbox,
+    count: dict[str, int],
+) -> Generator[pa.Table | None, None, Done]:
+    """The resource's `runs` rows, the steps of each table's ended runs read before the table is
+    handed on and put in the outbox once it was (`count["steps_read"]`: runs whose steps were
+    read). While steps are on their way it yields None, so that dlt serves other accounts meanwhile.
+    Returns what `items` returns."""
+    while True:
+        try:
+            table = next(items)
+        except StopIteration as finished:
+            return finished.value  # type: ignore[no-any-return]
+        wanted = None if table is None else plan.to_read(table)
+        if wanted is None:  # nothing to read: the table goes on whole
+            yield table
+            continue
+        for start in range(0, table.num_rows, STEPS_RUNS_AT_ONCE):  # the steps of a slice held at a time
+            rows = table.slice(start, STEPS_RUNS_AT_ONCE)
+            run_ids = rows.filter(wanted.slice(start, STEPS_RUNS_AT_ONCE))["run_id"].to_pylist()
+            steps = yield from read_steps(lister, run_ids)
+            count["steps_read"] = count.get("steps_read", 0) + len(run_ids)
+            try:
+                yield rows
+            finally:  # dlt has the runs' rows (it may close the resource at this yield): their steps follow
+                for read in steps:
+                    outbox.put(read)
+
+
+def read_steps(lister: Lister, run_ids: list[str]) -> Generator[None, None, list[pa.Table]]:
+    """The `run_steps` rows of these runs, read in the shared pool; None while they are on their
+    way (dlt serves the other accounts meanwhile)."""
+    steps = []
+    for read in in_background(steps_tables(lister, run_ids)) if run_ids else ():
+        if read is None:
+            yield None
+        elif read.num_rows:
+            steps.append(read)
+    return steps
+
+
+def run_steps_resource(outbox: StepsOutbox) -> DltResource:
+    """The steps every account's resources read in this load, merged into `run_steps`: one
+    resource for the source, as dlt's work per resource (its hints, state and metrics at every
+    load) is what grows with the number of accounts."""
+    return into_steps_table(handed_on, STEPS_TABLE_NAME)(outbox)
+
+
+def handed_on(outbox: StepsOutbox) -> Iterator[pa.Table | None]:
+    """The outbox's tables as they come, until every resource that fills it (of those the load
+    extracts) has finished; None while it waits."""
+    selected = set(dlt.current.source().selected_resources)
+    yield RUN_STEPS_ARROW_SCHEMA.empty_table()  # the table exists (for its views and tests) before a run has ended
+    while True:
+        while outbox.tables:
+            yield outbox.tables.popleft()
+        if (outbox.producers & selected) <= outbox.finished:
+            while outbox.tables:
+                yield outbox.tables.popleft()
+            return
+        yield None
+
+
+def steps_tables(lister: Lister, run_ids: list[str]) -> Iterator[pa.Table]:
+    """The `run_steps` rows of these runs, a batch at a time (a run the API no longer knows has none)."""
+    run_list = lister.run_list
+    read = run_list.steps
+    assert read is not None
+    if read.batch:
+        batch = run_list.batch_read
+        assert batch is not None, f"{run_list.runs_path}: steps in a batch read that is not declared"
+        for start in range(0, len(run_ids), batch.max_ids):
+            yield step_rows(run_list, lister.account, batch_steps(lister, run_ids[start : start + batch.max_ids]))
+        return
+    for chunk in answered_each(lambda run_id: steps_of_run(lister, run_id), run_ids):
+        yield step_rows(run_list, lister.account, {run_id: steps for run_id, steps in chunk if steps is not None})
+
+
+def batch_steps(lister: Lister, run_ids: list[str]) -> dict[str, list[Any]]:
+    """The steps of up to `max_ids` runs, read in one request of the list's batch read."""
+    run_list, read = lister.run_list, lister.run_list.steps
+    assert read is not None and run_list.batch_read is not None
+    records, _ = batch_records(run_list, lister.client(), run_ids, read.params)
+    path = run_list.batch_read.path
+    return {
+        run_id: steps_in(run_list.provider.display_name, path, record, read.records_path)
+        for run_id, record in records.items()
+    }
+
+
+def steps_of_run(lister: Lister, run_id: str) -> list[Any] | None:
+    """One run's steps, every page of them; None when the API answers 404 (the run is gone)."""
+    run_list, read = lister.run_list, lister.run_list.steps
+    assert read is not None
+    path, params, steps = read.path(run_id), dict(read.params), []
+    client = lister.client()
+    while True:
+        body = get_json(run_list, client, path, params)
+        if body is None:
+            return None
+        steps += steps_in(run_list.provider.display_name, path, body, read.records_path)
+        cursor = read.cursor
+        if cursor is None:
+            return steps
+        more = body_value(body, cursor.has_more_path) if cursor.has_more_path else True
+        after = body_value(body, cursor.cursor_path)
+        if not more or after is None or after == params.get(cursor.cursor_param):
+            return steps
+        params[cursor.cursor_param] = after
+
+
+def steps_in(provider: str, path: str, body: Any, records_path: str) -> list[Any]:
+    steps = body_value(body, records_path) if records_path else body
+    if steps is None:
+        return []
+    if not isinstance(steps, list):
+        raise MalformedPage(f"{provider}: {path}: expected a list of steps at `{records_path or 'the body'}`")
+    return steps
