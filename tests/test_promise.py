@@ -466,7 +466,7 @@ RULES: list[tuple[Callable[[Walk], None], int]] = [
     (the_table_is_verified, 1),
     (the_contract_tests_pass, 1),
     (a_load_completes, 4),
-    (a_load_meets_a_slow_rate_limited_api, 2),
+    (a_load_meets_a_slow_rate_limited_api, 1),  # and half the first loads
     (a_load_is_killed, 3),
     (a_load_fails, 1),
 ]

@@ -32,6 +32,7 @@ EXPORTS = {
     "LoadSummary": "loading.summary",
     "create_views": "loading.pipeline",
     "finish_interrupted_load": "loading.pipeline",
+    "json_text_is_intended": "rows.schema",
     "load_runs": "loading.pipeline",
     "transform_runs": "analytics.transform",
     "TransformReport": "analytics.transform",
@@ -67,6 +68,7 @@ __all__ = [
     "agent_runs_source",
     "create_views",
     "finish_interrupted_load",
+    "json_text_is_intended",
     "load_runs",
     "open_runs_resource",
     "runs_resource",
@@ -93,7 +95,7 @@ if TYPE_CHECKING:
     from agent_runs.resources.new_runs import runs_resource
     from agent_runs.resources.open_runs import open_runs_resource
     from agent_runs.resources.source import agent_runs_source, utc_moment
-    from agent_runs.rows.schema import RUNS_COLUMNS, TERMINAL_STATUSES, UNIFIED_STATUSES
+    from agent_runs.rows.schema import RUNS_COLUMNS, TERMINAL_STATUSES, UNIFIED_STATUSES, json_text_is_intended
     from agent_runs.sending.accounts import Account
     from agent_runs.settings import SOURCE_NAME
 

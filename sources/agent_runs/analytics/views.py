@@ -8,6 +8,7 @@ Each view is written once, in PostgreSQL's dialect (standard SQL where it can be
 turns it into the destination's dialect. Days are UTC days whatever the session's time zone.
 """
 
+import functools
 from collections.abc import Callable
 
 import sqlglot
@@ -140,6 +141,7 @@ DESCRIPTIONS: dict[str, str] = {
 WRITTEN_IN = "postgres"  # the dialect VIEWS are written in
 
 
+@functools.lru_cache(maxsize=256)  # a process that loads again (a scheduler) writes the same views each time
 def in_dialect(sql: str, dialect: str, pretty: bool = False) -> str:
     """A statement written as VIEWS are, in `dialect` (sqlglot's name for it)."""
     return sqlglot.transpile(sql, read=WRITTEN_IN, write=dialect, pretty=pretty)[0]
