@@ -20,13 +20,13 @@ from agent_runs.errors import ApiKeyRejected
 from agent_runs.providers import RunList
 from agent_runs.reading.confirm import confirm_open
 from agent_runs.reading.lister import Lister
-from agent_runs.reading.walks import Walk, Window, choose_walk, walk
+from agent_runs.reading.walks import walk_history
 from agent_runs.resources.isolation import isolated
 from agent_runs.resources.recent_runs import RecentRuns
 from agent_runs.resources.steps import StepsOutbox, StepsPlan, producing, with_steps
 from agent_runs.rows.schema import into_runs_table, is_open
 from agent_runs.sending.accounts import Account
-from agent_runs.sending.by_id import key_works, server_now
+from agent_runs.sending.by_id import key_works
 from agent_runs.settings import PRIMARY_KEY, RELIST_LAG, ROWS_PER_TABLE, SOURCE_NAME
 
 logger = logging.getLogger(SOURCE_NAME)
@@ -132,29 +132,6 @@ def new_runs_of(
         # Arrow keeps freed pages for reuse; the load step needs them more. Not after a short
         # listing: handing memory back walks the whole heap, a cost paid again for every account.
         pa.default_memory_pool().release_unused()
-
-
-def walk_history(
-    account: Account,
-    run_list: RunList,
-    start: datetime | None,
-    end: datetime | None,
-    workers: int | None,
-    lag: timedelta,
-) -> tuple[Lister, Walk, Iterator[pa.Table | None]]:
-    """The rows of the runs created in [start, end) (end None: up to now) as the chosen walk reads them."""
-    lister = Lister(run_list, account.client, account.name)
-    chosen = choose_walk(run_list, workers, end)
-    tail: list[Window] = []
-    if run_list.frozen_walk and end is None:
-        # Page numbers stay put only if no run can join the window: the long walk ends before the
-        # re-read window (runs may become visible that late) and at least a second before the
-        # server's clock (its Date header has whole seconds), so that even widened by the API's
-        # bounds it is before any run created during the walk; the runs after it are a short walk
-        # of their own.
-        end = server_now(run_list, account.client()) - max(lag, timedelta(seconds=1))
-        tail = [Window(end, None)]
-    return lister, chosen, walk(chosen, lister, start, end, tail)
 
 
 def new_rows(

@@ -12,7 +12,7 @@ id; one the API no longer knows (404) keeps its row as loaded, flagged. Only run
 changed are written again (compared with the row loaded before)."""
 
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import dlt
 import pyarrow as pa
@@ -29,7 +29,7 @@ from agent_runs.resources.recent_runs import RecentRuns
 from agent_runs.resources.steps import STEPS_FROM_KEY, StepsOutbox, StepsPlan, producing, read_steps, with_steps
 from agent_runs.rows.compare import changed_rows
 from agent_runs.rows.from_pages import page_rows
-from agent_runs.rows.schema import into_runs_table, is_open, parse_timestamp
+from agent_runs.rows.schema import flagged_missing, into_runs_table, is_open, parse_timestamp
 from agent_runs.sending.accounts import Account
 from agent_runs.sending.by_id import fetched_by_id, key_works
 from agent_runs.settings import LATE_FILL_FOR, ROWS_PER_COMPARISON, STEPS_RUNS_AT_ONCE
@@ -213,9 +213,3 @@ def backfilled(
             outbox.put(table)
         count["steps_read"] += len(chunk)
     state[STEPS_BACKFILLED_KEY] = since.isoformat()
-
-
-def flagged_missing(table: pa.Table) -> pa.Table:
-    column = table.schema.get_field_index("missing_from_api_at")
-    now = pa.array([datetime.now(UTC)] * table.num_rows, table.schema.field(column).type)
-    return table.set_column(column, table.schema.field(column), now)

@@ -239,3 +239,10 @@ DEFAULT_ACCOUNT = "default"
 def is_open(table: pa.Table) -> pa.ChunkedArray:
     """Which rows are of runs not yet ended (pending, running, paused, or a status we do not know)."""
     return pc.invert(pc.is_in(table["status"], _TERMINAL))
+
+
+def flagged_missing(table: pa.Table) -> pa.Table:
+    """The rows flagged as of runs the API no longer has (`missing_from_api_at` now)."""
+    column = table.schema.get_field_index("missing_from_api_at")
+    now = pa.array([datetime.now(UTC)] * table.num_rows, table.schema.field(column).type)
+    return table.set_column(column, table.schema.field(column), now)

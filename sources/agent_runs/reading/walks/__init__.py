@@ -1,4 +1,5 @@
-"""How a run list's history is walked: the choice of walk, in one place (`choose_walk`), and the
+"""How a run list's history is walked: the choice of walk, in one place (`choose_walk`), an
+account's history walked as chosen (`walk_history`, for the listing and verify alike), and the
 walks, one module each. Every walk yields batches of `runs` rows (Arrow tables, one or more
 pages' runs: a page is one HTTP answer), or None while its next page is on its way (dlt's signal
 to serve other resources meanwhile).
@@ -13,7 +14,7 @@ to serve other resources meanwhile).
 """
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import chain
 from typing import Literal, NamedTuple
 
@@ -26,6 +27,8 @@ from agent_runs.reading.walks.back import walk_back
 from agent_runs.reading.walks.pages import walk_pages
 from agent_runs.reading.walks.split import plan_windows, walk_windows
 from agent_runs.reading.walks.window import Window
+from agent_runs.sending.accounts import Account
+from agent_runs.sending.by_id import server_now
 from agent_runs.settings import MAX_CONCURRENCY
 
 __all__ = ["Walk", "Window", "choose_walk", "walk"]
@@ -83,3 +86,26 @@ def walk(
     else:
         batches = walk_windows(lister, plan_windows(lister, start, end, chosen.workers), chosen.workers)
     return chain(batches, walk_windows(lister, tail, 1)) if tail else batches
+
+
+def walk_history(
+    account: Account,
+    run_list: RunList,
+    start: datetime | None,
+    end: datetime | None,
+    workers: int | None,
+    lag: timedelta,
+) -> tuple[Lister, Walk, Iterator[pa.Table | None]]:
+    """The rows of the runs created in [start, end) (end None: up to now) as the chosen walk reads them."""
+    lister = Lister(run_list, account.client, account.name)
+    chosen = choose_walk(run_list, workers, end)
+    tail: list[Window] = []
+    if run_list.frozen_walk and end is None:
+        # Page numbers stay put only if no run can join the window: the long walk ends before the
+        # re-read window (runs may become visible that late) and at least a second before the
+        # server's clock (its Date header has whole seconds), so that even widened by the API's
+        # bounds it is before any run created during the walk; the runs after it are a short walk
+        # of their own.
+        end = server_now(run_list, account.client()) - max(lag, timedelta(seconds=1))
+        tail = [Window(end, None)]
+    return lister, chosen, walk(chosen, lister, start, end, tail)
