@@ -22,10 +22,11 @@ from agent_runs.loading.pipeline import finish_interrupted_load, make_pipeline, 
 from agent_runs.providers import PageNumberPaging, RunList
 from agent_runs.reading.confirm import confirm_open
 from agent_runs.reading.lister import Lister
+from agent_runs.reading.steps import steps_tables
 from agent_runs.reading.walks import walk_history
 from agent_runs.resources.isolation import STEPS_BACKFILLED_KEY
 from agent_runs.resources.source import checked_range, configured_accounts
-from agent_runs.resources.steps import STEPS_FROM_KEY, StepsPlan, steps_tables
+from agent_runs.resources.steps import STEPS_FROM_KEY, StepsPlan
 from agent_runs.rows.compare import any_of, decoded, differences
 from agent_runs.rows.schema import (
     RUN_STEPS_ARROW_SCHEMA,

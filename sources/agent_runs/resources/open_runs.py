@@ -24,9 +24,10 @@ from agent_runs.loading.loaded import LoadedRuns
 from agent_runs.providers import RunList
 from agent_runs.reading.confirm import confirm_open, confirmed_columns, overlay
 from agent_runs.reading.lister import Lister
+from agent_runs.reading.steps import read_steps
 from agent_runs.resources.isolation import REFRESH_KEY, STEPS_BACKFILLED_KEY, isolated
 from agent_runs.resources.recent_runs import RecentRuns
-from agent_runs.resources.steps import STEPS_FROM_KEY, StepsOutbox, StepsPlan, producing, read_steps, with_steps
+from agent_runs.resources.steps import STEPS_FROM_KEY, StepsOutbox, StepsPlan, producing, with_steps
 from agent_runs.rows.compare import changed_rows
 from agent_runs.rows.from_pages import page_rows
 from agent_runs.rows.schema import flagged_missing, into_runs_table, is_open, parse_timestamp
