@@ -38,10 +38,11 @@ from agent_runs.exits import (
     root_cause,
     run_load,
 )
-from agent_runs.loading.pipeline import has_runs_table, load_runs, make_pipeline, require_runs_table
+from agent_runs.loading.loaded import has_loaded
+from agent_runs.loading.pipeline import load_runs, make_pipeline, require_runs_table
 from agent_runs.providers import PROVIDERS
 from agent_runs.resources.source import utc_moment
-from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, RELIST_LAG, SOURCE_NAME
+from agent_runs.settings import DATASET_NAME, DEFAULT_DUCKDB_FILE, RELIST_LAG, SOURCE_NAME, TABLE_NAME
 
 REPORT = Path("agent-runs-report.html")
 
@@ -355,9 +356,9 @@ def loaded_pipeline(destination: str, dataset: str | None) -> Pipeline:
     """The pipeline of the dataset (default: ours, or after `agent-runs demo` the demo's), which
     must have loaded runs."""
     pipeline, location = make_pipeline(destination, dataset or DATASET_NAME)
-    if dataset is None and not has_runs_table(pipeline):
+    if dataset is None and not has_loaded(pipeline, TABLE_NAME):
         demo_pipeline, _ = make_pipeline(destination, DEMO_DATASET)
-        if has_runs_table(demo_pipeline):
+        if has_loaded(demo_pipeline, TABLE_NAME):
             click.echo(f"No runs loaded into dataset {DATASET_NAME} yet: using the demo's dataset {DEMO_DATASET}.")
             return demo_pipeline
     try:

@@ -8,15 +8,14 @@ import altair as alt
 from dlt.pipeline.pipeline import Pipeline
 
 from agent_runs.analytics.report import FEW_TICKS, WIDTH, Chart, query
+from agent_runs.loading.loaded import has_loaded
 from agent_runs.settings import STEPS_TABLE_NAME
 
 TOP_LAST_STEPS = 12  # actions shown in the chart of where failed runs stopped
 
 
 def step_charts(pipeline: Pipeline, dataset: str) -> list[Chart]:
-    if pipeline.default_schema_name is None or STEPS_TABLE_NAME not in pipeline.default_schema.data_table_names(
-        seen_data_only=True
-    ):
+    if not has_loaded(pipeline, STEPS_TABLE_NAME):
         return []
     return [
         steps_per_run(pipeline, dataset),

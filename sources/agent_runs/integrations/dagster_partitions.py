@@ -15,9 +15,10 @@ and the destination's credentials come from the environment or `.dlt/`, as for `
 
 import dagster as dg
 
-from agent_runs.loading.pipeline import create_views, has_runs_table, load_runs, make_pipeline
+from agent_runs.loading.loaded import has_loaded
+from agent_runs.loading.pipeline import create_views, load_runs, make_pipeline
 from agent_runs.resources.source import agent_runs_source, configured_accounts
-from agent_runs.settings import DATASET_NAME
+from agent_runs.settings import DATASET_NAME, TABLE_NAME
 
 GROUP = "agent_runs_by_account"
 
@@ -73,7 +74,7 @@ def views_step(load: dg.AssetsDefinition) -> dg.AssetsDefinition:
         the pipeline of an account that has loaded: it knows the table's schema)."""
         for key in account_keys():
             pipeline, _ = make_pipeline(config.destination, config.dataset, pipeline_name(config, key))
-            if has_runs_table(pipeline):
+            if has_loaded(pipeline, TABLE_NAME):
                 create_views(pipeline)
                 return
 

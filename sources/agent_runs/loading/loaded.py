@@ -32,6 +32,13 @@ def writes_files(pipeline: Pipeline) -> bool:
     return pipeline.destination.destination_type.endswith("filesystem")
 
 
+def has_loaded(pipeline: Pipeline, table: str) -> bool:
+    """Whether this pipeline has loaded rows into `table` (a pipeline that never ran has no schema)."""
+    if pipeline.default_schema_name is None:
+        return False
+    return table in pipeline.default_schema.data_table_names(seen_data_only=True)
+
+
 class LoadedRuns:
     """An account's rows in the destination, read back over one connection for a whole refresh
     (opened at the first question: a load that has nothing to ask creates no database file)."""
@@ -123,7 +130,7 @@ class LoadedRuns:
             filters = [("provider", "=", self.provider), ("account", "=", self.account)]
             table = delta.to_pyarrow_table(columns=RUN_STEPS_ARROW_SCHEMA.names, filters=filters)
             return table.filter(pc.is_in(table["run_id"], pa.array(run_ids, pa.string()))).cast(RUN_STEPS_ARROW_SCHEMA)
-        if STEPS_TABLE_NAME not in self.pipeline.default_schema.data_table_names(seen_data_only=True):
+        if not has_loaded(self.pipeline, STEPS_TABLE_NAME):
             return RUN_STEPS_ARROW_SCHEMA.empty_table()
         client = self.sql_client()
         dialect = self.pipeline.destination.capabilities().sqlglot_dialect

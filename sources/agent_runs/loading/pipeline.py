@@ -27,7 +27,7 @@ from filelock import FileLock, Timeout
 
 from agent_runs.analytics.views import STEP_VIEWS, VIEWS, view_statements
 from agent_runs.errors import LoadAlreadyRunning, NoRunsLoaded
-from agent_runs.loading.loaded import writes_files
+from agent_runs.loading.loaded import has_loaded, writes_files
 from agent_runs.loading.summary import LoadSummary, account_outcomes, open_runs_reports, runs_by_provider
 from agent_runs.resources.source import agent_runs_source
 from agent_runs.rows.schema import json_text_is_intended
@@ -164,17 +164,10 @@ def finish_interrupted_load(pipeline: Pipeline) -> list[str]:
     return list(load_info.loads_ids) if load_info is not None else []
 
 
-def has_runs_table(pipeline: Pipeline) -> bool:
-    """Whether this pipeline has loaded the `runs` table (a pipeline that never ran has no schema)."""
-    return pipeline.default_schema_name is not None and TABLE_NAME in pipeline.default_schema.data_table_names(
-        seen_data_only=True
-    )
-
-
 def require_runs_table(pipeline: Pipeline, location: str) -> None:
     """Raise NoRunsLoaded, naming the destination at `location` and the dataset, if the pipeline
     has not loaded `runs`."""
-    if not has_runs_table(pipeline):
+    if not has_loaded(pipeline, TABLE_NAME):
         raise NoRunsLoaded(
             f"no runs loaded into {pipeline.destination.destination_name} {location} dataset "
             f"{pipeline.dataset_name} yet: run `agent-runs load` first"
@@ -193,12 +186,12 @@ def create_views(pipeline: Pipeline, only_if_missing: bool = False) -> None:
     destinations have no views, and neither does a dataset that has no `runs` table yet. A load
     that changed no row only creates the views that are missing (translating them takes a while)."""
     dialect = pipeline.destination.capabilities().sqlglot_dialect
-    if writes_files(pipeline) or dialect is None or not has_runs_table(pipeline):
+    if writes_files(pipeline) or dialect is None or not has_loaded(pipeline, TABLE_NAME):
         return
     with pipeline.sql_client() as client:
         if only_if_missing and existing_views(client) >= set(VIEWS) | set(STEP_VIEWS):
             return
-        has_steps = STEPS_TABLE_NAME in pipeline.default_schema.data_table_names(seen_data_only=True)
+        has_steps = has_loaded(pipeline, STEPS_TABLE_NAME)
         steps = client.make_qualified_table_name(STEPS_TABLE_NAME) if has_steps else None
         for statement in view_statements(
             client.make_qualified_table_name(TABLE_NAME), client.make_qualified_table_name, dialect, steps
@@ -273,7 +266,7 @@ def runs_loaded(pipeline: Pipeline, load_ids: Sequence[str]) -> dict[tuple[str, 
     """Rows each provider's account and run list added or updated in these loads, read back from
     the destination (they share one table, so dlt's per-table metrics cannot tell them apart)."""
     counts: dict[tuple[str, str, str], int] = {}
-    if not load_ids or not has_runs_table(pipeline):  # every account failed before any run
+    if not load_ids or not has_loaded(pipeline, TABLE_NAME):  # every account failed before any run
         return counts
     if writes_files(pipeline):  # read the Delta table itself
         from dlt.common.libs.deltalake import get_delta_tables  # deltalake is heavy to import: only where used

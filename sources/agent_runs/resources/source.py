@@ -104,14 +104,12 @@ def agent_runs_source(
             account.rate_limit.cap(workers)
         for run_list in account.provider.lists:
             # The refresh goes first, so it works on the open runs of earlier loads only.
-            prefix = account.resource_prefix(run_list)
-            into = (
-                None
-                if outbox is None or not run_list.steps
-                else outbox.produced_by(f"{prefix}_open_runs", f"{prefix}_runs")
-            )
-            resources.append(open_runs_resource(account, run_list, max_age, into, steps_from))
-            resources.append(runs_resource(account, run_list, since, until, workers, lag, into, steps_from))
+            into = outbox if run_list.steps else None
+            refresh = open_runs_resource(account, run_list, max_age, into, steps_from)
+            listing = runs_resource(account, run_list, since, until, workers, lag, into, steps_from)
+            if into is not None:
+                into.produced_by(refresh.name, listing.name)
+            resources += [refresh, listing]
     if outbox is not None and outbox.producers:
         resources.append(run_steps_resource(outbox))
     return resources

@@ -98,9 +98,8 @@ class StepsOutbox:
         self.finished: set[str] = set()
         self.tables: deque[pa.Table] = deque()
 
-    def produced_by(self, *resources: str) -> StepsOutbox:
+    def produced_by(self, *resources: str) -> None:
         self.producers.update(resources)
-        return self
 
     def put(self, table: pa.Table) -> None:
         self.tables.append(table)

@@ -173,7 +173,7 @@ def declare_tables(schema: dlt.Schema, steps: bool) -> None:
         schema.update_table(new_table(name, columns=[{"name": key, **column} for key, column in columns.items()]))
 
 
-JSON_COLUMNS = frozenset(name for name, column in RUNS_COLUMNS.items() if column["data_type"] == "json")
+JSON_COLUMNS = frozenset(json_columns(RUNS_COLUMNS))
 
 
 class JsonTextIsIntended(logging.Filter):
