@@ -27,6 +27,7 @@ EXPORTS = {
     "NoProviderConfigured": "errors",
     "NoRunsLoaded": "errors",
     "ProviderError": "errors",
+    "LoadOptions": "resources.options",
     "runs_resource": "resources.new_runs",
     "open_runs_resource": "resources.open_runs",
     "LoadSummary": "loading.summary",
@@ -57,6 +58,7 @@ __all__ = [
     "ApiKeyRejected",
     "InvalidRecord",
     "LoadAlreadyRunning",
+    "LoadOptions",
     "LoadSummary",
     "MalformedPage",
     "NoProviderConfigured",
@@ -94,6 +96,7 @@ if TYPE_CHECKING:
     from agent_runs.providers import PROVIDERS, Provider
     from agent_runs.resources.new_runs import runs_resource
     from agent_runs.resources.open_runs import open_runs_resource
+    from agent_runs.resources.options import LoadOptions
     from agent_runs.resources.source import agent_runs_source, utc_moment
     from agent_runs.rows.schema import RUNS_COLUMNS, TERMINAL_STATUSES, UNIFIED_STATUSES, json_text_is_intended
     from agent_runs.sending.accounts import Account

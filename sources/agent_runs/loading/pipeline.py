@@ -106,30 +106,24 @@ def load_runs(
     interrupted load left, load new runs, bring open ones up to date, (re)create the views.
 
     Args:
-        providers: load only these providers (default: every provider with a key).
+        providers, since, until, open_runs_max_age_days, workers, lag_minutes, steps, steps_since: the
+            source's arguments (agent_runs_source); lag_minutes None is its default.
         destination: a dlt destination name (duckdb: ./agent-runs.duckdb; filesystem: Delta tables in ./agent-runs-files).
-        dataset_name: the dataset (schema) to load into.
-        since / until: the created-at range of a first load or a backfill (see agent_runs_source).
+        dataset_name / pipeline_name: the dataset (schema) to load into; the pipeline, by default
+            `agent_runs_<destination>_<dataset>` (one state per destination and dataset).
         full_refresh: drop the loaded runs and the cursors, and load the whole history again.
-        pipeline_name: default `agent_runs_<destination>_<dataset>`, one state per destination and dataset.
-        open_runs_max_age_days: stop following open runs this much older than the newest (default: never).
         source: a source to load instead of the configured one (the demo's simulators).
         progress: report progress on stderr every few seconds.
-        workers: concurrent created-at windows per run list for a long history (default: automatic).
-        lag_minutes: the re-read window behind the newest loaded run (default 10).
         staging_layout: the merge's staging dataset (make_pipeline), for loads into one table at once.
         views: (re)create the analytics views after the load (a partitioned load leaves them to one step).
-        steps / steps_since: load `run_steps` (default on), and from when (see agent_runs_source).
     """
     source = source or agent_runs_source(
-        providers=providers, since=since, until=until, open_runs_max_age_days=open_runs_max_age_days,
-        workers=workers, steps=steps, steps_since=steps_since,
-        **({} if lag_minutes is None else {"lag_minutes": lag_minutes}),
+        providers=providers, since=since, until=until, open_runs_max_age_days=open_runs_max_age_days, workers=workers,
+        steps=steps, steps_since=steps_since, **({} if lag_minutes is None else {"lag_minutes": lag_minutes}),
     )  # fmt: skip
     pipeline, location = make_pipeline(destination, dataset_name, pipeline_name, progress, staging_layout)
     started = time.monotonic()
-    if writes_files(pipeline):
-        as_delta_tables(source)
+    as_delta_tables(source, pipeline)
     with (
         only_load_of(pipeline),
         fewer_gc_passes(),
@@ -140,16 +134,14 @@ def load_runs(
         load_info = pipeline.run(source, refresh="drop_sources" if full_refresh else None)
         load_ids = [*finished, *load_info.loads_ids]
         by_list = runs_loaded(pipeline, load_ids)
-        reports = open_runs_reports(pipeline, source)
-        outcomes = account_outcomes(pipeline, source, by_list, reports)
+        outcomes = account_outcomes(pipeline, source, by_list)
         if outcomes and all(outcome.failures for outcome in outcomes):  # not a run list loaded
             leave_nothing(pipeline)
-    by_provider = runs_by_provider(source, by_list)
     if views:
-        create_views(pipeline, only_if_missing=not full_refresh and not any(by_provider.values()))
+        create_views(pipeline, only_if_missing=not full_refresh and not any(by_list.values()))
     return LoadSummary(
-        by_provider, time.monotonic() - started, destination, dataset_name, pipeline.pipeline_name, location,
-        load_ids, finished, reports, outcomes,
+        runs_by_provider(source, by_list), time.monotonic() - started, destination, dataset_name, pipeline.pipeline_name, location,
+        load_ids, finished, open_runs_reports(pipeline, source), outcomes,
     )  # fmt: skip
 
 
@@ -174,10 +166,11 @@ def require_runs_table(pipeline: Pipeline, location: str) -> None:
         )
 
 
-def as_delta_tables(source: DltSource) -> None:
-    """Files keep the merge: a Delta table (Parquet files plus a transaction log any engine reads)
-    is upserted on (provider, run_id), where plain Parquet files could only be appended to."""
-    for resource in source.resources.values():
+def as_delta_tables(source: DltSource, pipeline: Pipeline) -> None:
+    """Where the pipeline writes files, they keep the merge: a Delta table (Parquet files plus a
+    transaction log any engine reads) is upserted on (provider, run_id), where plain Parquet files
+    could only be appended to."""
+    for resource in source.resources.values() if writes_files(pipeline) else ():
         resource.apply_hints(table_format="delta", write_disposition={"disposition": "merge", "strategy": "upsert"})
 
 

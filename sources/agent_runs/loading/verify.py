@@ -26,8 +26,8 @@ from agent_runs.reading.steps import steps_tables
 from agent_runs.reading.walks import walk_history
 from agent_runs.resources.isolation import STEPS_BACKFILLED_KEY
 from agent_runs.resources.source import checked_range, configured_accounts
-from agent_runs.resources.steps import STEPS_FROM_KEY, StepsPlan
-from agent_runs.rows.compare import any_of, decoded, differences
+from agent_runs.resources.steps_outbox import STEPS_FROM_KEY, StepsPlan
+from agent_runs.rows.compare import any_of, differences, runs_whose_steps_differ
 from agent_runs.rows.schema import (
     RUN_STEPS_ARROW_SCHEMA,
     RUNS_ARROW_SCHEMA,
@@ -194,7 +194,7 @@ def compared(
 
 
 def steps_start(pipeline: Any, account: Account, run_list: RunList) -> datetime | None:
-    """From when the account's run list has its steps loaded (steps.StepsPlan): its listing's state."""
+    """From when the account's run list has its steps loaded (steps_outbox.StepsPlan): its listing's state."""
     state = pipeline.state.get("sources", {}).get(SOURCE_NAME, {}).get("resources", {})
     listing = state.get(f"{account.resource_prefix(run_list)}_runs", {})
     noted = [listing[key] for key in (STEPS_FROM_KEY, STEPS_BACKFILLED_KEY) if listing.get(key)]
@@ -212,21 +212,18 @@ def steps_compared(
     fresh = [table for table in steps_tables(lister, run_ids)]
     api_steps = pa.concat_tables(fresh) if fresh else RUN_STEPS_ARROW_SCHEMA.empty_table()
     held = loaded.step_rows(run_ids)
-    mine, theirs = steps_by_run(held), steps_by_run(api_steps)
-    drifted = sorted(run_id for run_id in set(mine) | set(theirs) if mine.get(run_id) != theirs.get(run_id))
+    drifted = runs_whose_steps_differ(api_steps, held)
+    mine, theirs = steps_per_run(held), steps_per_run(api_steps)
     for run_id in drifted:
-        counts = (str(len(mine.get(run_id, []))), str(len(theirs.get(run_id, []))))
-        report.drifts.append(Drift(run_id, "steps_differ", {"step_rows": counts}))
+        report.drifts.append(
+            Drift(run_id, "steps_differ", {"step_rows": (str(mine.get(run_id, 0)), str(theirs.get(run_id, 0)))})
+        )
     return [api_steps.filter(pc.is_in(api_steps["run_id"], pa.array(drifted, pa.string())))] if drifted else []
 
 
-def steps_by_run(table: pa.Table) -> dict[str, list[tuple[Any, ...]]]:
-    """Each run's steps as comparable rows (JSON decoded: a warehouse may store it re-formatted)."""
-    steps: dict[str, list[tuple[Any, ...]]] = {}
-    for row in table.to_pylist():
-        row["extra"] = decoded(row["extra"])
-        steps.setdefault(row["run_id"], []).append(tuple(sorted(row.items(), key=lambda item: item[0])))
-    return {run_id: sorted(rows, key=repr) for run_id, rows in steps.items()}
+def steps_per_run(table: pa.Table) -> dict[str, int]:
+    counted = pc.value_counts(table["run_id"])
+    return dict(zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True))
 
 
 def reach_floor(run_list: RunList, api: pa.Table) -> datetime | None:

@@ -1,6 +1,6 @@
 """Reading the steps of runs (for `run_steps`): the requests that read them, one a run (every page
 of its steps) or the list's batch read where the API has one, in the walks' shared pool, and
-their records as `run_steps` rows. Which runs' steps a load reads is resources/steps.py's."""
+their records as `run_steps` rows. Which runs' steps a load reads is resources/steps_outbox.py's."""
 
 from __future__ import annotations
 

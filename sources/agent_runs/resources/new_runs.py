@@ -22,90 +22,59 @@ from agent_runs.reading.confirm import confirm_open
 from agent_runs.reading.lister import Lister
 from agent_runs.reading.walks import walk_history
 from agent_runs.resources.isolation import isolated
+from agent_runs.resources.options import EVERYTHING, LoadOptions
 from agent_runs.resources.recent_runs import RecentRuns
-from agent_runs.resources.steps import StepsOutbox, StepsPlan, producing, with_steps
+from agent_runs.resources.steps_outbox import StepsPlan, producing, with_steps
 from agent_runs.rows.schema import into_runs_table, is_open
 from agent_runs.sending.accounts import Account
 from agent_runs.sending.by_id import key_works
-from agent_runs.settings import PRIMARY_KEY, RELIST_LAG, ROWS_PER_TABLE, SOURCE_NAME
+from agent_runs.settings import PRIMARY_KEY, ROWS_PER_TABLE, SOURCE_NAME
 
 logger = logging.getLogger(SOURCE_NAME)
 
 
-def runs_resource(
-    account: Account,
-    run_list: RunList,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    workers: int | None = None,
-    lag: timedelta = RELIST_LAG,
-    steps: StepsOutbox | None = None,
-    steps_since: datetime | None = None,
-) -> DltResource:
+def runs_resource(account: Account, run_list: RunList, options: LoadOptions = EVERYTHING) -> DltResource:
     """New runs of one of an account's run lists as a merge resource into `runs`, incremental on
-    created_at; its own state (named `<provider>[_<account>][_<list>]_runs`) keeps each account's
-    cursor and re-read window apart.
-
-    Args:
-        account: the provider, key and base URL to list.
-        run_list: which of the provider's run lists (most providers have one).
-        since / until: the created-at range of a first load (later loads continue from the cursor).
-        workers: how a long range is walked (walks.choose_walk): None (the default) at once as its
-            first page allows, as fast as the key's rate limit allows; 1 as one walk; N > 1 as N
-            created-at windows at a time, planned by probing (or a frozen window's pages at once).
-        lag: how far behind the newest loaded run each load lists again (runs visible late).
-        steps / steps_since: where the steps of the runs that ended go (steps.py; None: not
-            read), and from when, if before the first load that read them.
-    """
+    created_at from `options.since` (to `until`); its own state (named
+    `<provider>[_<account>][_<list>]_runs`) keeps each account's cursor and re-read window apart."""
     name = f"{account.resource_prefix(run_list)}_runs"
     where = f"{account.provider.display_name} (account {account.name}) listing {run_list.runs_path}"
     resource = into_runs_table(isolated(list_runs, name, name, where), name)
     created_at = dlt.sources.incremental[datetime](
         "created_at",
-        initial_value=since,
-        end_value=until,
+        initial_value=options.since,
+        end_value=options.until,
         row_order="asc" if run_list.row_order == "asc" else None,  # a newest-first walk stops itself
         primary_key=PRIMARY_KEY,
-        lag=lag.total_seconds() or None,
+        lag=options.lag.total_seconds() or None,
     )
-    return resource(
-        account, run_list, created_at=created_at, workers=workers, lag=lag, steps=steps, steps_since=steps_since
-    )
+    return resource(account, run_list, created_at=created_at, options=options)
 
 
 def list_runs(
     account: Account,
     run_list: RunList,
     created_at: dlt.sources.incremental[datetime],
-    workers: int | None = None,
-    lag: timedelta = RELIST_LAG,
-    steps: StepsOutbox | None = None,
-    steps_since: datetime | None = None,
+    options: LoadOptions,
 ) -> Iterator[pa.Table | None]:
     """Every page of the run list within the incremental window, as Arrow tables of `runs` rows.
-    The window starts `lag` before the newest run loaded so far (dlt's incremental lag), so runs
-    that became visible late are loaded; runs loaded before are skipped there. While the next page
-    is on its way it yields None, dlt's signal to go on with other resources: that is how several
-    accounts are extracted at once, each walked by its own threads. The steps of the runs that
-    ended come just before their rows (steps.with_steps)."""
-    with producing(steps, f"{account.resource_prefix(run_list)}_runs"):
-        yield from new_runs_of(account, run_list, created_at, workers, lag, steps, steps_since)
+    The window starts `options.lag` before the newest run loaded so far (dlt's incremental lag), so
+    runs that became visible late are loaded; runs loaded before are skipped there. While the next
+    page is on its way it yields None, dlt's signal to go on with other resources: that is how
+    several accounts are extracted at once, each walked by its own threads. The steps of the runs
+    that ended come just before their rows (steps_outbox.with_steps)."""
+    with producing(options.steps_of(run_list), f"{account.resource_prefix(run_list)}_runs"):
+        yield from new_runs_of(account, run_list, created_at, options)
 
 
 def new_runs_of(
-    account: Account,
-    run_list: RunList,
-    created_at: dlt.sources.incremental[datetime],
-    workers: int | None,
-    lag: timedelta,
-    steps: StepsOutbox | None,
-    steps_since: datetime | None,
+    account: Account, run_list: RunList, created_at: dlt.sources.incremental[datetime], options: LoadOptions
 ) -> Iterator[pa.Table | None]:
-    """list_runs' work, with the steps of its runs put in `steps` (see list_runs)."""
+    """list_runs' work (see list_runs)."""
     recent = RecentRuns(dlt.current.resource_state())
-    start = created_at.start_value
-    lister, chosen, rows = walk_history(account, run_list, start, created_at.end_value, workers, lag)
-    plan = StepsPlan(None if steps is None else recent.state, steps_since, account.first_answer, note=True)
+    start, lag, steps = created_at.start_value, options.lag, options.steps_of(run_list)
+    lister, chosen, rows = walk_history(account, run_list, start, created_at.end_value, options.workers, lag)
+    plan = StepsPlan(None if steps is None else recent.state, options.steps_since, account.first_answer, note=True)
     logger.info(
         "%s (account %s): listing created from %s; %s", lister.name, account.name, start or "the start", chosen.reason
     )

@@ -12,7 +12,7 @@ id; one the API no longer knows (404) keeps its row as loaded, flagged. Only run
 changed are written again (compared with the row loaded before)."""
 
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import dlt
 import pyarrow as pa
@@ -26,8 +26,9 @@ from agent_runs.reading.confirm import confirm_open, confirmed_columns, overlay
 from agent_runs.reading.lister import Lister
 from agent_runs.reading.steps import read_steps
 from agent_runs.resources.isolation import REFRESH_KEY, STEPS_BACKFILLED_KEY, isolated
+from agent_runs.resources.options import EVERYTHING, LoadOptions
 from agent_runs.resources.recent_runs import RecentRuns
-from agent_runs.resources.steps import STEPS_FROM_KEY, StepsOutbox, StepsPlan, producing, with_steps
+from agent_runs.resources.steps_outbox import STEPS_FROM_KEY, StepsOutbox, StepsPlan, producing, with_steps
 from agent_runs.rows.compare import changed_rows
 from agent_runs.rows.from_pages import page_rows
 from agent_runs.rows.schema import flagged_missing, into_runs_table, is_open, parse_timestamp
@@ -36,53 +37,29 @@ from agent_runs.sending.by_id import fetched_by_id, key_works
 from agent_runs.settings import LATE_FILL_FOR, ROWS_PER_COMPARISON, STEPS_RUNS_AT_ONCE
 
 
-def open_runs_resource(
-    account: Account,
-    run_list: RunList,
-    max_age: timedelta | None = None,
-    steps: StepsOutbox | None = None,
-    steps_since: datetime | None = None,
-) -> DltResource:
-    """The open runs of one of an account's run lists brought up to date, merged over their rows in `runs`.
-
-    Args:
-        account: the provider, key and base URL whose open runs to refresh.
-        run_list: which of the provider's run lists (most providers have one).
-        max_age: stop following runs open this long before the newest; None: until they end.
-        steps / steps_since: where the steps of the runs that ended go (steps.py; None: not
-            read), and from when; runs loaded before, ended since `steps_since`, are read once.
-    """
+def open_runs_resource(account: Account, run_list: RunList, options: LoadOptions = EVERYTHING) -> DltResource:
+    """The open runs of one of an account's run lists brought up to date, merged over their rows in
+    `runs`, followed until they end (or until `options.max_age`)."""
     name = f"{account.resource_prefix(run_list)}_open_runs"
     where = f"{account.provider.display_name} (account {account.name}) refreshing open runs of {run_list.runs_path}"
     state_name = f"{account.resource_prefix(run_list)}_runs"
     refresh = isolated(refresh_open_runs, name, state_name, where, (REFRESH_KEY, STEPS_BACKFILLED_KEY))
-    return into_runs_table(refresh, name)(account, run_list, max_age, steps, steps_since)
+    return into_runs_table(refresh, name)(account, run_list, options)
 
 
-def refresh_open_runs(
-    account: Account,
-    run_list: RunList,
-    max_age: timedelta | None = None,
-    steps: StepsOutbox | None = None,
-    steps_since: datetime | None = None,
-) -> Iterator[pa.Table | None]:
+def refresh_open_runs(account: Account, run_list: RunList, options: LoadOptions) -> Iterator[pa.Table | None]:
     """Current rows for the account's runs loaded while open (read back from the destination),
     where they changed: those still open from the API's open-status listings, the others by id.
     A run the API no longer knows (404) keeps its row as loaded, with `missing_from_api_at` set.
-    The steps of the runs that ended come just before their rows (steps.with_steps), and those of
-    runs loaded before that ended since `steps_since` once (backfilled)."""
-    with producing(steps, f"{account.resource_prefix(run_list)}_open_runs"):
-        yield from refreshed_runs(account, run_list, max_age, steps, steps_since)
+    The steps of the runs that ended come just before their rows (steps_outbox.with_steps), and
+    those of runs loaded before that ended since `options.steps_since` once (backfilled)."""
+    with producing(options.steps_of(run_list), f"{account.resource_prefix(run_list)}_open_runs"):
+        yield from refreshed_runs(account, run_list, options)
 
 
-def refreshed_runs(
-    account: Account,
-    run_list: RunList,
-    max_age: timedelta | None,
-    steps: StepsOutbox | None,
-    steps_since: datetime | None,
-) -> Iterator[pa.Table | None]:
-    """refresh_open_runs' work, with the steps of its runs put in `steps` (see refresh_open_runs)."""
+def refreshed_runs(account: Account, run_list: RunList, options: LoadOptions) -> Iterator[pa.Table | None]:
+    """refresh_open_runs' work (see refresh_open_runs)."""
+    max_age, steps, steps_since = options.max_age, options.steps_of(run_list), options.steps_since
     recent = RecentRuns(dlt.current.resource_state(f"{account.resource_prefix(run_list)}_runs"))
     report = {"open": 0, "by_listing": 0, "listing_pages": 0, "by_id": 0, "missing": 0, "given_up": 0, "ended": 0}
     report["settling"] = 0

@@ -1,7 +1,7 @@
 """The agent-runs dlt source: every configured account of every provider, merged into one `runs`
 table. Per account and run list, two resources: the listing of new runs (new_runs.py) and the
 refresh of the runs loaded while open (open_runs.py); and one resource for the steps they read
-(steps.py).
+(run_steps.py).
 
 (No `from __future__ import annotations` here: dlt reads the signature at run time to resolve
 the arguments from configuration.)
@@ -20,7 +20,9 @@ from agent_runs.errors import NoProviderConfigured
 from agent_runs.providers import PROVIDERS
 from agent_runs.resources.new_runs import runs_resource
 from agent_runs.resources.open_runs import open_runs_resource
-from agent_runs.resources.steps import StepsOutbox, run_steps_resource
+from agent_runs.resources.options import LoadOptions
+from agent_runs.resources.run_steps import run_steps_resource
+from agent_runs.resources.steps_outbox import StepsOutbox
 from agent_runs.rows.schema import declare_tables
 from agent_runs.sending.accounts import Account, default_accounts, named_accounts
 from agent_runs.settings import RELIST_LAG, SOURCE_NAME
@@ -71,8 +73,8 @@ def agent_runs_source(
 
     Args:
         providers: load only these (default: every provider with a key; one named without a key fails).
-        since / until: the created-at range of a first load or a backfill: a datetime, a date or an
-            ISO 8601 string (no offset: UTC). Later loads continue from the stored cursor.
+        since / until: the created-at range of a first load or a backfill (a datetime, a date or an
+            ISO 8601 string; no offset: UTC). Later loads continue from the stored cursor.
         open_runs_max_age_days: stop following open runs created this long before the newest loaded
             run (their rows keep what was last seen). None, the default: follow them until they end.
         workers: how a long history (a first load, a backfill) is walked (walks.choose_walk): None,
@@ -85,33 +87,41 @@ def agent_runs_source(
         base_urls: hosts by provider name (a proxy, a simulator), instead of the configured ones.
         account_names: only these accounts (`default` for a provider's own key), e.g. one
             partition of a load partitioned by account.
-        steps: load what each run did step by step into `run_steps` (steps.py): the steps of every
-            run that ends from the first load with steps on.
-        steps_since: read the steps of runs that ended since then too (a datetime, a date or an
-            ISO 8601 string): a backfill of runs loaded before, done once.
+        steps: load what each run did step by step into `run_steps` (of the runs that end from the
+            first load with steps on).
+        steps_since: read the steps of runs that ended since then too (as `since`): a backfill of
+            runs loaded before, done once.
     """
     since, until = checked_range(since, until, workers, lag_minutes)
-    steps_from = None if steps_since is None else utc_moment(steps_since, "steps_since")
     declare_tables(dlt.current.source_schema(), steps)
-    max_age = None if open_runs_max_age_days is None else timedelta(days=open_runs_max_age_days)
-    lag = timedelta(minutes=lag_minutes)
+    options = LoadOptions(
+        since=since,
+        until=until,
+        workers=workers,
+        lag=timedelta(minutes=lag_minutes),
+        max_age=None if open_runs_max_age_days is None else timedelta(days=open_runs_max_age_days),
+        outbox=StepsOutbox() if steps else None,
+        steps_since=None if steps_since is None else utc_moment(steps_since, "steps_since"),
+    )
     resources = []
-    outbox = StepsOutbox() if steps else None
-    for account in configured_accounts(providers, accounts, api_keys, base_urls):
-        if account_names is not None and account.name not in account_names:
-            continue
-        if workers is not None:  # a cap on the key's requests in flight too
-            account.rate_limit.cap(workers)
-        for run_list in account.provider.lists:
-            # The refresh goes first, so it works on the open runs of earlier loads only.
-            into = outbox if run_list.steps else None
-            refresh = open_runs_resource(account, run_list, max_age, into, steps_from)
-            listing = runs_resource(account, run_list, since, until, workers, lag, into, steps_from)
-            if into is not None:
-                into.produced_by(refresh.name, listing.name)
-            resources += [refresh, listing]
-    if outbox is not None and outbox.producers:
-        resources.append(run_steps_resource(outbox))
+    for account in configured_accounts(providers, accounts, api_keys, base_urls, account_names):
+        resources += account_resources(account, options)
+    if options.outbox is not None and options.outbox.producers:
+        resources.append(run_steps_resource(options.outbox))
+    return resources
+
+
+def account_resources(account: Account, options: LoadOptions) -> list[DltResource]:
+    """An account's two resources per run list: the refresh of its open runs first (so it works on
+    the open runs of earlier loads only), then the listing of new runs."""
+    if options.workers is not None:  # a cap on the key's requests in flight too
+        account.rate_limit.cap(options.workers)
+    resources = []
+    for run_list in account.provider.lists:
+        refresh, listing = open_runs_resource(account, run_list, options), runs_resource(account, run_list, options)
+        if (outbox := options.steps_of(run_list)) is not None:
+            outbox.produced_by(refresh.name, listing.name)
+        resources += [refresh, listing]
     return resources
 
 
@@ -120,10 +130,11 @@ def configured_accounts(
     accounts: Mapping[str, Any] | None,
     api_keys: Mapping[str, TSecretStrValue] | None = None,
     base_urls: Mapping[str, str] | None = None,
+    account_names: Sequence[str] | None = None,
 ) -> list[Account]:
-    """The accounts to load: the default account of each provider with a key, then its named
-    ones; a provider asked for by name without a key is an error, one not asked for is skipped
-    with a warning. NoProviderConfigured when no account is left."""
+    """The accounts to load (of `account_names` only, if given): the default account of each
+    provider with a key, then its named ones; a provider asked for by name without a key is an
+    error, one not asked for is skipped with a warning. NoProviderConfigured when no account is left."""
     wanted = list(providers) if providers else list(PROVIDERS)
     unknown = sorted(set(wanted) - set(PROVIDERS)) + sorted(set(api_keys or {}) - set(PROVIDERS))
     if unknown:
@@ -149,7 +160,7 @@ def configured_accounts(
         )
     for provider in skipped:  # not configured is a choice, not a fault: said at INFO (-v), not every hour
         logger.info("Skipping %s: no API key (set %s to load it).", provider.display_name, provider.api_key_variable)
-    return chosen
+    return [account for account in chosen if account_names is None or account.name in account_names]
 
 
 def checked_range(

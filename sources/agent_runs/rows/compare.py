@@ -1,5 +1,6 @@
 """Rows compared column by column in Arrow: which runs changed since they were loaded (the open-runs
-refresh writes only those) and which columns of a loaded row differ from the API's (verify)."""
+refresh writes only those), which columns of a loaded row differ from the API's, and which runs'
+steps differ from the API's (verify)."""
 
 import json
 from collections.abc import Iterable
@@ -50,17 +51,39 @@ def any_of(columns: Iterable[pa.Array], rows: int) -> pa.Array:
 def changed_rows(fresh: pa.Table, loaded: pa.Table) -> pa.Table:
     """The rows of `fresh` that differ from the row of the same run in `loaded` (or have none).
     JSON is decoded only for rows nothing else has shown to differ."""
-    positions = pc.index_in(fresh["run_id"], value_set=loaded["run_id"])
-    before = loaded.take(positions)  # a null position (no loaded row) takes a row of nulls
+    differs = rows_differ(fresh, loaded, pc.index_in(fresh["run_id"], value_set=loaded["run_id"]))
+    return fresh if pc.all(differs).as_py() else fresh.filter(differs)
+
+
+def rows_differ(fresh: pa.Table, held: pa.Table, positions: pa.Array) -> pa.Array:
+    """Which rows of `fresh` differ from the row of `held` at their position (null: none held,
+    which differs). JSON is decoded only for rows nothing else has shown to differ."""
+    before = held.take(positions)  # a null position takes a row of nulls
     plain = [name for name in fresh.column_names if name not in JSON_COLUMNS]
     texts = [name for name in fresh.column_names if name in JSON_COLUMNS]
     differs = any_of(
         [positions.is_null(), *differences(fresh.select(plain), before.select(plain)).values()], fresh.num_rows
     )
-    differs = any_of(
-        [differs, *differences(fresh.select(texts), before.select(texts), differs).values()], fresh.num_rows
-    )
-    return fresh if pc.all(differs).as_py() else fresh.filter(differs)
+    return any_of([differs, *differences(fresh.select(texts), before.select(texts), differs).values()], fresh.num_rows)
+
+
+def runs_whose_steps_differ(fresh: pa.Table, held: pa.Table) -> list[str]:
+    """The runs whose `run_steps` rows as loaded (`held`) are not exactly the API's (`fresh`): a
+    step missing, one too many or held twice, or one whose columns differ (JSON compared decoded)."""
+    fresh_keys, held_keys = step_keys(fresh), step_keys(held)
+    differs = rows_differ(fresh, held, pc.index_in(fresh_keys, value_set=held_keys))
+    held_over = pc.invert(pc.is_in(held_keys, value_set=fresh_keys))  # steps the API does not have
+    counted = pc.value_counts(held_keys)
+    twice = counted.field("values").filter(pc.greater(counted.field("counts"), 1))
+    held_over = pc.or_(held_over, pc.is_in(held_keys, value_set=twice))
+    drifted = {*fresh.filter(differs)["run_id"].to_pylist(), *held.filter(held_over)["run_id"].to_pylist()}
+    return sorted(drifted)
+
+
+def step_keys(table: pa.Table) -> pa.Array:
+    """Each step's key within an account's steps: its run and its id."""
+    keys = pc.binary_join_element_wise(table["run_id"], table["step_id"], "\x1f")
+    return keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
 
 
 def decoded(text: str | None) -> Any:

@@ -1,7 +1,7 @@
-"""What runs did step by step, as a load writes it to `run_steps`: which runs' steps a load reads
-(`StepsPlan`; the reading itself is reading/steps.py), `with_steps`, the step every resource that
-writes `runs` takes its rows through, and the resource that writes the steps
-(`run_steps_resource`).
+"""How the steps the resources that write `runs` read reach the one that writes `run_steps`:
+which runs' steps a load reads (`StepsPlan`; the reading itself is reading/steps.py), `with_steps`,
+the step those resources take their rows through, and the outbox that carries the steps on
+(`StepsOutbox`) to run_steps.py.
 
 A run's steps are read once it has ended and again whenever its row is written again (it changed:
 a late verdict, a repair). They are read before the run's row is handed on, and follow it into
@@ -21,15 +21,13 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, TypeVar
 
-import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
-from dlt.extract import DltResource
 
 from agent_runs.reading.lister import Lister
 from agent_runs.reading.steps import read_steps
-from agent_runs.rows.schema import RUN_STEPS_ARROW_SCHEMA, into_steps_table, is_open, parse_timestamp
-from agent_runs.settings import STEPS_RUNS_AT_ONCE, STEPS_TABLE_NAME
+from agent_runs.rows.schema import is_open, parse_timestamp
+from agent_runs.settings import STEPS_RUNS_AT_ONCE
 
 Done = TypeVar("Done")
 STEPS_FROM_KEY = "steps_from"  # in the listing's state: runs that end from then on have their steps read
@@ -89,7 +87,7 @@ class StepsPlan:
 
 class StepsOutbox:
     """The `run_steps` rows the source's resources have read, on their way to its one steps
-    resource (run_steps_resource): put there only once the rows of their runs were handed to dlt.
+    resource (run_steps.py): put there only once the rows of their runs were handed to dlt.
     dlt's incremental reads every item of a listing resource as `runs` rows, so the steps travel
     in a resource of their own; the same load package holds both."""
 
@@ -148,25 +146,3 @@ def with_steps(
             finally:  # dlt has the runs' rows (it may close the resource at this yield): their steps follow
                 for read in steps:
                     outbox.put(read)
-
-
-def run_steps_resource(outbox: StepsOutbox) -> DltResource:
-    """The steps every account's resources read in this load, merged into `run_steps`: one
-    resource for the source, as dlt's work per resource (its hints, state and metrics at every
-    load) is what grows with the number of accounts."""
-    return into_steps_table(handed_on, STEPS_TABLE_NAME)(outbox)
-
-
-def handed_on(outbox: StepsOutbox) -> Iterator[pa.Table | None]:
-    """The outbox's tables as they come, until every resource that fills it (of those the load
-    extracts) has finished; None while it waits."""
-    selected = set(dlt.current.source().selected_resources)
-    yield RUN_STEPS_ARROW_SCHEMA.empty_table()  # the table exists (for its views and tests) before a run has ended
-    while True:
-        while outbox.tables:
-            yield outbox.tables.popleft()
-        if (outbox.producers & selected) <= outbox.finished:
-            while outbox.tables:
-                yield outbox.tables.popleft()
-            return
-        yield None
