@@ -25,7 +25,7 @@ pytestmark = [
         not POSTGRES, reason="AGENT_RUNS_TEST_POSTGRES is not set (.ci/run starts a PostgreSQL server and sets it)"
     ),
     pytest.mark.runs(
-        tinyfish=300, browserbase=300, browser_use=300, skyvern=300
+        tinyfish=150, browserbase=150, browser_use=150, skyvern=150
     ),  # two warehouses agree whatever the size: a few pages each
 ]
 JSON_COLUMNS = {"result", "result_schema", "extra"}
