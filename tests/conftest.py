@@ -38,7 +38,7 @@ def runs(request: pytest.FixtureRequest, provider: str, default: int) -> int:
 
 @pytest.fixture
 def tinyfish(request: pytest.FixtureRequest) -> Iterator[TinyFishSimulator]:
-    size = runs(request, "tinyfish", 450)
+    size = runs(request, "tinyfish", 300)
     with TinyFishSimulator(api_key=TINYFISH_KEY, runs=size, future_runs=120, seed=11, new_fields=True) as simulator:
         yield simulator
 
@@ -46,14 +46,14 @@ def tinyfish(request: pytest.FixtureRequest) -> Iterator[TinyFishSimulator]:
 @pytest.fixture
 def browserbase(request: pytest.FixtureRequest) -> Iterator[BrowserbaseSimulator]:
     with BrowserbaseSimulator(
-        api_key=BROWSERBASE_KEY, runs=runs(request, "browserbase", 2300), future_runs=300, seed=12
+        api_key=BROWSERBASE_KEY, runs=runs(request, "browserbase", 800), future_runs=300, seed=12
     ) as simulator:
         yield simulator
 
 
 @pytest.fixture
 def browser_use(request: pytest.FixtureRequest) -> Iterator[BrowserUseSimulator]:
-    size = runs(request, "browser_use", 900)
+    size = runs(request, "browser_use", 500)
     with BrowserUseSimulator(
         api_key=BROWSER_USE_KEY, runs=size, future_runs=150, seed=13, new_fields=True
     ) as simulator:
@@ -62,7 +62,7 @@ def browser_use(request: pytest.FixtureRequest) -> Iterator[BrowserUseSimulator]
 
 @pytest.fixture
 def skyvern(request: pytest.FixtureRequest) -> Iterator[SkyvernSimulator]:
-    size = runs(request, "skyvern", 1300)
+    size = runs(request, "skyvern", 600)
     with SkyvernSimulator(api_key=SKYVERN_KEY, runs=size, future_runs=200, seed=14, new_fields=True) as simulator:
         yield simulator
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from agent_runs import PROVIDERS
 from agent_runs.reading.lister import Lister
 from agent_runs.sending.transport import runs_client
 from agent_runs.simulators import TinyFishSimulator
 
 
+@pytest.mark.runs(tinyfish=450)  # four full pages and a half one
 def test_pages_are_joined_for_mapping_with_every_run_once_in_order(tinyfish: TinyFishSimulator) -> None:
-    provider = PROVIDERS["tinyfish"].lists[0]  # pages of 100; the fixture has 450 runs
+    provider = PROVIDERS["tinyfish"].lists[0]  # pages of 100
     lister = Lister(provider, lambda: runs_client(tinyfish.base_url, "X-API-Key", tinyfish.api_key), "default")
     params = lister.params(None, None)
     by_page = list(lister.rows(params))

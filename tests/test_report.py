@@ -52,14 +52,15 @@ def report(provider_env: dict[str, str], simulators: dict[str, Any], workdir: Pa
     return workdir / "report.html"
 
 
-def test_the_report_is_one_file_that_needs_no_network(report: Path) -> None:
-    page = report.read_text()
-    assert "<script" not in page and "http://" not in page.replace("http://www.w3.org", "")
-    assert page.count("<svg") == len(CHARTS)
-
-
-@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
-def test_every_chart_renders_in_chromium(report: Path, workdir: Path, simulators: dict[str, Any]) -> None:
+def test_the_report_is_one_file_that_needs_no_network_and_every_chart_renders_in_chromium(
+    report: Path, workdir: Path, simulators: dict[str, Any]
+) -> None:
+    """One report, looked at twice: as a file (no script, nothing fetched) and as a person sees it."""
+    text = report.read_text()
+    assert "<script" not in text and "http://" not in text.replace("http://www.w3.org", "")
+    assert text.count("<svg") == len(CHARTS)
+    if CHROMIUM is None:
+        pytest.skip("needs Debian's chromium (.ci/run installs it)")
     report_simulators = simulators
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)

@@ -100,6 +100,7 @@ def test_secrets_a_run_carries_are_stored_nowhere(
     ]
 
 
+@pytest.mark.runs(skyvern=1300)  # a walk long enough for runs to arrive during it
 def test_runs_arriving_during_the_walk_are_neither_doubled_nor_skipped(
     provider_env: dict[str, str], skyvern: SkyvernSimulator, workdir: Path
 ) -> None:
@@ -135,6 +136,7 @@ def test_runs_arriving_during_the_walk_are_neither_doubled_nor_skipped(
     assert_table_equals_api(workdir, "skyvern", skyvern)
 
 
+@pytest.mark.runs(skyvern=1300)  # open runs beyond the first pages of the open-status listings
 def test_open_runs_are_followed_until_they_end(
     provider_env: dict[str, str], skyvern: SkyvernSimulator, workdir: Path
 ) -> None:

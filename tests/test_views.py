@@ -46,6 +46,7 @@ def day(row: dict[str, Any]) -> Any:
     return row["created_at"].astimezone(UTC).date()
 
 
+@pytest.mark.runs(browserbase=2300)  # a history of several days
 def test_runs_daily(loaded: tuple[list[dict[str, Any]], Any]) -> None:
     rows, connection = loaded
     expected = Counter((day(row), row["provider"], row["status"]) for row in rows)

@@ -106,6 +106,7 @@ def test_a_run_on_a_window_boundary_lands_in_one_window() -> None:
     assert later.trim(page)["run_id"].to_pylist() == ["on", "after"]
 
 
+@pytest.mark.runs(browserbase=2300)  # a history long enough for every worker's windows
 def test_windows_cover_the_span_that_holds_runs(simulators: dict[str, Any]) -> None:
     simulator = simulators["browserbase"]
     provider = PROVIDERS["browserbase"].lists[0]
