@@ -403,11 +403,14 @@ def steps_section(runs: int, rate: float, root: Path) -> list[tuple[str, str, Me
     """Each provider alone, every run ended, `rate` requests a second a key: a first load that reads
     every run's steps (`--steps-since`) against the same load without steps. What the steps cost in
     requests (TinyFish: the batch read, 100 runs a request; the others one run a request), and the
-    load's wall time against its speed limit (the requests it needed answered, at `rate` a second)."""
+    load's wall time against its speed limit (the requests it needed answered, at `rate` a second).
+    Then `agent-runs verify`, which reads every run and its steps again and compares them with the
+    table: its wall time against the load's."""
     rows = []
     for provider in PROVIDERS:
         label = f"{runs:,} ended {provider} runs, {rate:g} req/s"
         measured: dict[bool, tuple[Measured, int, str]] = {}
+        verified: Measured | None = None
         for with_steps in (False, True):
             simulators = Simulators(runs, providers=(provider,), open_share=0.0, rate_limit=rate)
             try:
@@ -420,6 +423,9 @@ def steps_section(runs: int, rate: float, root: Path) -> list[tuple[str, str, Me
                 counted = "SELECT count(*), count(DISTINCT run_id) FROM agent_runs.run_steps"
                 step_rows = query(work / "agent-runs.duckdb", counted)[0] if with_steps else [0, 0]
                 measured[with_steps] = (load, answered, f"{step_rows[0]:,} steps of {step_rows[1]:,} runs")
+                if with_steps:
+                    environment = {**simulators.env, **load_env(work)}
+                    verified = measure([AGENT_RUNS, "verify", "--provider", provider], environment, work)
             finally:
                 simulators.stop()
         (plain, plain_requests, _), (load, requests, step_rows) = measured[False], measured[True]
@@ -435,6 +441,15 @@ def steps_section(runs: int, rate: float, root: Path) -> list[tuple[str, str, Me
                 f"({limit_s:.1f} s); RSS {load.peak_rss_mib / plain.peak_rss_mib:.2f}x without steps",
             )
         )
+        if verified is not None:
+            rows.append(
+                (
+                    label,
+                    "agent-runs verify, every run's steps",
+                    verified,
+                    f"{verified.wall_s / load.wall_s:.2f}x the load's wall time",
+                )
+            )
         print(rows[-1], file=sys.stderr)
     return rows
 

@@ -422,7 +422,7 @@ def a_load_meets_a_slow_rate_limited_api(walk: Walk) -> None:
     in time from a page that looks newest first; numbered pages asked for at once), paced by 429s
     with Retry-After. Sometimes killed on the way."""
     for simulator in walk.simulators.values():
-        simulator.latency_s, simulator.rate_limit, simulator.rate_burst = 0.045, 80.0, 4
+        simulator.latency_s, simulator.rate_limit = 0.045, 80.0  # a second's worth at once, as most APIs allow
     walk.log.append("the APIs answer in 45 ms, 80 requests a second")
     try:
         kill = None
@@ -431,7 +431,7 @@ def a_load_meets_a_slow_rate_limited_api(walk: Walk) -> None:
         load(walk, kill=kill)
     finally:
         for simulator in walk.simulators.values():
-            simulator.latency_s, simulator.rate_limit, simulator.rate_burst = 0.0, None, None
+            simulator.latency_s, simulator.rate_limit = 0.0, None
 
 
 def a_load_is_killed(walk: Walk) -> None:
