@@ -4,6 +4,7 @@ tests/utils.py."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,12 @@ def provider_env(workdir: Path, request: pytest.FixtureRequest, monkeypatch: pyt
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: a worker more than the cores. Tests also wait (a Retry-After, a subprocess
+    starting, dbt's parse), and the extra worker fills those waits (docs/performance.md)."""
+    return (os.cpu_count() or 1) + 1
 
 
 def pytest_configure(config: pytest.Config) -> None:
