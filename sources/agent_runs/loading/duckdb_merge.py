@@ -5,6 +5,7 @@ cheaply. The same DuckDB destination otherwise: named `duckdb`, configured under
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import dlt
 from dlt.common.destination.client import FollowupJobRequest, PreparedTableSchema
@@ -55,9 +56,21 @@ class DuckDbClientDeduplicatingByKey(DuckDbClient):
 class duckdb_runs(dlt.destinations.duckdb):  # noqa: N801 (dlt destinations are named in lower case)
     """DuckDB, configured and named as `duckdb`, merging with StagedRowsDeduplicatedByKey."""
 
+    _partial: Any = None
+
     @property
     def client_class(self) -> type[DuckDbClient]:
         return DuckDbClientDeduplicatingByKey
+
+    def configuration(self, initial_config: Any, accept_partial: bool = False) -> Any:
+        """The configuration, resolved once for the capabilities: dlt asks for them dozens of times a
+        load, each time resolving the same partial configuration from every config provider (a
+        factory lives for one load or command, whose configuration does not change meanwhile)."""
+        if not accept_partial:
+            return super().configuration(initial_config, accept_partial)
+        if self._partial is None:
+            self._partial = super().configuration(initial_config, accept_partial=True)
+        return self._partial
 
 
 def duckdb_destination(path: str | None) -> duckdb_runs:
