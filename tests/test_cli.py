@@ -108,6 +108,7 @@ def test_keys_appear_nowhere_after_a_load(
     assert len(rows) == sum(counts.values())
 
 
+@pytest.mark.long
 def test_demo_needs_no_keys_and_prints_a_summary_and_a_query(workdir: Path) -> None:
     result = agent_runs(workdir, "demo", "--runs", "400")
     assert result.returncode == 0, result.stderr

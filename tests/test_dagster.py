@@ -99,6 +99,7 @@ def test_daily_schedule_and_definitions_load(provider_env: dict[str, str], workd
 
 
 @pytest.mark.skipif(not POSTGRES, reason="AGENT_RUNS_TEST_POSTGRES is not set (.ci/run starts a PostgreSQL server)")
+@pytest.mark.long
 def test_accounts_load_as_partitions_at_once_into_one_table(
     provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -86,6 +86,7 @@ def assert_same(dataset: str, relation: str, order_by: str) -> int:
     return len(duckdb_rows)
 
 
+@pytest.mark.long
 def test_postgres_and_duckdb_end_with_the_same_rows_and_views(
     provider_env: dict[str, str], simulators: dict[str, Any], dataset: str
 ) -> None:

@@ -611,6 +611,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("world", walk_seeds(metafunc.config), indirect=True, ids=lambda seed: f"seed{seed}")
 
 
+@pytest.mark.long
 def test_after_every_load_that_exits_0_the_table_equals_the_api(world: Walk, request: pytest.FixtureRequest) -> None:
     steps = request.config.getoption("promise_steps")
     rules, weights = zip(*RULES, strict=True)

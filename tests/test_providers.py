@@ -112,6 +112,7 @@ def test_the_command_offers_every_provider() -> None:
     assert all(name in help_text for name in PROVIDERS)
 
 
+@pytest.mark.long
 def test_the_wheel_holds_the_single_package_agent_runs_and_its_command_works(tmp_path: Path) -> None:
     """What a regular install gets: only `agent_runs` at the top level, and everything the command
     needs inside it (the demo runs from the unpacked wheel, not from this checkout)."""

@@ -28,7 +28,8 @@ from agent_runs.errors import NoRunsLoaded
 from agent_runs.rows.schema import RUNS_COLUMNS
 from tests.utils import agent_runs, rows_differing
 
-pytestmark = pytest.mark.xdist_group("transform")  # one worker runs the demo (the module's fixture) once
+# One worker runs the module, so the demo (its fixture) runs once; a minute's work, started first.
+pytestmark = [pytest.mark.xdist_group("transform"), pytest.mark.long]
 DEMO = "agent_runs_demo"
 MODELS = f"{DEMO}_dbt"
 

@@ -175,6 +175,7 @@ def test_pages_asked_for_at_once_pass_a_run_shared_with_a_neighbour_once() -> No
     assert 2 not in pages.ids and 3 not in pages.ids  # both neighbours taken: forgotten
 
 
+@pytest.mark.long
 def test_workers_against_a_rate_limited_api_lose_and_double_nothing(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
