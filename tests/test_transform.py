@@ -28,8 +28,7 @@ from agent_runs.errors import NoRunsLoaded
 from agent_runs.rows.schema import RUNS_COLUMNS
 from tests.utils import agent_runs, rows_differing
 
-# One worker runs the module, so the demo (its fixture) runs once; a minute's work, started first.
-pytestmark = [pytest.mark.xdist_group("transform"), pytest.mark.long]
+pytestmark = pytest.mark.long  # dbt's work: started first
 DEMO = "agent_runs_demo"
 MODELS = f"{DEMO}_dbt"
 
@@ -43,12 +42,20 @@ def package_tests() -> list[str]:
     return [next(iter(test.values()))["name"] for test in declared]
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory where `agent-runs demo` has run (tests work on copies of it)."""
-    directory = tmp_path_factory.mktemp("demo")
-    result = agent_runs(directory, "demo", "--runs", "300")
-    assert result.returncode == 0, result.stderr
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """A directory where `agent-runs demo` has run, made once a test run and shared by its workers
+    (tests work on copies of it)."""
+    root = tmp_path_factory.getbasetemp()
+    root = root if worker_id == "master" else root.parent  # the run's directory, above each worker's
+    directory = root / "transform-demo"
+    with FileLock(root / "transform-demo.lock"):
+        if not (directory / "ready").exists():
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir()
+            result = agent_runs(directory, "demo", "--runs", "300")
+            assert result.returncode == 0, result.stderr
+            (directory / "ready").touch()
     return directory
 
 
