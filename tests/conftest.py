@@ -5,17 +5,36 @@ tests/utils.py."""
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock
 
 from agent_runs.providers import PROVIDERS
 from agent_runs.simulators import BrowserbaseSimulator, TinyFishSimulator
 from agent_runs.simulators.browser_use import BrowserUseSimulator
 from agent_runs.simulators.skyvern import SkyvernSimulator
-from tests.utils import BROWSER_USE_KEY, BROWSERBASE_KEY, SKYVERN_KEY, TINYFISH_KEY
+from tests.utils import BROWSER_USE_KEY, BROWSERBASE_KEY, DEMO_RUNS, SKYVERN_KEY, TINYFISH_KEY, agent_runs
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """A directory where `agent-runs demo --runs DEMO_RUNS` has run, what it printed in `demo.out`:
+    made once a test run and shared by its workers (tests work on copies of it, utils.copy_of)."""
+    root = tmp_path_factory.getbasetemp()
+    root = root if worker_id == "master" else root.parent  # the run's directory, above each worker's
+    directory = root / "demo"
+    with FileLock(root / "demo.lock"):
+        if not (directory / "demo.out").exists():
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir()
+            result = agent_runs(directory, "demo", "--runs", str(DEMO_RUNS))
+            assert result.returncode == 0, result.stderr
+            (directory / "demo.out").write_text(result.stdout)
+    return directory
 
 
 @pytest.fixture

@@ -14,7 +14,15 @@ import pytest
 from agent_runs.demo import DEMO_PLATFORMS
 from agent_runs.providers import PROVIDERS
 from agent_runs.simulators import BrowserbaseSimulator, Fault, TinyFishSimulator
-from tests.utils import BROWSERBASE_KEY, TINYFISH_KEY, agent_runs, assert_table_equals_api, read_runs
+from tests.utils import (
+    BROWSERBASE_KEY,
+    DEMO_RUNS,
+    TINYFISH_KEY,
+    agent_runs,
+    assert_table_equals_api,
+    copy_of,
+    read_runs,
+)
 
 
 def files_containing(root: Path, secret: str) -> list[Path]:
@@ -108,14 +116,14 @@ def test_keys_appear_nowhere_after_a_load(
     assert len(rows) == sum(counts.values())
 
 
-@pytest.mark.long
-def test_demo_needs_no_keys_and_prints_a_summary_and_a_query(workdir: Path) -> None:
-    result = agent_runs(workdir, "demo", "--runs", "400")
-    assert result.returncode == 0, result.stderr
-    volumes = {name: int(400 * share) for name, (share, _, _) in zip(PROVIDERS, DEMO_PLATFORMS, strict=True)}
+def test_demo_needs_no_keys_and_prints_a_summary_and_a_query(demo: Path, tmp_path: Path) -> None:
+    """The demo (the shared fixture: `agent-runs demo` run once, with no key set) and what it printed."""
+    workdir = copy_of(demo, tmp_path)
+    printed = (workdir / "demo.out").read_text()
+    volumes = {name: int(DEMO_RUNS * share) for name, (share, _, _) in zip(PROVIDERS, DEMO_PLATFORMS, strict=True)}
     per_provider = ", ".join(f"{name} {count}" for name, count in volumes.items())
-    assert f"Loaded {sum(volumes.values()):,} runs ({per_provider})" in result.stdout
-    assert "SELECT * FROM agent_runs_demo.runs LIMIT 5" in result.stdout
+    assert f"Loaded {sum(volumes.values()):,} runs ({per_provider})" in printed
+    assert "SELECT * FROM agent_runs_demo.runs LIMIT 5" in printed
     rows = read_runs(workdir / "agent-runs.duckdb", dataset="agent_runs_demo")
     assert len(rows) == sum(volumes.values())
     # The providers differ as real ones do: volumes, and the share of runs that failed.

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from agent_runs.analytics.transform import TransformError, require_dbt, transfor
 from agent_runs.analytics.views import ALL_VIEWS
 from agent_runs.errors import NoRunsLoaded
 from agent_runs.rows.schema import RUNS_COLUMNS
-from tests.utils import agent_runs, rows_differing
+from tests.utils import agent_runs, copy_of, rows_differing
 
 pytestmark = pytest.mark.long  # dbt's work: started first
 DEMO = "agent_runs_demo"
@@ -40,28 +39,6 @@ def package_tests() -> list[str]:
     declared = [test for table in tables for test in table.get("data_tests", [])]
     declared += [test for table in tables for column in table["columns"] for test in column.get("data_tests", [])]
     return [next(iter(test.values()))["name"] for test in declared]
-
-
-@pytest.fixture(scope="session")
-def demo(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
-    """A directory where `agent-runs demo` has run, made once a test run and shared by its workers
-    (tests work on copies of it)."""
-    root = tmp_path_factory.getbasetemp()
-    root = root if worker_id == "master" else root.parent  # the run's directory, above each worker's
-    directory = root / "transform-demo"
-    with FileLock(root / "transform-demo.lock"):
-        if not (directory / "ready").exists():
-            shutil.rmtree(directory, ignore_errors=True)
-            directory.mkdir()
-            result = agent_runs(directory, "demo", "--runs", "300")
-            assert result.returncode == 0, result.stderr
-            (directory / "ready").touch()
-    return directory
-
-
-def copy_of(demo: Path, tmp_path: Path) -> Path:
-    shutil.copytree(demo, tmp_path / "work")
-    return tmp_path / "work"
 
 
 def duckdb_query(database: Path) -> Callable[[str], tuple[list[str], list[tuple[Any, ...]]]]:

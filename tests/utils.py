@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -23,6 +24,7 @@ TINYFISH_KEY = "tf-test-key-3f9a1c77d2e84b1a"
 BROWSERBASE_KEY = "bb-test-key-9e2d4b6a1f0c3e58"
 BROWSER_USE_KEY = "bu_test-key-5c1e7a9b3d2f4e60"
 SKYVERN_KEY = "sk-test-key-2b8d6f0a4c1e3a97"
+DEMO_RUNS = 400  # the shared demo's size (conftest.demo)
 
 # The run id's key in each API's records.
 ID_FIELD = {name: provider.lists[0].fields["run_id"][0] for name, provider in PROVIDERS.items()}
@@ -70,6 +72,12 @@ def agent_runs(workdir: Path, *args: str, env: dict[str, str] | None = None) -> 
     return subprocess.run(
         [AGENT_RUNS, *args], cwd=workdir, env=cli_env(env or {}, workdir), capture_output=True, text=True, timeout=300
     )
+
+
+def copy_of(directory: Path, tmp_path: Path) -> Path:
+    """A copy of a directory a shared fixture made (the demo's), to change freely."""
+    shutil.copytree(directory, tmp_path / "work")
+    return tmp_path / "work"
 
 
 def cli_env(extra: dict[str, str], workdir: Path) -> dict[str, str]:
