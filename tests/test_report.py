@@ -8,17 +8,14 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-from agent_runs.loading.pipeline import load_runs
-from tests.utils import agent_runs
+from tests.utils import agent_runs, copy_of
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.runs(
-    tinyfish=300, browserbase=300, browser_use=300, skyvern=300
-)  # every chart has data; the size is not the point
 CHARTS = [
     "Runs per day",
     "Success rate over time",
@@ -45,15 +42,16 @@ CHROMIUM_FLAGS = [
 
 
 @pytest.fixture
-def report(provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path) -> Path:
-    load_runs(steps_since="2000-01-01")
-    result = agent_runs(workdir, "report", "--out", "report.html", env=provider_env)
+def report(demo: Path, tmp_path: Path) -> Path:
+    """The report of the demo's data (a copy of the shared demo), written where `--out` says."""
+    work = copy_of(demo, tmp_path)
+    result = agent_runs(work, "report", "--out", "report.html")
     assert result.returncode == 0, result.stderr
-    return workdir / "report.html"
+    return work / "report.html"
 
 
 def test_the_report_is_one_file_that_needs_no_network_and_every_chart_renders_in_chromium(
-    report: Path, workdir: Path, simulators: dict[str, Any]
+    report: Path,
 ) -> None:
     """One report, looked at twice: as a file (no script, nothing fetched) and as a person sees it."""
     text = report.read_text()
@@ -61,7 +59,9 @@ def test_the_report_is_one_file_that_needs_no_network_and_every_chart_renders_in
     assert text.count("<svg") == len(CHARTS)
     if CHROMIUM is None:
         pytest.skip("needs Debian's chromium (.ci/run installs it)")
-    report_simulators = simulators
+    workdir = report.parent
+    with duckdb.connect(str(workdir / "agent-runs.duckdb"), read_only=True) as connection:
+        (loaded,) = connection.execute("SELECT count(*) FROM agent_runs_demo.runs").fetchone()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1300, "height": 900})
@@ -69,7 +69,6 @@ def test_the_report_is_one_file_that_needs_no_network_and_every_chart_renders_in
         page.on("console", lambda message: console_errors.append(message.text) if message.type == "error" else None)
         page.on("pageerror", lambda error: console_errors.append(str(error)))
         page.goto(report.as_uri())
-        loaded = sum(len(simulator.current_runs()) for simulator in report_simulators.values())
         assert page.locator("header").inner_text().startswith(f"{loaded:,}")  # total runs loaded
         figures = page.locator("figure.chart")
         assert [figures.nth(index).get_attribute("data-title") for index in range(figures.count())] == CHARTS
