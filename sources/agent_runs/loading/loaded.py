@@ -70,7 +70,7 @@ class LoadedRuns:
             )
             return table.filter(still_open).select(OPEN_RUNS_SCHEMA.names).cast(OPEN_RUNS_SCHEMA)
         query = (
-            "SELECT run_id, created_at FROM {table} WHERE provider = %s AND account = %s AND {family} "
+            "SELECT run_id, created_at FROM {table} WHERE provider = %s AND account = %s AND run_family = %s "
             f"AND status NOT IN ({', '.join(['%s'] * len(terminal))}) AND missing_from_api_at IS NULL"
         )
         rows = self.sql_rows(query, *terminal)
@@ -95,7 +95,7 @@ class LoadedRuns:
                 ended = pc.and_(ended, pc.fill_null(pc.less(ended_at, before), False))
             return table.filter(ended).select(OPEN_RUNS_SCHEMA.names).cast(OPEN_RUNS_SCHEMA)
         query = (
-            "SELECT run_id, created_at FROM {table} WHERE provider = %s AND account = %s AND {family} "
+            "SELECT run_id, created_at FROM {table} WHERE provider = %s AND account = %s AND run_family = %s "
             f"AND status IN ({', '.join(['%s'] * len(terminal))}) AND missing_from_api_at IS NULL "
             "AND COALESCE(finished_at, updated_at) >= %s"
             + (" AND COALESCE(finished_at, updated_at) < %s" if before is not None else "")
@@ -178,7 +178,7 @@ class LoadedRuns:
         as_text = dialect in ("postgres", "redshift", "duckdb")
         selected = [f"CAST({name} AS TEXT)" if as_text and name in JSON_COLUMNS else name for name in columns]
         query = (
-            f"SELECT {', '.join(selected)} FROM {{table}} WHERE provider = %s AND account = %s AND {{family}} "
+            f"SELECT {', '.join(selected)} FROM {{table}} WHERE provider = %s AND account = %s AND run_family = %s "
             f"AND {condition}"
         )
         if dialect == "duckdb":  # straight to Arrow: no Python object a value, a whole history fits
@@ -196,15 +196,16 @@ class LoadedRuns:
 
     def sql_rows(self, query: str, *params: Any) -> list[Any]:
         """The rows of a query on the `runs` table (`{table}` in the query) for this account and run
-        list (`{family}`: its first parameters); none when there is no table yet."""
+        list (its provider, account and run_family: the query's first parameters); none when there
+        is no table yet."""
         if not self.has_table():
             return []
         sql, all_params = self.sql_query(query, *params)
         return list(self.sql_client().execute_sql(sql, *all_params) or [])
 
     def sql_query(self, query: str, *params: Any) -> tuple[str, list[Any]]:
-        """The query with the table and this run list's condition filled in, and all its parameters."""
-        sql = query.format(table=self.sql_client().make_qualified_table_name(TABLE_NAME), family="run_family = %s")
+        """The query with the table filled in, and all its parameters (this run list's first)."""
+        sql = query.format(table=self.sql_client().make_qualified_table_name(TABLE_NAME))
         return sql, [self.provider, self.account, self.run_family, *params]
 
     def sql_client(self) -> SqlClientBase[Any]:

@@ -8,7 +8,7 @@ import gc
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from dlt.common.destination import Destination
 from dlt.destinations.exceptions import DatabaseException
 from dlt.destinations.sql_client import SqlClientBase
-from dlt.extract import DltSource
+from dlt.extract import DltResource, DltSource
 from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.pipeline import Pipeline
 from filelock import FileLock, Timeout
@@ -123,7 +123,7 @@ def load_runs(
     )  # fmt: skip
     pipeline, location = make_pipeline(destination, dataset_name, pipeline_name, progress, staging_layout)
     started = time.monotonic()
-    as_delta_tables(source, pipeline)
+    as_delta_tables(source.resources.values(), pipeline)
     with (
         only_load_of(pipeline),
         fewer_gc_passes(),
@@ -166,11 +166,11 @@ def require_runs_table(pipeline: Pipeline, location: str) -> None:
         )
 
 
-def as_delta_tables(source: DltSource, pipeline: Pipeline) -> None:
+def as_delta_tables(resources: Iterable[DltResource], pipeline: Pipeline) -> None:
     """Where the pipeline writes files, they keep the merge: a Delta table (Parquet files plus a
-    transaction log any engine reads) is upserted on (provider, run_id), where plain Parquet files
+    transaction log any engine reads) is upserted on its primary key, where plain Parquet files
     could only be appended to."""
-    for resource in source.resources.values() if writes_files(pipeline) else ():
+    for resource in resources if writes_files(pipeline) else ():
         resource.apply_hints(table_format="delta", write_disposition={"disposition": "merge", "strategy": "upsert"})
 
 

@@ -17,8 +17,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from agent_runs.loading.loaded import LoadedRuns, writes_files
-from agent_runs.loading.pipeline import finish_interrupted_load, make_pipeline, only_load_of
+from agent_runs.loading.loaded import LoadedRuns
+from agent_runs.loading.pipeline import as_delta_tables, finish_interrupted_load, make_pipeline, only_load_of
 from agent_runs.providers import PageNumberPaging, RunList
 from agent_runs.reading.confirm import confirm_open
 from agent_runs.reading.lister import Lister
@@ -167,8 +167,7 @@ def compared(
         older = pc.less(table["created_at"], floor)
         report.not_compared = pc.sum(older).as_py() or 0
         table = table.filter(pc.invert(older))
-    ids, counts = pc.value_counts(table["run_id"]).flatten() if table.num_rows else (pa.array([], pa.string()),) * 2
-    for run_id, count in zip(ids.to_pylist(), counts.to_pylist(), strict=True):
+    for run_id, count in rows_per_run(table).items():
         if count > 1:
             report.drifts.append(Drift(run_id, "duplicate"))
     table = last_of_each(table)
@@ -196,7 +195,7 @@ def compared(
 def steps_start(pipeline: Any, account: Account, run_list: RunList) -> datetime | None:
     """From when the account's run list has its steps loaded (steps_outbox.StepsPlan): its listing's state."""
     state = pipeline.state.get("sources", {}).get(SOURCE_NAME, {}).get("resources", {})
-    listing = state.get(f"{account.resource_prefix(run_list)}_runs", {})
+    listing = state.get(account.listing_name(run_list), {})
     noted = [listing[key] for key in (STEPS_FROM_KEY, STEPS_BACKFILLED_KEY) if listing.get(key)]
     return min(parse_timestamp(moment) for moment in noted) if noted else None
 
@@ -213,7 +212,7 @@ def steps_compared(
     api_steps = pa.concat_tables(fresh) if fresh else RUN_STEPS_ARROW_SCHEMA.empty_table()
     held = loaded.step_rows(run_ids)
     drifted = runs_whose_steps_differ(api_steps, held)
-    mine, theirs = steps_per_run(held), steps_per_run(api_steps)
+    mine, theirs = rows_per_run(held), rows_per_run(api_steps)
     for run_id in drifted:
         report.drifts.append(
             Drift(run_id, "steps_differ", {"step_rows": (str(mine.get(run_id, 0)), str(theirs.get(run_id, 0)))})
@@ -221,7 +220,8 @@ def steps_compared(
     return [api_steps.filter(pc.is_in(api_steps["run_id"], pa.array(drifted, pa.string())))] if drifted else []
 
 
-def steps_per_run(table: pa.Table) -> dict[str, int]:
+def rows_per_run(table: pa.Table) -> dict[str, int]:
+    """How many rows of the table each run has."""
     counted = pc.value_counts(table["run_id"])
     return dict(zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True))
 
@@ -266,9 +266,7 @@ def write_repairs(pipeline: Any, fixes: list[pa.Table], step_fixes: list[pa.Tabl
         yield steps
 
     resources = [into_runs_table(repaired, "verify_repair"), into_steps_table(repaired_steps, "verify_repair_steps")]
-    if writes_files(pipeline):
-        for resource in resources:
-            resource.apply_hints(table_format="delta", write_disposition={"disposition": "merge", "strategy": "upsert"})
+    as_delta_tables(resources, pipeline)
     with only_load_of(pipeline), json_text_is_intended():
         finish_interrupted_load(pipeline)
         pipeline.run(resources)

@@ -37,7 +37,7 @@ def runs_resource(account: Account, run_list: RunList, options: LoadOptions = EV
     """New runs of one of an account's run lists as a merge resource into `runs`, incremental on
     created_at from `options.since` (to `until`); its own state (named
     `<provider>[_<account>][_<list>]_runs`) keeps each account's cursor and re-read window apart."""
-    name = f"{account.resource_prefix(run_list)}_runs"
+    name = account.listing_name(run_list)
     where = f"{account.provider.display_name} (account {account.name}) listing {run_list.runs_path}"
     resource = into_runs_table(isolated(list_runs, name, name, where), name)
     created_at = dlt.sources.incremental[datetime](
@@ -63,7 +63,7 @@ def list_runs(
     page is on its way it yields None, dlt's signal to go on with other resources: that is how
     several accounts are extracted at once, each walked by its own threads. The steps of the runs
     that ended come just before their rows (steps_outbox.with_steps)."""
-    with producing(options.steps_of(run_list), f"{account.resource_prefix(run_list)}_runs"):
+    with producing(options.steps_of(run_list), account.listing_name(run_list)):
         yield from new_runs_of(account, run_list, created_at, options)
 
 

@@ -40,10 +40,11 @@ from agent_runs.settings import LATE_FILL_FOR, ROWS_PER_COMPARISON, STEPS_RUNS_A
 def open_runs_resource(account: Account, run_list: RunList, options: LoadOptions = EVERYTHING) -> DltResource:
     """The open runs of one of an account's run lists brought up to date, merged over their rows in
     `runs`, followed until they end (or until `options.max_age`)."""
-    name = f"{account.resource_prefix(run_list)}_open_runs"
+    name = account.refresh_name(run_list)
     where = f"{account.provider.display_name} (account {account.name}) refreshing open runs of {run_list.runs_path}"
-    state_name = f"{account.resource_prefix(run_list)}_runs"
-    refresh = isolated(refresh_open_runs, name, state_name, where, (REFRESH_KEY, STEPS_BACKFILLED_KEY))
+    refresh = isolated(
+        refresh_open_runs, name, account.listing_name(run_list), where, (REFRESH_KEY, STEPS_BACKFILLED_KEY)
+    )
     return into_runs_table(refresh, name)(account, run_list, options)
 
 
@@ -53,16 +54,17 @@ def refresh_open_runs(account: Account, run_list: RunList, options: LoadOptions)
     A run the API no longer knows (404) keeps its row as loaded, with `missing_from_api_at` set.
     The steps of the runs that ended come just before their rows (steps_outbox.with_steps), and
     those of runs loaded before that ended since `options.steps_since` once (backfilled)."""
-    with producing(options.steps_of(run_list), f"{account.resource_prefix(run_list)}_open_runs"):
+    with producing(options.steps_of(run_list), account.refresh_name(run_list)):
         yield from refreshed_runs(account, run_list, options)
 
 
 def refreshed_runs(account: Account, run_list: RunList, options: LoadOptions) -> Iterator[pa.Table | None]:
     """refresh_open_runs' work (see refresh_open_runs)."""
     max_age, steps, steps_since = options.max_age, options.steps_of(run_list), options.steps_since
-    recent = RecentRuns(dlt.current.resource_state(f"{account.resource_prefix(run_list)}_runs"))
-    report = {"open": 0, "by_listing": 0, "listing_pages": 0, "by_id": 0, "missing": 0, "given_up": 0, "ended": 0}
-    report["settling"] = 0
+    recent = RecentRuns(dlt.current.resource_state(account.listing_name(run_list)))
+    report = dict.fromkeys(
+        ("open", "by_listing", "listing_pages", "by_id", "missing", "given_up", "ended", "settling"), 0
+    )
     count = {"steps_read": 0}
     newest = recent.newest_created
     if newest is not None:  # else nothing was loaded yet: no need to ask the destination (or create its file)

@@ -39,6 +39,15 @@ class Account:
         prefix = self.provider.name if self.name == DEFAULT_ACCOUNT else f"{self.provider.name}_{self.name}"
         return prefix if len(self.provider.lists) == 1 else f"{prefix}_{run_list.name}"
 
+    def listing_name(self, run_list: RunList) -> str:
+        """The name of the run list's listing resource, and of its state (the refresh keeps its
+        report there too)."""
+        return f"{self.resource_prefix(run_list)}_runs"
+
+    def refresh_name(self, run_list: RunList) -> str:
+        """The name of the run list's open-runs refresh resource."""
+        return f"{self.resource_prefix(run_list)}_open_runs"
+
     clients: KeyClients = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
