@@ -44,6 +44,32 @@ def test_assets_materialise_the_runs_table_and_keep_it_current(
             simulator.clock.advance(40 * 60)
 
 
+@pytest.mark.runs(tinyfish=150, browserbase=150, browser_use=150, skyvern=150)
+def test_assets_into_files_keep_one_row_a_run_in_a_delta_table(
+    provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path
+) -> None:
+    """Into the filesystem destination the assets merge as `agent-runs load` does: a Delta table,
+    upserted (plain Parquet files would only be appended to: a refreshed run twice)."""
+    from deltalake import DeltaTable
+
+    assets = agent_runs_assets(destination="filesystem")
+    for second in (False, True):  # a first load; then runs finish and new ones arrive
+        if second:
+            for simulator in simulators.values():
+                simulator.clock.advance(40 * 60)
+        assert dg.materialize([assets], resources={"dlt_resource": DagsterDltResource()}).success
+    rows = DeltaTable(str(workdir / "agent-runs-files" / "agent_runs" / "runs")).to_pyarrow_table(
+        columns=["provider", "run_id", "status"]
+    )
+    keys = list(zip(rows["provider"].to_pylist(), rows["run_id"].to_pylist(), strict=True))
+    assert len(keys) == len(set(keys)), "one row a run"
+    statuses = dict(zip(keys, rows["status"].to_pylist(), strict=True))
+    for provider, simulator in simulators.items():
+        truth = simulator.current_truth()
+        mine = {run_id: status for (name, run_id), status in statuses.items() if name == provider}
+        assert mine == {run_id: want["status"] for run_id, want in truth.items()}, provider
+
+
 def test_an_account_that_fails_fails_the_run_after_the_others_loaded(
     provider_env: dict[str, str], simulators: dict[str, Any], workdir: Path
 ) -> None:

@@ -20,7 +20,7 @@ from dagster import AssetExecutionContext
 from dagster_dlt import DagsterDltResource, dlt_assets
 
 from agent_runs.analytics.transform import transform_runs
-from agent_runs.loading.pipeline import create_views, finish_interrupted_load, make_pipeline
+from agent_runs.loading.pipeline import as_delta_tables, create_views, finish_interrupted_load, make_pipeline
 from agent_runs.loading.summary import account_outcomes, failure_lines
 from agent_runs.loading.verify import verify_runs
 from agent_runs.resources.source import agent_runs_source
@@ -39,6 +39,7 @@ def agent_runs_assets(destination: str = "duckdb", dataset_name: str = DATASET_N
         finish_interrupted_load(pipeline)  # else dlt would load only what a killed run left, and stop
         # A fresh source each run: a dlt source object is spent once it has been extracted.
         source = agent_runs_source()
+        as_delta_tables(source.resources.values(), pipeline)  # files keep the merge, as a load's do
         with json_text_is_intended():
             yield from dlt_resource.run(context=context, dlt_source=source)
         create_views(pipeline)
