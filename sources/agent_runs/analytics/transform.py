@@ -123,7 +123,9 @@ def require_dbt(destination_type: str) -> None:
     from dlt.helpers.dbt import DBT_DESTINATION_MAP
 
     adapter = DBT_DESTINATION_MAP.get(destination_type, destination_type)
-    for module, package in (("dbt.cli.main", "dbt-core"), (f"dbt.adapters.{adapter}", f"dbt-{adapter}")):
+    # `dbt.cli`, not `dbt.cli.main`: finding a module imports its parents, and `dbt.cli.main`'s
+    # parents import most of dbt, which the dbt process imports again.
+    for module, package in (("dbt.cli", "dbt-core"), (f"dbt.adapters.{adapter}", f"dbt-{adapter}")):
         if not installed(module):
             raise TransformError(
                 f"{package} is not installed in this environment: pip install 'agent-runs[dbt]' "
