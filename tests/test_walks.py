@@ -5,6 +5,7 @@ window only, and the windows cover the span that holds runs."""
 from __future__ import annotations
 
 import logging
+import math
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -22,6 +23,7 @@ from agent_runs.reading.walks.pages import NeighbourPages
 from agent_runs.reading.walks.split import history_span, plan_windows, walk_windows
 from agent_runs.rows.mapping import to_table
 from agent_runs.sending.transport import RateLimit, runs_client
+from agent_runs.settings import PROBE_RESOLUTION
 from agent_runs.simulators import TinyFishSimulator
 from agent_runs.simulators.core import MICROS
 from tests.utils import assert_table_equals_api, read_runs, small_pages
@@ -130,6 +132,25 @@ def test_windows_cover_the_span_that_holds_runs(simulators: dict[str, Any]) -> N
     assert len(windows) == 16 and windows[-1].start < newest
     assert plan_windows(lister, None, None, workers=1) == [Window(None, None)]
     assert plan_windows(lister, now, None, workers=4) == [Window(now, None)]  # nothing after now
+
+
+def test_an_oldest_first_list_is_searched_at_one_end_only(tinyfish: TinyFishSimulator) -> None:
+    """The first one-run probe of an oldest-first list shows its oldest run: only the newest end is
+    searched, between that run and now, not from EARLIEST_RUN_PROBE."""
+    run_list = PROVIDERS["tinyfish"].lists[0]
+    runs = tinyfish.current_runs()
+    oldest = min(datetime.fromisoformat(record["created_at"]) for record in runs)
+    newest = max(datetime.fromisoformat(record["created_at"]) for record in runs)
+    lister = Lister(
+        run_list, lambda: runs_client(tinyfish.base_url, run_list.provider.api_key_header, tinyfish.api_key), "default"
+    )
+    now, workers = newest + timedelta(days=30), 4
+    span = history_span(lister, None, now, workers)
+    assert span is not None
+    assert span[0] == oldest and newest <= span[1] <= newest + PROBE_RESOLUTION
+    probes = [request for request in tinyfish.requests if request.params.get(run_list.page_size_param) == "1"]
+    rounds = math.ceil(math.log((now - oldest) / PROBE_RESOLUTION, workers + 1))
+    assert len(probes) <= 1 + workers * rounds
 
 
 def test_an_idle_worker_takes_half_of_the_window_with_the_most_runs_ahead(monkeypatch: pytest.MonkeyPatch) -> None:

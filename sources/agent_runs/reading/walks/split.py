@@ -48,18 +48,29 @@ def history_span(
     lister: Lister, start: datetime | None, until: datetime, workers: int
 ) -> tuple[datetime, datetime] | None:
     """Moments around the oldest and the newest run in [start, until], within PROBE_RESOLUTION;
-    None when there is none. Found by one-run pages, `workers` at a time for each end."""
+    None when there is none. Found by one-run pages, `workers` at a time for each end, between the
+    range's ends and the run the first probe shows (in an ordered list, already one of the ends)."""
     floor = start or settings.EARLIEST_RUN_PROBE
+    if start is not None and start >= until:
+        return None
+
+    def one_run(low: datetime, high: datetime) -> pa.Table:
+        return lister.rows_of_page({**lister.params(low, high), lister.run_list.page_size_param: 1})
 
     def any_run(low: datetime, high: datetime) -> bool:
-        params = {**lister.params(low, high), lister.run_list.page_size_param: 1}
-        return lister.rows_of_page(params).num_rows > 0
+        return one_run(low, high).num_rows > 0
 
+    first = one_run(floor, until)
+    if not first.num_rows:
+        return None
+    seen = min(max(first["created_at"][0].as_py(), floor), until)  # the API may widen the bounds
+    order = lister.run_list.row_order
     with ThreadPoolExecutor(max_workers=2 * workers + 2) as pool:  # two searches and their probes
 
-        def turning_point(predicate: Callable[[datetime], bool]) -> tuple[datetime, datetime]:
-            """Narrow [floor, until] around where the monotone predicate turns from false to true."""
-            low, high = floor, until
+        def turning_point(
+            predicate: Callable[[datetime], bool], low: datetime, high: datetime
+        ) -> tuple[datetime, datetime]:
+            """Narrow [low, high] around where the monotone predicate turns from false to true."""
             while high - low > settings.PROBE_RESOLUTION:
                 points = [low + (high - low) * index / (workers + 1) for index in range(1, workers + 1)]
                 answers = list(pool.map(predicate, points))
@@ -67,13 +78,10 @@ def history_span(
                 low, high = (points[turn - 1] if turn else low), (points[turn] if turn < len(points) else high)
             return low, high
 
-        if (start is not None and start >= until) or not any_run(floor, until):
-            return None
         # Both ends at once, each with `workers` probes a round.
-        oldest_search = pool.submit(turning_point, lambda moment: any_run(floor, moment))
-        newest_search = pool.submit(turning_point, lambda moment: not any_run(moment, until))
-        oldest, newest = oldest_search.result()[0], newest_search.result()[1]
-    return oldest, newest
+        oldest = None if order == "asc" else pool.submit(turning_point, lambda at: any_run(floor, at), floor, seen)
+        newest = None if order == "desc" else pool.submit(turning_point, lambda at: not any_run(at, until), seen, until)
+        return (oldest.result()[0] if oldest else seen), (newest.result()[1] if newest else seen)
 
 
 def walk_windows(lister: Lister, windows: list[Window], workers: int) -> Iterator[pa.Table | None]:
