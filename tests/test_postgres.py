@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -184,3 +186,64 @@ def test_transform_builds_every_model_and_passes_every_test_in_postgres(
         for name in ALL_VIEWS:
             count, differing = rows_differing(query, f"{dataset}.{name}", f"{dataset}{DBT_SCHEMA_SUFFIX}.{name}")
             assert count > 0 and differing == 0, name
+
+
+def test_pipelines_first_loading_one_dataset_at_once_both_load_though_their_tables_race(
+    provider_env: dict[str, str], tinyfish: Any, browserbase: Any, dataset: str, workdir: Path
+) -> None:
+    """Two pipelines (as Dagster's partitions are: one an account) first load one dataset at once.
+    One has read that the tables are missing when the other creates them, so its CREATE TABLE fails;
+    its load step is tried again, and both accounts' runs are in the table."""
+    from dlt.destinations.job_client_impl import SqlJobClientBase
+
+    from agent_runs.resources.source import agent_runs_source
+
+    read, go = workdir / "tables-read", workdir / "go"
+
+    def load(provider: str) -> bool:
+        summary = load_runs(
+            source=agent_runs_source(providers=[provider]), destination="postgres", dataset_name=dataset,
+            pipeline_name=f"{dataset}_{provider}", staging_layout=f"%s_staging_{provider}", views=False,
+        )  # fmt: skip
+        return not summary.failed
+
+    pid = os.fork()
+    if pid == 0:  # the child: Browserbase's pipeline, held after it read that `runs` is missing
+        code = 1
+        try:
+            found_tables = SqlJobClientBase.get_storage_tables
+
+            def held_after_reading(client: Any, table_names: Any) -> Any:
+                tables = list(found_tables(client, table_names))
+                if client.sql_client.dataset_name == dataset and not read.exists() and not dict(tables).get("runs"):
+                    read.touch()
+                    deadline = time.monotonic() + 60
+                    while not go.exists() and time.monotonic() < deadline:
+                        time.sleep(0.01)
+                return tables
+
+            SqlJobClientBase.get_storage_tables = held_after_reading  # type: ignore[method-assign]
+            code = 0 if load("browserbase") else 1
+        finally:
+            os._exit(code)
+    try:
+        deadline = time.monotonic() + 60
+        while not read.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert read.exists(), "the Browserbase pipeline never read the dataset's tables"
+        assert load("tinyfish")  # creates the tables meanwhile
+    finally:
+        go.touch()
+        _, status = os.waitpid(pid, 0)
+    try:
+        assert os.waitstatus_to_exitcode(status) == 0, "the pipeline that lost the race failed"
+        providers = [row["provider"] for row in rows_of("postgres", dataset, "runs", "provider, run_id")]
+        assert Counter(providers) == {
+            "tinyfish": len(tinyfish.current_runs()),
+            "browserbase": len(browserbase.current_runs()),
+        }
+    finally:
+        pipeline, _ = make_pipeline("postgres", dataset)
+        with pipeline.sql_client() as client:
+            for provider in ("tinyfish", "browserbase"):
+                client.execute_sql(f"DROP SCHEMA IF EXISTS {dataset}_staging_{provider} CASCADE")

@@ -82,5 +82,9 @@ GC_THRESHOLD = 10_000
 # spills to disk instead, so a small scheduler worker can load millions of runs. One thread: each
 # thread adds its own buffers, for little gain on a merge of a few seconds.
 DUCKDB_SETTINGS = {"memory_limit": "64MB", "threads": 1, "preserve_insertion_order": False}
+# Pipelines loading one dataset at once (Dagster's partitions) race to create its tables; the load
+# step is tried again this many times in all, a random pause of up to SCHEMA_RACE_PAUSE_S apart.
+SCHEMA_UPDATE_ATTEMPTS = 5
+SCHEMA_RACE_PAUSE_S = 1.0
 DBT_SCHEMA_SUFFIX = "_dbt"  # `agent-runs transform` builds the dbt models into <dataset>_dbt
 VERIFY_VALUE_CHARS = 60  # a drifted value is cut short to this many characters in the report

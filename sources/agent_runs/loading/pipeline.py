@@ -18,12 +18,15 @@ import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.common.destination import Destination
+from dlt.common.pipeline import LoadInfo
 from dlt.destinations.exceptions import DatabaseException
 from dlt.destinations.sql_client import SqlClientBase
 from dlt.extract import DltResource, DltSource
 from dlt.pipeline.exceptions import PipelineStepFailed
+from dlt.pipeline.helpers import retry_schema_update
 from dlt.pipeline.pipeline import Pipeline
 from filelock import FileLock, Timeout
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random
 
 from agent_runs.analytics.views import STEP_VIEWS, VIEWS, view_statements
 from agent_runs.errors import LoadAlreadyRunning, NoRunsLoaded
@@ -36,6 +39,8 @@ from agent_runs.settings import (
     DEFAULT_DUCKDB_FILE,
     DLT_PROGRESS_EVERY_S,
     GC_THRESHOLD,
+    SCHEMA_RACE_PAUSE_S,
+    SCHEMA_UPDATE_ATTEMPTS,
     SOURCE_NAME,
     STEPS_TABLE_NAME,
     TABLE_NAME,
@@ -131,7 +136,9 @@ def load_runs(
         no_empty_database_left(location) as leave_nothing,
     ):
         finished = finish_interrupted_load(pipeline)
-        load_info = pipeline.run(source, refresh="drop_sources" if full_refresh else None)
+        load_info = retrying_schema_races(
+            pipeline, lambda: pipeline.run(source, refresh="drop_sources" if full_refresh else None)
+        )
         load_ids = [*finished, *load_info.loads_ids]
         by_list = runs_loaded(pipeline, load_ids)
         outcomes = account_outcomes(pipeline, source, by_list)
@@ -152,8 +159,28 @@ def finish_interrupted_load(pipeline: Pipeline) -> list[str]:
     if not pipeline.has_pending_data:
         return []
     logger.info("finishing the load package(s) an interrupted load left in %s", pipeline.working_dir)
-    load_info = pipeline.run()
+    load_info = retrying_schema_races(pipeline, pipeline.run)
     return list(load_info.loads_ids) if load_info is not None else []
+
+
+def retrying_schema_races(pipeline: Pipeline, run: Callable[[], LoadInfo]) -> LoadInfo:
+    """`run`, then dlt's load step again while it fails to create or alter a table: pipelines
+    loading one dataset at once (Dagster's partitions, each its own pipeline) race to create the
+    same tables, and the loser's DDL fails. dlt documents the retry as safe (`retry_schema_update`:
+    it reads the destination again and applies only what is missing); the package waits, normalized."""
+    attempts = Retrying(
+        stop=stop_after_attempt(SCHEMA_UPDATE_ATTEMPTS),
+        wait=wait_random(0, SCHEMA_RACE_PAUSE_S),
+        retry=retry_if_exception(retry_schema_update()),
+        before_sleep=lambda state: logger.warning(
+            "pipeline %s: creating or altering a table raced another pipeline loading the dataset; "
+            "loading again (attempt %d of %d)",
+            pipeline.pipeline_name, state.attempt_number + 1, SCHEMA_UPDATE_ATTEMPTS,
+        ),
+        reraise=True,
+    )  # fmt: skip
+    steps = iter([run])  # the first attempt is `run`; the others only load the package it left
+    return attempts(lambda: next(steps, pipeline.load)())
 
 
 def require_runs_table(pipeline: Pipeline, location: str) -> None:
