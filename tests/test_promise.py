@@ -64,6 +64,9 @@ HISTORY_RUNS = (60, 250)
 STEPS_SINCE = "2000-01-01"  # every load reads the steps of every run that ended (the first backfills the history)
 PIPELINE = "agent_runs_duckdb_agent_runs"
 LOAD_DEADLINE_S = 120
+# What a load imports on its way (Parquet, SQLAlchemy for dlt's connection strings, pytz): imported
+# once in this process, which every load is forked from, not again in each child.
+PRELOADED = ("pyarrow.parquet", "pyarrow.fs", "sqlalchemy", "pytz", "netrc")
 OPEN = ("pending", "running", "paused")
 
 # Where a load can be killed: (module, class, method, before or after the call). The n-th call
@@ -571,6 +574,8 @@ def diff(got: dict[str, Any], want: dict[str, Any]) -> str:
 @pytest.fixture
 def world(tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Walk]:
     seed = request.param
+    for module in PRELOADED:
+        importlib.import_module(module)
     monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt-data"))
     monkeypatch.chdir(tmp_path)
     clock = SimulatedClock(0)
