@@ -30,6 +30,7 @@ from pathlib import Path
 
 import orjson
 
+from agent_runs.analytics.views import ALL_VIEWS
 from agent_runs.providers import PROVIDERS as REGISTRY
 
 HERE = Path(__file__).resolve().parent
@@ -392,7 +393,7 @@ def transform_section(runs: int, root: Path) -> list[tuple[str, str, Measured, s
         (label, "agent-runs load (hourly, nothing new)", hourly, ""),
         (
             label,
-            "agent-runs transform (8 models, then the tests)",
+            f"agent-runs transform ({len(ALL_VIEWS)} models, then the tests)",
             built,
             f"adds {built.wall_s / hourly.wall_s:.1f}x the hourly load's wall time",
         ),

@@ -131,6 +131,7 @@ def load_runs(
     as_delta_tables(source.resources.values(), pipeline)
     with (
         only_load_of(pipeline),
+        database_kept_open(destination, location),
         fewer_gc_passes(),
         json_text_is_intended(),
         no_empty_database_left(location) as leave_nothing,
@@ -144,8 +145,8 @@ def load_runs(
         outcomes = account_outcomes(pipeline, source, by_list)
         if outcomes and all(outcome.failures for outcome in outcomes):  # not a run list loaded
             leave_nothing(pipeline)
-    if views:
-        create_views(pipeline, only_if_missing=not full_refresh and not any(by_list.values()))
+        if views:
+            create_views(pipeline, only_if_missing=not full_refresh and not any(by_list.values()))
     return LoadSummary(
         runs_by_provider(source, by_list), time.monotonic() - started, destination, dataset_name, pipeline.pipeline_name, location,
         load_ids, finished, open_runs_reports(pipeline, source), outcomes,
@@ -244,6 +245,21 @@ def only_load_of(pipeline: Pipeline) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+@contextmanager
+def database_kept_open(destination: str, location: str) -> Iterator[None]:
+    """The DuckDB file at `location` held open while the block runs (a load's steps and the views),
+    if it exists: each step opens the database and closes it again, and each close writes a
+    checkpoint, while DuckDB hands a second connection in this process the database already open.
+    A file the load has not created yet is left alone, so that a first load that fails leaves none."""
+    if destination != "duckdb" or not Path(location).is_file():
+        yield
+        return
+    import duckdb
+
+    with duckdb.connect(location):
+        yield
 
 
 @contextmanager
