@@ -117,8 +117,7 @@ def load_runs(
         dataset_name / pipeline_name: the dataset (schema) to load into; the pipeline, by default
             `agent_runs_<destination>_<dataset>` (one state per destination and dataset).
         full_refresh: drop the loaded runs and the cursors, and load the whole history again.
-        source: a source to load instead of the configured one (the demo's simulators).
-        progress: report progress on stderr every few seconds.
+        source / progress: a source instead of the configured one (the demo's); progress on stderr every few s.
         staging_layout: the merge's staging dataset (make_pipeline), for loads into one table at once.
         views: (re)create the analytics views after the load (a partitioned load leaves them to one step).
     """
@@ -137,9 +136,7 @@ def load_runs(
         no_empty_database_left(location) as leave_nothing,
     ):
         finished = finish_interrupted_load(pipeline)
-        load_info = retrying_schema_races(
-            pipeline, lambda: pipeline.run(source, refresh="drop_sources" if full_refresh else None)
-        )
+        load_info = run_retrying_schema_races(pipeline, source, refresh="drop_sources" if full_refresh else None)
         load_ids = [*finished, *load_info.loads_ids]
         by_list = runs_loaded(pipeline, load_ids)
         outcomes = account_outcomes(pipeline, source, by_list)
@@ -160,14 +157,14 @@ def finish_interrupted_load(pipeline: Pipeline) -> list[str]:
     if not pipeline.has_pending_data:
         return []
     logger.info("finishing the load package(s) an interrupted load left in %s", pipeline.working_dir)
-    load_info = retrying_schema_races(pipeline, pipeline.run)
+    load_info = run_retrying_schema_races(pipeline)
     return list(load_info.loads_ids) if load_info is not None else []
 
 
-def retrying_schema_races(pipeline: Pipeline, run: Callable[[], LoadInfo]) -> LoadInfo:
-    """`run`, then dlt's load step again while it fails to create or alter a table: pipelines
-    loading one dataset at once (Dagster's partitions, each its own pipeline) race to create the
-    same tables, and the loser's DDL fails. dlt documents the retry as safe (`retry_schema_update`:
+def run_retrying_schema_races(pipeline: Pipeline, *args: Any, **kwargs: Any) -> LoadInfo:
+    """`pipeline.run(*args, **kwargs)`, then dlt's load step again while it fails to create or alter
+    a table: pipelines loading one dataset at once (Dagster's partitions, each its own pipeline) race
+    to create the same tables, and the loser's DDL fails. dlt documents the retry as safe (`retry_schema_update`:
     it reads the destination again and applies only what is missing); the package waits, normalized."""
     attempts = Retrying(
         stop=stop_after_attempt(SCHEMA_UPDATE_ATTEMPTS),
@@ -180,7 +177,7 @@ def retrying_schema_races(pipeline: Pipeline, run: Callable[[], LoadInfo]) -> Lo
         ),
         reraise=True,
     )  # fmt: skip
-    steps = iter([run])  # the first attempt is `run`; the others only load the package it left
+    steps = iter([lambda: pipeline.run(*args, **kwargs)])  # then only the load step, of the package it left
     return attempts(lambda: next(steps, pipeline.load)())
 
 
