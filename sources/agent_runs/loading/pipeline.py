@@ -117,7 +117,7 @@ def load_runs(
         dataset_name / pipeline_name: the dataset (schema) to load into; the pipeline, by default
             `agent_runs_<destination>_<dataset>` (one state per destination and dataset).
         full_refresh: drop the loaded runs and the cursors, and load the whole history again.
-        source / progress: a source instead of the configured one (the demo's); progress on stderr every few s.
+        source: instead of the configured one (the demo's simulators); progress: dlt's progress on stderr.
         staging_layout: the merge's staging dataset (make_pipeline), for loads into one table at once.
         views: (re)create the analytics views after the load (a partitioned load leaves them to one step).
     """
@@ -164,8 +164,9 @@ def finish_interrupted_load(pipeline: Pipeline) -> list[str]:
 def run_retrying_schema_races(pipeline: Pipeline, *args: Any, **kwargs: Any) -> LoadInfo:
     """`pipeline.run(*args, **kwargs)`, then dlt's load step again while it fails to create or alter
     a table: pipelines loading one dataset at once (Dagster's partitions, each its own pipeline) race
-    to create the same tables, and the loser's DDL fails. dlt documents the retry as safe (`retry_schema_update`:
-    it reads the destination again and applies only what is missing); the package waits, normalized."""
+    to create the same tables, and the loser's DDL fails. dlt documents the retry as safe
+    (`retry_schema_update`: it reads the destination again and applies only what is missing); the
+    package waits, normalized, in between."""
     attempts = Retrying(
         stop=stop_after_attempt(SCHEMA_UPDATE_ATTEMPTS),
         wait=wait_random(0, SCHEMA_RACE_PAUSE_S),
