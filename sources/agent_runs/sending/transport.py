@@ -62,7 +62,8 @@ class RequestPace:
     429 the interval is doubled (at least to the pace the API answered at) and the concurrency
     halved; once PACE_TRIAL_ANSWERS requests sent at that pace are answered, the answers a second
     it got (the Retry-Afters it met included) are compared with the last PACE_TRIAL_ANSWERS
-    before it (the 429's own Retry-After included). If the slower pace got more, it stays, and
+    before it (the 429's own Retry-After included). If the slower pace got more, or was refused
+    nothing (a whole-second Retry-After in a short trial can hide the gain), it stays, and
     creeps back up (1 % shorter an interval an answer, one more in flight after as many answers as
     it allows). If not, slowing down bought nothing: the old pace is given back, and the next trial
     waits twice as many answers as the last, so refusals that never follow the pace cost a few
@@ -112,7 +113,7 @@ class RequestPace:
     def _judge(self, trial: Trial, now: float) -> None:
         self.trial = None
         got = (trial.answers - trial.refused) / max(now - trial.since, 1e-3)
-        if got > 1.1 * trial.answered_per_s:
+        if not trial.refused or got > 1.1 * trial.answered_per_s:
             self.given_back = 0
             return
         self.interval, self.concurrency = trial.interval, trial.concurrency
