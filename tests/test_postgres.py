@@ -200,6 +200,13 @@ def test_pipelines_first_loading_one_dataset_at_once_both_load_though_their_tabl
 
     read, go = workdir / "tables-read", workdir / "go"
 
+    def appears(signal: Path) -> bool:
+        """Whether the other process makes `signal` within a minute."""
+        deadline = time.monotonic() + 60
+        while not signal.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return signal.exists()
+
     def load(provider: str) -> bool:
         summary = load_runs(
             source=agent_runs_source(providers=[provider]), destination="postgres", dataset_name=dataset,
@@ -217,9 +224,7 @@ def test_pipelines_first_loading_one_dataset_at_once_both_load_though_their_tabl
                 tables = list(found_tables(client, table_names))
                 if client.sql_client.dataset_name == dataset and not read.exists() and not dict(tables).get("runs"):
                     read.touch()
-                    deadline = time.monotonic() + 60
-                    while not go.exists() and time.monotonic() < deadline:
-                        time.sleep(0.01)
+                    appears(go)
                 return tables
 
             SqlJobClientBase.get_storage_tables = held_after_reading  # type: ignore[method-assign]
@@ -227,10 +232,7 @@ def test_pipelines_first_loading_one_dataset_at_once_both_load_though_their_tabl
         finally:
             os._exit(code)
     try:
-        deadline = time.monotonic() + 60
-        while not read.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert read.exists(), "the Browserbase pipeline never read the dataset's tables"
+        assert appears(read), "the Browserbase pipeline never read the dataset's tables"
         assert load("tinyfish")  # creates the tables meanwhile
     finally:
         go.touch()

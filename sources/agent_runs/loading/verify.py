@@ -18,7 +18,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from agent_runs.loading.loaded import LoadedRuns
-from agent_runs.loading.pipeline import as_delta_tables, finish_interrupted_load, make_pipeline, only_load_of
+from agent_runs.loading.pipeline import (
+    as_delta_tables,
+    finish_interrupted_load,
+    make_pipeline,
+    only_load_of,
+    run_retrying_schema_races,
+)
 from agent_runs.providers import PageNumberPaging, RunList
 from agent_runs.reading.confirm import confirm_open
 from agent_runs.reading.lister import Lister
@@ -269,7 +275,7 @@ def write_repairs(pipeline: Any, fixes: list[pa.Table], step_fixes: list[pa.Tabl
     as_delta_tables(resources, pipeline)
     with only_load_of(pipeline), json_text_is_intended():
         finish_interrupted_load(pipeline)
-        pipeline.run(resources)
+        run_retrying_schema_races(pipeline, resources)
     repaired_runs = rows.num_rows + len(set(steps["run_id"].to_pylist()))
     logger.info("verify: wrote %d run(s) as the API says at %s", repaired_runs, datetime.now(UTC).isoformat())
     return repaired_runs
